@@ -1,0 +1,83 @@
+"""A generation request from charge to settlement: the synchronous money path."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.cloud import firestore
+
+from . import errors, ledger
+from .retry import GaveUp
+from .simulator import ImageModel, ImageSpec, Outcome
+from .validation import GenerationInput
+
+log = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    """A fresh, unguessable generation request id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class GenerationOutcome:
+    """What happened to a request: completed with an image, or failed and refunded."""
+
+    request_id: str
+    order: GenerationInput
+    balance_after_charge: int
+    settlement: ledger.Settlement
+
+    def response(self) -> tuple[int, dict[str, Any]]:
+        """The HTTP status and JSON body the client gets."""
+        if self.settlement.status == ledger.COMPLETED:
+            return 200, {
+                "generationRequestId": self.request_id,
+                "status": ledger.COMPLETED,
+                "deductedCredits": self.order.cost,
+                "remainingCredits": self.balance_after_charge,
+                "imageUrl": self.settlement.image_url,
+                "model": self.order.model,
+                "style": self.order.style,
+                "color": self.order.color,
+                "size": self.order.size,
+            }
+        err = errors.generation_failed(self.request_id, self.settlement.refunded)
+        return err.status, err.body()
+
+
+def generate(
+    client: firestore.Client,
+    order: GenerationInput,
+    models: Mapping[str, ImageModel],
+    forced: Outcome | None = None,
+    request_id: str | None = None,
+) -> GenerationOutcome:
+    """Charge for `order`, call its model outside any transaction, then settle.
+
+    The charge and the `pending` request are one commit; the model runs afterwards; settlement
+    completes the request or refunds it, and happens exactly once. Should this process die in
+    between, the request stays `pending` until the sweeper refunds it.
+    """
+    request_id = request_id or new_request_id()
+    charged = ledger.charge(client, order, request_id)
+    spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
+    try:
+        result = models[order.model].generate(spec, forced)
+    except Exception:  # a provider bug must still end in a refund
+        log.exception("model %s raised for request %s", order.model, request_id)
+        result = None
+    try:
+        if result is not None and result.ok:
+            settlement = ledger.complete(client, request_id, result.image_url or "")
+        else:
+            reason = result.failure_reason if result is not None else "model raised an exception"
+            settlement = ledger.refund(client, request_id, reason or "model error")
+    except GaveUp:
+        log.error("could not settle request %s; the sweeper will refund it", request_id)
+        raise errors.internal() from None
+    return GenerationOutcome(request_id, order, charged.balance, settlement)

@@ -1,0 +1,287 @@
+"""The credit ledger: charge, settle (complete or refund), grant, and read the history.
+
+Every balance change is one atomic Firestore commit that updates `users/{uid}.credits` and
+creates the matching `users/{uid}/transactions/{id}` entry, on the condition that the user
+document is unchanged since it was read (its `update_time`). That is an optimistic
+transaction: under contention it re-reads and retries instead of holding locks, which keeps a
+hot user responsive in the emulator and in production alike.
+
+Ledger entry ids are derived from what they pay for (`<requestId>-deduction`,
+`<requestId>-refund`), and are written with `create`, so a second refund for the same request
+cannot be committed even by a buggy caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from . import errors
+from .retry import GaveUp, RetryPolicy, retry_on_conflict
+from .validation import GenerationInput
+
+USERS = "users"
+TRANSACTIONS = "transactions"
+REQUESTS = "generationRequests"
+
+PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
+DEDUCTION, REFUND, GRANT = "deduction", "refund", "grant"
+
+CHARGE_POLICY = RetryPolicy(max_attempts=30, deadline_seconds=10.0)
+# Settlement must land: a charged request left pending is only repaired by the sweeper.
+SETTLE_POLICY = RetryPolicy(max_attempts=200, deadline_seconds=60.0, max_delay=0.5)
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+def ledger_entry_id(request_id: str, kind: str) -> str:
+    return f"{request_id}-{kind}"
+
+
+def _user_ref(client: firestore.Client, user_id: str) -> Any:
+    return client.collection(USERS).document(user_id)
+
+
+def _credits_of(snapshot: Any) -> int:
+    credits = (snapshot.to_dict() or {}).get("credits")
+    if not isinstance(credits, int) or isinstance(credits, bool):
+        raise RuntimeError(f"user {snapshot.id} has no integer credits field")
+    return credits
+
+
+def _unchanged(client: firestore.Client, snapshot: Any) -> Any:
+    return client.write_option(last_update_time=snapshot.update_time)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    request_id: str
+    cost: int
+    balance: int
+
+
+def charge(
+    client: firestore.Client,
+    order: GenerationInput,
+    request_id: str,
+    extra_fields: dict[str, Any] | None = None,
+) -> ChargeResult:
+    """Deduct the price of `order` and create its `pending` request, atomically.
+
+    Safe to call again with the same `request_id`: once the request exists it charges nothing.
+    Raises user_not_found, insufficient_credits, or busy (nothing charged).
+    """
+    user_ref = _user_ref(client, order.user_id)
+    request_ref = client.collection(REQUESTS).document(request_id)
+    entry_ref = user_ref.collection(TRANSACTIONS).document(ledger_entry_id(request_id, DEDUCTION))
+
+    def attempt() -> ChargeResult:
+        user, existing = _get_both(client, user_ref, request_ref)
+        if existing.exists:
+            data = existing.to_dict() or {}
+            return ChargeResult(request_id, int(data.get("cost", order.cost)), _credits_of(user))
+        if not user.exists:
+            raise errors.user_not_found()
+        balance = _credits_of(user)
+        if balance < order.cost:
+            raise errors.insufficient_credits(balance, order.cost)
+        new_balance = balance - order.cost
+        batch = client.batch()
+        batch.update(
+            user_ref,
+            {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
+            option=_unchanged(client, user),
+        )
+        batch.create(
+            request_ref,
+            {
+                **order.as_payload(),
+                "cost": order.cost,
+                "status": PENDING,
+                "createdAt": firestore.SERVER_TIMESTAMP,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+                **(extra_fields or {}),
+            },
+        )
+        batch.create(
+            entry_ref,
+            {
+                "type": DEDUCTION,
+                "credits": order.cost,
+                "generationRequestId": request_id,
+                "balanceAfter": new_balance,
+                "timestamp": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.commit()
+        return ChargeResult(request_id, order.cost, new_balance)
+
+    try:
+        return retry_on_conflict(attempt, CHARGE_POLICY)
+    except GaveUp:
+        raise errors.busy("this user's credits") from None
+
+
+def _get_both(client: firestore.Client, first: Any, second: Any) -> tuple[Any, Any]:
+    """Read two documents in one round trip, returned in the order asked."""
+    by_path = {snap.reference.path: snap for snap in client.get_all([first, second])}
+    return by_path[first.path], by_path[second.path]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The final state of a request; `settled_now` is False when someone else settled it."""
+
+    status: str
+    refunded: int
+    settled_now: bool
+    image_url: str | None = None
+
+
+def complete(client: firestore.Client, request_id: str, image_url: str) -> Settlement:
+    """Mark a pending request completed with its image. No effect on a settled request."""
+    return _settle(client, request_id, image_url=image_url, failure_reason=None)
+
+
+def refund(client: firestore.Client, request_id: str, reason: str) -> Settlement:
+    """Mark a pending request failed and give its credits back, exactly once."""
+    return _settle(client, request_id, image_url=None, failure_reason=reason)
+
+
+def _settle(
+    client: firestore.Client, request_id: str, image_url: str | None, failure_reason: str | None
+) -> Settlement:
+    request_ref = client.collection(REQUESTS).document(request_id)
+
+    def attempt() -> Settlement:
+        request = request_ref.get()
+        if not request.exists:
+            raise errors.request_not_found()
+        data = request.to_dict() or {}
+        if data.get("status") != PENDING:
+            return Settlement(
+                data.get("status", ""),
+                int(data.get("refundedCredits", 0)),
+                False,
+                data.get("imageUrl"),
+            )
+        batch = client.batch()
+        if failure_reason is None:
+            batch.update(
+                request_ref,
+                {
+                    "status": COMPLETED,
+                    "imageUrl": image_url,
+                    "completedAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+                option=_unchanged(client, request),
+            )
+            batch.commit()
+            return Settlement(COMPLETED, 0, True, image_url)
+        cost = int(data["cost"])
+        user_ref = _user_ref(client, data["userId"])
+        user = user_ref.get()
+        new_balance = _credits_of(user) + cost
+        batch.update(
+            request_ref,
+            {
+                "status": FAILED,
+                "failureReason": failure_reason,
+                "refundedCredits": cost,
+                "failedAt": firestore.SERVER_TIMESTAMP,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            },
+            option=_unchanged(client, request),
+        )
+        batch.update(
+            user_ref,
+            {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
+            option=_unchanged(client, user),
+        )
+        batch.create(
+            user_ref.collection(TRANSACTIONS).document(ledger_entry_id(request_id, REFUND)),
+            {
+                "type": REFUND,
+                "credits": cost,
+                "generationRequestId": request_id,
+                "balanceAfter": new_balance,
+                "timestamp": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.commit()
+        return Settlement(FAILED, cost, True)
+
+    return retry_on_conflict(attempt, SETTLE_POLICY)
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    balance: int
+    entries: list[dict[str, Any]]
+    next_page_token: str | None
+
+
+def encode_page_token(entry_id: str) -> str:
+    return base64.urlsafe_b64encode(entry_id.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> str:
+    try:
+        entry_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        entry_id = ""
+    if not entry_id or "/" in entry_id:
+        raise errors.invalid_field("pageToken", "Invalid pageToken.")
+    return entry_id
+
+
+def read_ledger(
+    client: firestore.Client, user_id: str, page_size: int, page_token: str | None
+) -> LedgerPage:
+    """The balance and one page of the ledger, newest first."""
+    user_ref = _user_ref(client, user_id)
+    user = user_ref.get()
+    if not user.exists:
+        raise errors.user_not_found()
+    entries_ref = user_ref.collection(TRANSACTIONS)
+    query = entries_ref.order_by("timestamp", direction=firestore.Query.DESCENDING).order_by(
+        "__name__", direction=firestore.Query.DESCENDING
+    )
+    if page_token:
+        cursor = entries_ref.document(decode_page_token(page_token)).get()
+        if not cursor.exists:
+            raise errors.invalid_field("pageToken", "Invalid pageToken.")
+        query = query.start_after(cursor)
+    docs = list(query.limit(page_size + 1).stream())
+    more = len(docs) > page_size
+    docs = docs[:page_size]
+    entries = [ledger_entry_json(doc.id, doc.to_dict() or {}) for doc in docs]
+    token = encode_page_token(docs[-1].id) if more and docs else None
+    return LedgerPage(_credits_of(user), entries, token)
+
+
+def ledger_entry_json(entry_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry as the API shows it."""
+    return {
+        "id": entry_id,
+        "type": data.get("type"),
+        "credits": data.get("credits"),
+        "generationRequestId": data.get("generationRequestId"),
+        "timestamp": iso(data.get("timestamp")),
+        **({"balanceAfter": data["balanceAfter"]} if "balanceAfter" in data else {}),
+        **({"reason": data["reason"]} if "reason" in data else {}),
+    }
+
+
+def iso(value: Any) -> str | None:
+    """A Firestore timestamp as ISO 8601 UTC text (None stays None)."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return None

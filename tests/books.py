@@ -1,0 +1,64 @@
+"""Test helpers that read the books straight from Firestore."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+def balance(db: Any, uid: str) -> int:
+    return db.collection("users").document(uid).get().to_dict()["credits"]
+
+
+def ledger(db: Any, uid: str) -> list[dict[str, Any]]:
+    docs = db.collection("users").document(uid).collection("transactions").stream()
+    return [{"id": d.id, **d.to_dict()} for d in docs]
+
+
+def requests_of(db: Any, uid: str) -> list[dict[str, Any]]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = db.collection("generationRequests").where(filter=FieldFilter("userId", "==", uid))
+    docs = query.stream()
+    return [{"id": d.id, **d.to_dict()} for d in docs]
+
+
+def request_doc(db: Any, request_id: str) -> dict[str, Any] | None:
+    snap = db.collection("generationRequests").document(request_id).get()
+    return snap.to_dict() if snap.exists else None
+
+
+def check_books(db: Any, uids: list[str]) -> list[str]:
+    """Every violation of DESIGN.md invariants 1-3 for these users (empty when clean)."""
+    problems: list[str] = []
+    for uid in uids:
+        snap = db.collection("users").document(uid).get()
+        if not snap.exists:
+            continue
+        credits = snap.to_dict().get("credits")
+        entries = ledger(db, uid)
+        sums: Counter[str] = Counter()
+        for e in entries:
+            sums[e["type"]] += e["credits"]
+            if not isinstance(e["credits"], int) or e["credits"] <= 0:
+                problems.append(f"{uid}: ledger entry {e['id']} has credits {e['credits']!r}")
+        expected = sums["grant"] - sums["deduction"] + sums["refund"]
+        if credits != expected:
+            problems.append(f"{uid}: credits {credits} != ledger {expected} ({dict(sums)})")
+        if not isinstance(credits, int) or credits < 0:
+            problems.append(f"{uid}: balance {credits!r} is negative or not an integer")
+        deductions = Counter(
+            e.get("generationRequestId") for e in entries if e["type"] == "deduction"
+        )
+        refunds = Counter(e.get("generationRequestId") for e in entries if e["type"] == "refund")
+        for req in requests_of(db, uid):
+            rid, status = req["id"], req.get("status")
+            if deductions[rid] != 1:
+                problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
+            if status == "completed" and refunds[rid]:
+                problems.append(f"{uid}: completed request {rid} was refunded")
+            if status == "failed" and refunds[rid] != 1:
+                problems.append(f"{uid}: failed request {rid} has {refunds[rid]} refunds")
+            if status not in ("completed", "failed"):
+                problems.append(f"{uid}: request {rid} is still {status}")
+    return problems

@@ -1,0 +1,132 @@
+"""Shared fixtures: an HTTP client for the functions, a Firestore client for the emulator,
+fresh users per test, and a final check of the ledger invariants for every user touched.
+
+Emulator tests run only under `./run-tests.sh` (firebase emulators:exec sets
+FIRESTORE_EMULATOR_HOST); elsewhere they are skipped and the unit tests still run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "functions"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from books import check_books  # noqa: E402
+
+PROJECT_ID = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
+FUNCTIONS_URL = os.environ.get("FUNCTIONS_URL", f"http://127.0.0.1:5001/{PROJECT_ID}/us-central1")
+EMULATOR = bool(os.environ.get("FIRESTORE_EMULATOR_HOST"))
+
+_touched_users: set[str] = set()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if EMULATOR:
+        return
+    skip = pytest.mark.skip(reason="needs the emulators: run ./run-tests.sh")
+    for item in items:
+        if "emulator" in item.keywords:
+            item.add_marker(skip)
+
+
+class Api:
+    """Calls the functions over HTTP, as a client would."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.session = requests.Session()
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def post(self, name: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 120)
+        return self.session.post(self.url(name), **kwargs)
+
+    def get(self, name: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
+        return self.session.get(self.url(name), **kwargs)
+
+    def request(self, method: str, name: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
+        return self.session.request(method, self.url(name), **kwargs)
+
+    def generate(self, outcome: str | None = "success", **fields: Any) -> requests.Response:
+        """POST createGenerationRequest with defaults for fields not given."""
+        body = {
+            "model": "model-a",
+            "style": "anime",
+            "color": "neon",
+            "size": "512x512",
+            "prompt": "a lighthouse at dusk",
+            **fields,
+        }
+        headers = {"X-Simulate-Outcome": outcome} if outcome else {}
+        return self.post("createGenerationRequest", json=body, headers=headers)
+
+
+@pytest.fixture(scope="session")
+def api() -> Api:
+    return Api(FUNCTIONS_URL)
+
+
+@pytest.fixture(scope="session")
+def db() -> Any:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    return firestore.Client(project=PROJECT_ID, credentials=AnonymousCredentials())
+
+
+def make_user(db: Any, credits: int, prefix: str = "u") -> str:
+    """Create a user with `credits`, granted through the ledger as the invariant requires."""
+    from google.cloud import firestore
+
+    uid = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    batch = db.batch()
+    user_ref = db.collection("users").document(uid)
+    batch.set(user_ref, {"credits": credits, "createdAt": firestore.SERVER_TIMESTAMP})
+    if credits:
+        batch.set(
+            user_ref.collection("transactions").document("test-grant"),
+            {
+                "type": "grant",
+                "credits": credits,
+                "balanceAfter": credits,
+                "timestamp": firestore.SERVER_TIMESTAMP,
+            },
+        )
+    batch.commit()
+    _touched_users.add(uid)
+    return uid
+
+
+@pytest.fixture
+def new_user(db: Any) -> Any:
+    """Factory: new_user(credits) -> a fresh user id."""
+    return lambda credits=100, prefix="u": make_user(db, credits, prefix)
+
+
+def touch(uid: str) -> None:
+    """Include `uid` in the end-of-session ledger check."""
+    _touched_users.add(uid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def books_balance_at_the_end(db: Any) -> Iterator[None]:
+    """After every test, the ledger invariants hold for every user the tests touched."""
+    yield
+    if not EMULATOR or not _touched_users:
+        return
+    problems = check_books(db, sorted(_touched_users | {"testUser1", "testUser2"}))
+    assert not problems, "ledger invariants violated:\n" + "\n".join(problems)

@@ -1,0 +1,143 @@
+"""Unit tests of the pure logic: validation, catalog, retries, simulator, errors."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from google.api_core import exceptions as gexc
+
+from imagegen import errors
+from imagegen.catalog import (
+    DEFAULT_CATALOG,
+    CatalogCache,
+    catalog_documents,
+    catalog_from_documents,
+)
+from imagegen.ledger import decode_page_token, encode_page_token
+from imagegen.retry import GaveUp, RetryPolicy, retry_on_conflict
+from imagegen.simulator import MODEL_NAMES, ImageSpec, Outcome, SimulatedModel
+from imagegen.validation import parse_generation_input
+
+VALID = {
+    "userId": "u1",
+    "model": "model-a",
+    "style": "anime",
+    "color": "neon",
+    "size": "1024x1024",
+    "prompt": "hi",
+}
+
+
+def parse(**overrides):
+    return parse_generation_input({**VALID, **overrides}, DEFAULT_CATALOG, MODEL_NAMES)
+
+
+def test_valid_input_is_priced_from_the_catalog():
+    order = parse()
+    assert order.cost == 3 and order.user_id == "u1"
+    assert order.as_payload() == VALID
+
+
+def test_missing_fields_are_listed_in_contract_order():
+    with pytest.raises(errors.ApiError) as exc:
+        parse_generation_input({"model": "model-a"}, DEFAULT_CATALOG, MODEL_NAMES)
+    assert exc.value.message == "Missing required fields: userId, style, color, size, prompt"
+
+
+def test_null_and_empty_string_count_as_missing():
+    with pytest.raises(errors.ApiError) as exc:
+        parse(style=None, color="")
+    assert exc.value.details["missingFields"] == ["style", "color"]
+
+
+def test_error_body_shape():
+    err = errors.invalid_choice("size", "1x1", ["512x512"])
+    assert err.status == 400
+    assert err.body() == {
+        "error": {
+            "code": "invalid-size",
+            "message": "Invalid size '1x1'. Please use one of ['512x512']",
+            "allowed": ["512x512"],
+        }
+    }
+
+
+def test_catalog_documents_round_trip():
+    assert catalog_from_documents(catalog_documents(DEFAULT_CATALOG)) == DEFAULT_CATALOG
+
+
+def test_catalog_skips_inactive_and_badly_priced_entries():
+    docs = catalog_documents(DEFAULT_CATALOG)
+    docs["styles"]["anime"]["active"] = False
+    docs["sizes"]["1024x1024"]["credits"] = "3"
+    docs["sizes"]["9x9"] = {"credits": 0}
+    cat = catalog_from_documents(docs)
+    assert "anime" not in cat.styles
+    assert list(cat.sizes) == ["512x512", "1024x1792"]
+
+
+def test_catalog_cache_reloads_after_ttl():
+    now = [0.0]
+    loads = []
+    cache = CatalogCache(lambda: loads.append(1) or DEFAULT_CATALOG, ttl=30, clock=lambda: now[0])
+    cache.get()
+    now[0] = 29.9
+    cache.get()
+    assert len(loads) == 1
+    now[0] = 30.0
+    cache.get()
+    assert len(loads) == 2
+
+
+def test_retry_returns_after_conflicts():
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        if len(calls) < 3:
+            raise gexc.FailedPrecondition("changed")
+        return "done"
+
+    policy = RetryPolicy(max_attempts=5, deadline_seconds=10)
+    assert retry_on_conflict(attempt, policy, sleep=lambda s: None) == "done"
+    assert len(calls) == 3
+
+
+def test_retry_gives_up_and_passes_other_errors_through():
+    policy = RetryPolicy(max_attempts=4, deadline_seconds=10)
+    with pytest.raises(GaveUp):
+        retry_on_conflict(
+            lambda: (_ for _ in ()).throw(gexc.Aborted("x")), policy, sleep=lambda s: None
+        )
+    with pytest.raises(ValueError):
+        retry_on_conflict(lambda: (_ for _ in ()).throw(ValueError()), policy)
+
+
+SPEC = ImageSpec("r1", "model-a", "anime", "neon", "1024x1792", "p")
+
+
+def test_simulator_failure_rate_is_about_what_is_configured():
+    model = SimulatedModel("model-a", lambda: 0.05, lambda: 0, rng=random.Random(7))
+    failures = sum(not model.generate(SPEC).ok for _ in range(20_000))
+    assert 800 < failures < 1200
+
+
+def test_simulator_forced_outcomes_and_url():
+    model = SimulatedModel("model-a", lambda: 1.0, lambda: 0)
+    ok = model.generate(SPEC, Outcome.SUCCESS)
+    assert ok.ok and ok.image_url.endswith("/r1/1024/1792")
+    model = SimulatedModel("model-a", lambda: 0.0, lambda: 0)
+    assert not model.generate(SPEC, Outcome.FAILURE).ok
+
+
+def test_simulator_latency_is_applied():
+    slept = []
+    SimulatedModel("m", lambda: 0, lambda: 250, sleep=slept.append).generate(SPEC)
+    assert slept == [0.25]
+
+
+def test_page_token_round_trip_and_rejection():
+    assert decode_page_token(encode_page_token("abc-deduction")) == "abc-deduction"
+    with pytest.raises(errors.ApiError):
+        decode_page_token("!!!")
