@@ -1,15 +1,21 @@
-"""Firebase entry points. The domain lives in the `imagegen` package beside this file."""
+"""Firebase entry points. The domain lives in the `imagegen` package beside this file.
+
+Runtime options are chosen per function; see "Production runtime options" in the README.
+"""
 
 from __future__ import annotations
 
-from firebase_admin import initialize_app
-from firebase_functions import https_fn, options
+from datetime import UTC, datetime
 
-from imagegen import http_api
+from firebase_admin import initialize_app
+from firebase_functions import https_fn, options, scheduler_fn
+
+from imagegen import endpoints, recovery, weekly_report, weeks
+from imagegen.firestore_client import db
 
 initialize_app()
 
-options.set_global_options(region="us-central1", max_instances=10)
+options.set_global_options(region="us-central1", max_instances=20)
 
 _CORS = options.CorsOptions(cors_origins="*", cors_methods=["get", "post"])
 
@@ -17,22 +23,68 @@ _CORS = options.CorsOptions(cors_origins="*", cors_methods=["get", "post"])
 @https_fn.on_request(cors=_CORS, timeout_sec=120)
 def createGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST: charge credits, generate an image, refund on failure."""
-    return http_api.create_generation_request(req)
+    return endpoints.create_generation_request(req)
 
 
 @https_fn.on_request(cors=_CORS)
 def getUserCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """GET ?userId=: balance and ledger, newest first, paginated."""
-    return http_api.get_user_credits(req)
+    return endpoints.get_user_credits(req)
 
 
 @https_fn.on_request(cors=_CORS)
 def getGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """GET ?id=: one generation request and its status."""
-    return http_api.get_generation_request(req)
+    return endpoints.get_generation_request(req)
 
 
 @https_fn.on_request(cors=_CORS)
 def health(req: https_fn.Request) -> https_fn.Response:
     """GET: liveness; ?deep=1 also checks Firestore."""
-    return http_api.health(req)
+    return endpoints.health(req)
+
+
+@https_fn.on_request()
+def grantCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST (admin): add credits to a user with a grant ledger entry."""
+    return endpoints.grant_credits(req)
+
+
+@https_fn.on_request(timeout_sec=540)
+def auditLedger(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET/POST (admin): check the ledger invariants and list discrepancies."""
+    return endpoints.audit_ledger(req)
+
+
+@https_fn.on_request(timeout_sec=540)
+def recoverPendingRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST (admin): refund requests left pending by a crash, now."""
+    return endpoints.recover_pending_requests(req)
+
+
+@https_fn.on_request(timeout_sec=540, memory=options.MemoryOption.MB_512)
+def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST ?week=YYYY-Www (admin): build or rebuild one week's report."""
+    return endpoints.generate_weekly_report(req)
+
+
+@scheduler_fn.on_schedule(
+    schedule="every 10 minutes", timeout_sec=540, max_instances=1, concurrency=1
+)
+def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    """Every 10 minutes: refund requests charged but never settled."""
+    recovery.sweep_pending(db(), endpoints.pending_timeout(), datetime.now(UTC))
+
+
+@scheduler_fn.on_schedule(
+    schedule="0 0 * * 1",
+    timezone=scheduler_fn.Timezone("UTC"),
+    timeout_sec=540,
+    memory=options.MemoryOption.MB_512,
+    max_instances=1,
+    concurrency=1,
+)
+def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
+    moment = event.schedule_time or datetime.now(UTC)
+    weekly_report.write_report(db(), weeks.previous_week(moment))

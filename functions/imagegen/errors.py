@@ -123,6 +123,16 @@ def busy(what: str) -> ApiError:
     return err
 
 
+def unauthenticated(message: str) -> ApiError:
+    err = ApiError(401, "unauthenticated", message)
+    err.headers["WWW-Authenticate"] = 'Bearer realm="firebase"'
+    return err
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "permission-denied", message)
+
+
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message)
 

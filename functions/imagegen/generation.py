@@ -50,21 +50,32 @@ class GenerationOutcome:
         return err.status, err.body()
 
 
+class SimulatedCrash(Exception):
+    """Emulator-only fault injection: stop right after the charge, without settling."""
+
+
 def generate(
     client: firestore.Client,
     order: GenerationInput,
     models: Mapping[str, ImageModel],
     forced: Outcome | None = None,
     request_id: str | None = None,
+    crash_after_charge: bool = False,
 ) -> GenerationOutcome:
     """Charge for `order`, call its model outside any transaction, then settle.
 
     The charge and the `pending` request are one commit; the model runs afterwards; settlement
     completes the request or refunds it, and happens exactly once. Should this process die in
-    between, the request stays `pending` until the sweeper refunds it.
+    between, the request stays `pending` until the sweeper refunds it. Called again with the
+    same `request_id` it charges nothing more and, once settled, returns the settlement.
     """
     request_id = request_id or new_request_id()
     charged = ledger.charge(client, order, request_id)
+    if crash_after_charge:
+        raise SimulatedCrash(request_id)
+    if charged.status != ledger.PENDING:
+        settlement = ledger.current_settlement(client, request_id)
+        return GenerationOutcome(request_id, order, charged.balance, settlement)
     spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
     try:
         result = models[order.model].generate(spec, forced)

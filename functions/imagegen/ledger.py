@@ -64,6 +64,7 @@ class ChargeResult:
     request_id: str
     cost: int
     balance: int
+    status: str = PENDING  # the request's status; not pending when it was charged earlier
 
 
 def charge(
@@ -85,7 +86,9 @@ def charge(
         user, existing = _get_both(client, user_ref, request_ref)
         if existing.exists:
             data = existing.to_dict() or {}
-            return ChargeResult(request_id, int(data.get("cost", order.cost)), _credits_of(user))
+            return ChargeResult(
+                request_id, int(data["cost"]), _credits_of(user), str(data.get("status"))
+            )
         if not user.exists:
             raise errors.user_not_found()
         balance = _credits_of(user)
@@ -154,6 +157,23 @@ def refund(client: firestore.Client, request_id: str, reason: str) -> Settlement
     return _settle(client, request_id, image_url=None, failure_reason=reason)
 
 
+def _settled(data: dict[str, Any]) -> Settlement:
+    return Settlement(
+        str(data.get("status", "")),
+        int(data.get("refundedCredits", 0)),
+        False,
+        data.get("imageUrl"),
+    )
+
+
+def current_settlement(client: firestore.Client, request_id: str) -> Settlement:
+    """How an already settled request ended."""
+    snap = client.collection(REQUESTS).document(request_id).get()
+    if not snap.exists:
+        raise errors.request_not_found()
+    return _settled(snap.to_dict() or {})
+
+
 def _settle(
     client: firestore.Client, request_id: str, image_url: str | None, failure_reason: str | None
 ) -> Settlement:
@@ -165,12 +185,7 @@ def _settle(
             raise errors.request_not_found()
         data = request.to_dict() or {}
         if data.get("status") != PENDING:
-            return Settlement(
-                data.get("status", ""),
-                int(data.get("refundedCredits", 0)),
-                False,
-                data.get("imageUrl"),
-            )
+            return _settled(data)
         batch = client.batch()
         if failure_reason is None:
             batch.update(
@@ -285,3 +300,58 @@ def iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     return None
+
+
+MAX_GRANT = 1_000_000
+
+
+def grant(
+    client: firestore.Client, user_id: str, credits: int, reason: str, entry_id: str
+) -> tuple[int, bool]:
+    """Add `credits` to a user (created if missing) with a `grant` ledger entry, atomically.
+
+    `entry_id` makes the grant idempotent: a second grant with the same id changes nothing.
+    Returns (balance after, whether this call granted).
+    """
+    user_ref = _user_ref(client, user_id)
+    entry_ref = user_ref.collection(TRANSACTIONS).document(entry_id)
+
+    def attempt() -> tuple[int, bool]:
+        user, existing = _get_both(client, user_ref, entry_ref)
+        if existing.exists:
+            return (_credits_of(user) if user.exists else 0), False
+        balance = _credits_of(user) if user.exists else 0
+        new_balance = balance + credits
+        batch = client.batch()
+        if user.exists:
+            batch.update(
+                user_ref,
+                {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
+                option=_unchanged(client, user),
+            )
+        else:
+            batch.create(
+                user_ref,
+                {
+                    "credits": new_balance,
+                    "createdAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+            )
+        batch.create(
+            entry_ref,
+            {
+                "type": GRANT,
+                "credits": credits,
+                "reason": reason,
+                "balanceAfter": new_balance,
+                "timestamp": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.commit()
+        return new_balance, True
+
+    try:
+        return retry_on_conflict(attempt, CHARGE_POLICY)
+    except GaveUp:
+        raise errors.busy("this user's credits") from None

@@ -17,6 +17,17 @@ MODEL_LATENCY_MS = params.IntParam(
     default=0,
     description="Simulated image model latency in milliseconds.",
 )
+UNAUTHENTICATED_ACCESS = params.StringParam(
+    "UNAUTHENTICATED_ACCESS",
+    default="emulator",
+    description="'emulator': requests without an ID token are allowed only inside the "
+    "emulator; 'off': never. Deployed functions never allow them.",
+)
+PENDING_TIMEOUT_SECONDS = params.IntParam(
+    "PENDING_TIMEOUT_SECONDS",
+    default=600,
+    description="A request still pending after this long is refunded by the sweeper.",
+)
 
 
 def failure_rate() -> float:

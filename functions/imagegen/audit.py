@@ -1,0 +1,111 @@
+"""Ledger audit: check DESIGN.md invariants 1-3 over every user and request.
+
+1. credits == granted - deducted + refunded, summed over the user's ledger;
+2. a balance is never negative;
+3. every charged request is completed without a refund, or failed with exactly one refund,
+   and none stays pending past the timeout.
+`check_user` is pure; `audit` reads Firestore one user at a time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from . import ledger
+
+
+def check_user(
+    uid: str,
+    credits: Any,
+    entries: Iterable[Mapping[str, Any]],
+    requests: Iterable[Mapping[str, Any]],
+    stuck_before: datetime | None,
+) -> list[str]:
+    """Every invariant violation for one user (empty when the books are clean)."""
+    problems: list[str] = []
+    sums: Counter[str] = Counter()
+    deductions: Counter[str] = Counter()
+    refunds: Counter[str] = Counter()
+    for e in entries:
+        amount, kind = e.get("credits"), e.get("type")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            problems.append(f"{uid}: ledger entry {e.get('id')} has credits {amount!r}")
+            continue
+        if kind not in (ledger.GRANT, ledger.DEDUCTION, ledger.REFUND):
+            problems.append(f"{uid}: ledger entry {e.get('id')} has type {kind!r}")
+            continue
+        sums[kind] += amount
+        if kind == ledger.DEDUCTION:
+            deductions[e.get("generationRequestId")] += 1
+        elif kind == ledger.REFUND:
+            refunds[e.get("generationRequestId")] += 1
+    expected = sums[ledger.GRANT] - sums[ledger.DEDUCTION] + sums[ledger.REFUND]
+    if not isinstance(credits, int) or isinstance(credits, bool):
+        problems.append(f"{uid}: credits {credits!r} is not an integer")
+    else:
+        if credits != expected:
+            problems.append(
+                f"{uid}: credits {credits} != ledger {expected} "
+                f"(granted {sums[ledger.GRANT]}, deducted {sums[ledger.DEDUCTION]}, "
+                f"refunded {sums[ledger.REFUND]})"
+            )
+        if credits < 0:
+            problems.append(f"{uid}: balance {credits} is negative")
+    seen: set[str] = set()
+    for r in requests:
+        rid, status = str(r.get("id")), r.get("status")
+        seen.add(rid)
+        if deductions[rid] != 1:
+            problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
+        if status == ledger.COMPLETED and refunds[rid]:
+            problems.append(f"{uid}: completed request {rid} was refunded {refunds[rid]} time(s)")
+        elif status == ledger.FAILED and refunds[rid] != 1:
+            problems.append(f"{uid}: failed request {rid} has {refunds[rid]} refunds")
+        elif status == ledger.PENDING:
+            created = r.get("createdAt")
+            if refunds[rid]:
+                problems.append(f"{uid}: pending request {rid} was already refunded")
+            if stuck_before is None or (isinstance(created, datetime) and created < stuck_before):
+                problems.append(f"{uid}: request {rid} is stuck pending since {created}")
+        elif status not in (ledger.COMPLETED, ledger.FAILED, ledger.PENDING):
+            problems.append(f"{uid}: request {rid} has status {status!r}")
+    for rid in set(deductions) - seen:
+        problems.append(f"{uid}: deduction for unknown request {rid}")
+    return problems
+
+
+def audit_user(client: firestore.Client, uid: str, stuck_before: datetime | None) -> list[str]:
+    user = client.collection(ledger.USERS).document(uid).get()
+    if not user.exists:
+        return []
+    entries = [
+        {"id": d.id, **(d.to_dict() or {})}
+        for d in user.reference.collection(ledger.TRANSACTIONS).stream()
+    ]
+    query = client.collection(ledger.REQUESTS).where(filter=FieldFilter("userId", "==", uid))
+    requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
+    return check_user(uid, (user.to_dict() or {}).get("credits"), entries, requests, stuck_before)
+
+
+def audit(
+    client: firestore.Client,
+    now: datetime,
+    pending_timeout: timedelta,
+    user_ids: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Audit the given users (default: every user); requests pending past the timeout count."""
+    uids = (
+        list(user_ids)
+        if user_ids is not None
+        else [ref.id for ref in client.collection(ledger.USERS).list_documents()]
+    )
+    problems: list[str] = []
+    for uid in uids:
+        problems += audit_user(client, uid, now - pending_timeout)
+    return {"usersChecked": len(uids), "clean": not problems, "discrepancies": problems}

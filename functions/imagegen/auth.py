@@ -1,0 +1,80 @@
+"""Who is calling: Firebase ID tokens (`Authorization: Bearer <token>`) and what they may do.
+
+- A valid token makes the caller its uid; the custom claim `admin: true` makes it an admin.
+- An invalid or expired token is always 401, whatever the settings.
+- No token is 401, unless unauthenticated access is allowed: by default only inside the
+  emulator (setting UNAUTHENTICATED_ACCESS=emulator), never in a deployed project. Anonymous
+  callers may act for any user (that is what keeps the README's curl lines working) but are
+  never admins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firebase_admin import auth as firebase_auth
+
+from . import errors
+from .settings import UNAUTHENTICATED_ACCESS, running_in_emulator
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified caller; `uid` is None for an anonymous (allowed) caller."""
+
+    uid: str | None
+    admin: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return self.uid is None
+
+    def may_act_for(self, user_id: str) -> bool:
+        return self.anonymous or self.admin or self.uid == user_id
+
+
+def unauthenticated_allowed(setting: str, in_emulator: bool) -> bool:
+    """Whether a request without a token is let through (as an anonymous, non-admin caller)."""
+    return setting == "emulator" and in_emulator
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None when there is no header."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.unauthenticated("Authorization header must be 'Bearer <Firebase ID token>'.")
+    return token.strip()
+
+
+def verify(header: str | None) -> Caller:
+    """The caller behind an Authorization header; raises 401 ApiError when not acceptable."""
+    token = bearer_token(header)
+    if token is None:
+        if unauthenticated_allowed(UNAUTHENTICATED_ACCESS.value, running_in_emulator()):
+            return Caller(uid=None)
+        raise errors.unauthenticated("Missing Authorization: Bearer <Firebase ID token>.")
+    try:
+        claims = firebase_auth.verify_id_token(token)
+    except firebase_auth.ExpiredIdTokenError:
+        raise errors.unauthenticated("The ID token has expired.") from None
+    except (firebase_auth.InvalidIdTokenError, ValueError):
+        raise errors.unauthenticated("The ID token is invalid.") from None
+    except firebase_auth.CertificateFetchError:
+        raise errors.unavailable("Could not fetch the keys to verify the ID token.") from None
+    return Caller(uid=claims["uid"], admin=claims.get("admin") is True)
+
+
+def require_user(caller: Caller, user_id: str) -> None:
+    """403 unless `caller` may act for `user_id`."""
+    if not caller.may_act_for(user_id):
+        raise errors.forbidden("You may only act for your own user (or be an admin).")
+
+
+def require_admin(caller: Caller) -> None:
+    """401/403 unless `caller` is an admin (anonymous callers never are)."""
+    if caller.anonymous:
+        raise errors.unauthenticated("This endpoint needs an admin's ID token.")
+    if not caller.admin:
+        raise errors.forbidden("This endpoint is for admins (custom claim admin: true).")

@@ -1,0 +1,257 @@
+"""Weekly report: aggregation of generation requests and anomaly rules (pure; no I/O).
+
+Thresholds live in `Thresholds`; the README explains each one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import stats
+
+DIMENSIONS: dict[str, str] = {
+    "byModel": "model",
+    "byStyle": "style",
+    "bySize": "size",
+    "byColor": "color",
+}
+# Volumes judged for anomalies: (metric name, dimension or None, key or None).
+VOLUME_METRICS: tuple[str, ...] = ("totalRequests", "totalCreditsSpent", "uniqueUsers")
+VOLUME_DIMENSIONS: tuple[str, ...] = ("byModel", "bySize")
+RATE_DIMENSIONS: tuple[str, ...] = ("byModel", "byStyle", "bySize", "byColor")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every knob of anomaly detection, in one place."""
+
+    min_baseline_weeks: int = 1  # no anomalies at all without one earlier week
+    max_baseline_weeks: int = 8  # weeks of history used as the baseline
+    robust_from_weeks: int = 4  # from this many weeks on, volumes use median/MAD
+    robust_z: float = 3.5  # |robust z| above this is anomalous
+    log_mad_floor: float = 0.1  # MAD of log volumes never taken below this (flat histories)
+    volume_alpha: float = 0.001  # Poisson tail probability that counts as anomalous
+    rate_alpha: float = 0.01  # family-wise level for failure rates (Bonferroni over segments)
+    rate_min_requests: int = 20  # segments with fewer settled requests are not judged
+    rate_min_increase: float = 0.05  # and the rate must exceed the baseline by 5 points
+    default_failure_rate: float = 0.05  # baseline rate when a segment has no history
+    critical_factor: float = 100.0  # p below alpha / this (or |z| > 2x threshold): critical
+
+
+THRESHOLDS = Thresholds()
+
+
+@dataclass
+class Bucket:
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    pending: int = 0
+    credits: int = 0
+    refunded: int = 0
+
+    def add(self, status: str, cost: int) -> None:
+        self.total += 1
+        if status == "completed":
+            self.completed += 1
+            self.credits += cost
+        elif status == "failed":
+            self.failed += 1
+            self.refunded += cost
+        else:
+            self.pending += 1
+
+    def merge(self, other: Bucket) -> None:
+        for name in ("total", "completed", "failed", "pending", "credits", "refunded"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def failure_rate(self) -> float:
+        settled = self.completed + self.failed
+        return round(100 * self.failed / settled, 2) if settled else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "completed": self.completed,
+            "failed": self.failed,
+            "pending": self.pending,
+            "failureRate": self.failure_rate(),
+            "credits": self.credits,
+        }
+
+
+@dataclass
+class WeekAggregate:
+    """Running totals for one week; memory grows with distinct users and keys, not requests."""
+
+    overall: Bucket = field(default_factory=Bucket)
+    by: dict[str, dict[str, Bucket]] = field(
+        default_factory=lambda: {name: {} for name in DIMENSIONS}
+    )
+    users: set[str] = field(default_factory=set)
+
+    def add(self, request: Mapping[str, Any]) -> None:
+        status = str(request.get("status", "pending"))
+        cost = int(request.get("cost") or 0)
+        self.overall.add(status, cost)
+        for name, attr in DIMENSIONS.items():
+            key = str(request.get(attr, "unknown"))
+            self.by[name].setdefault(key, Bucket()).add(status, cost)
+        if request.get("userId"):
+            self.users.add(str(request["userId"]))
+
+    def add_all(self, requests: Iterable[Mapping[str, Any]]) -> WeekAggregate:
+        for request in requests:
+            self.add(request)
+        return self
+
+    def totals(self) -> dict[str, Any]:
+        """The report's totals and breakdowns (without period, anomalies, timestamps)."""
+        o = self.overall
+        settled = o.completed + o.failed
+        return {
+            "totalRequests": o.total,
+            "completed": o.completed,
+            "failed": o.failed,
+            "pending": o.pending,
+            "totalCreditsSpent": o.credits,
+            "totalCreditsRefunded": o.refunded,
+            "successRate": round(100 * o.completed / settled, 2) if settled else 0.0,
+            **{
+                name: {k: b.as_dict() for k, b in sorted(buckets.items())}
+                for name, buckets in self.by.items()
+            },
+            "uniqueUsers": len(self.users),
+        }
+
+
+def _metric_value(report: Mapping[str, Any], metric: str, dim: str | None, key: str | None):
+    if dim is None:
+        return report.get(metric)
+    bucket = report.get(dim, {}).get(key)
+    if bucket is None:
+        return 0
+    return bucket.get("total") if metric == "requests" else bucket.get("credits")
+
+
+def _severity(p_or_none: float | None, z: float | None, alpha: float, t: Thresholds) -> str:
+    if p_or_none is not None and p_or_none < alpha / t.critical_factor:
+        return "critical"
+    if z is not None and abs(z) > 2 * t.robust_z:
+        return "critical"
+    return "warning"
+
+
+def _label(metric: str, dim: str | None, key: str | None) -> str:
+    return f"{key} {metric}" if key else metric
+
+
+def _volume_anomaly(
+    metric: str,
+    dim: str | None,
+    key: str | None,
+    current: float,
+    history: Sequence[float],
+    t: Thresholds,
+) -> dict[str, Any] | None:
+    lam = sum(history) / len(history)
+    up = current >= lam
+    p = stats.poisson_sf(int(current), lam) if up else stats.poisson_cdf(int(current), lam)
+    z: float | None = None
+    if len(history) >= t.robust_from_weeks:
+        z = stats.robust_z(math.log1p(current), [math.log1p(h) for h in history], t.log_mad_floor)
+        anomalous = abs(z) > t.robust_z and p < t.volume_alpha
+        baseline = math.expm1(stats.median([math.log1p(h) for h in history]))
+    else:
+        anomalous = p < t.volume_alpha
+        baseline = lam
+    if not anomalous:
+        return None
+    ratio = current / baseline if baseline else math.inf
+    how = f"{ratio:.1f}x" if baseline else "from zero"
+    detail = f"robust z={z:.1f}, " if z is not None else ""
+    return {
+        "metric": metric,
+        "dimension": dim,
+        "key": key,
+        "current": current,
+        "baseline": round(baseline, 2),
+        "severity": _severity(p, z, t.volume_alpha, t),
+        "message": (
+            f"{_label(metric, dim, key)} {'up' if up else 'down'} {how}: {current:g} vs "
+            f"baseline {baseline:.1f} over {len(history)} week(s) ({detail}p={_p(p)})"
+        ),
+    }
+
+
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def detect_anomalies(
+    current: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    t: Thresholds = THRESHOLDS,
+) -> list[dict[str, Any]]:
+    """Anomalies of `current` against earlier reports (`history`, nearest first)."""
+    history = list(history)[: t.max_baseline_weeks]
+    if len(history) < t.min_baseline_weeks:
+        return []
+    found: list[dict[str, Any]] = []
+    series: list[tuple[str, str | None, str | None]] = [(m, None, None) for m in VOLUME_METRICS]
+    for dim in VOLUME_DIMENSIONS:
+        keys = set(current.get(dim, {})) | {k for h in history for k in h.get(dim, {})}
+        series += [("requests", dim, key) for key in sorted(keys)]
+    for metric, dim, key in series:
+        cur = _metric_value(current, metric, dim, key) or 0
+        past = [float(_metric_value(h, metric, dim, key) or 0) for h in history]
+        anomaly = _volume_anomaly(metric, dim, key, float(cur), past, t)
+        if anomaly:
+            found.append(anomaly)
+    found += _rate_anomalies(current, history, t)
+    return found
+
+
+def _rate_anomalies(
+    current: Mapping[str, Any], history: Sequence[Mapping[str, Any]], t: Thresholds
+) -> list[dict[str, Any]]:
+    candidates = []
+    for dim in RATE_DIMENSIONS:
+        for key, bucket in sorted(current.get(dim, {}).items()):
+            n = bucket.get("completed", 0) + bucket.get("failed", 0)
+            if n < t.rate_min_requests:
+                continue
+            past_failed = sum(h.get(dim, {}).get(key, {}).get("failed", 0) for h in history)
+            past_n = sum(
+                h.get(dim, {}).get(key, {}).get("completed", 0)
+                + h.get(dim, {}).get(key, {}).get("failed", 0)
+                for h in history
+            )
+            base = past_failed / past_n if past_n else t.default_failure_rate
+            candidates.append((dim, key, bucket.get("failed", 0), n, base))
+    if not candidates:
+        return []
+    alpha = t.rate_alpha / len(candidates)  # Bonferroni over the segments tested
+    found = []
+    for dim, key, failed, n, base in candidates:
+        rate = failed / n
+        p = stats.binom_sf(failed, n, max(base, 1e-6))
+        if p < alpha and rate - base >= t.rate_min_increase:
+            found.append(
+                {
+                    "metric": "failureRate",
+                    "dimension": dim,
+                    "key": key,
+                    "current": round(100 * rate, 2),
+                    "baseline": round(100 * base, 2),
+                    "severity": _severity(p, None, alpha, t),
+                    "message": (
+                        f"{key} failure rate {100 * rate:.1f}% vs baseline {100 * base:.1f}% "
+                        f"(n={n}, p={_p(p)})"
+                    ),
+                }
+            )
+    return found
