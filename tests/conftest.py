@@ -20,6 +20,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from books import check_books  # noqa: E402
 
@@ -115,6 +116,44 @@ def make_user(db: Any, credits: int, prefix: str = "u") -> str:
 def new_user(db: Any) -> Any:
     """Factory: new_user(credits) -> a fresh user id."""
     return lambda credits=100, prefix="u": make_user(db, credits, prefix)
+
+
+@pytest.fixture(scope="session")
+def auth_app() -> Any:
+    import firebase_admin
+
+    return firebase_admin.initialize_app(options={"projectId": PROJECT_ID}, name="tests")
+
+
+@pytest.fixture(scope="session")
+def token_for(auth_app: Any) -> Any:
+    """Factory: token_for(uid, admin=False) -> a real ID token from the Auth emulator."""
+    from firebase_admin import auth
+    from id_token import sign_in
+
+    cache: dict[tuple[str, bool], str] = {}
+
+    def make(uid: str, admin: bool = False) -> str:
+        if (uid, admin) not in cache:
+            email = f"{uid.lower()}@tests.example.com"
+            try:
+                auth.get_user(uid, app=auth_app)
+            except auth.UserNotFoundError:
+                auth.create_user(uid=uid, email=email, password="password", app=auth_app)
+            auth.set_custom_user_claims(uid, {"admin": True} if admin else None, app=auth_app)
+            cache[(uid, admin)] = sign_in(email)
+        return cache[(uid, admin)]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def admin_headers(token_for: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for('test-admin', admin=True)}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def touch(uid: str) -> None:

@@ -141,3 +141,32 @@ def test_page_token_round_trip_and_rejection():
     assert decode_page_token(encode_page_token("abc-deduction")) == "abc-deduction"
     with pytest.raises(errors.ApiError):
         decode_page_token("!!!")
+
+
+def test_unauthenticated_access_only_inside_the_emulator():
+    from imagegen.auth import unauthenticated_allowed
+
+    assert unauthenticated_allowed("emulator", in_emulator=True)
+    assert not unauthenticated_allowed("emulator", in_emulator=False)
+    assert not unauthenticated_allowed("off", in_emulator=True)
+    assert not unauthenticated_allowed("always", in_emulator=False)
+
+
+def test_bearer_token_parsing():
+    from imagegen.auth import bearer_token
+
+    assert bearer_token(None) is None
+    assert bearer_token("Bearer abc") == "abc"
+    assert bearer_token("bearer  abc ") == "abc"
+    for bad in ("Basic abc", "Bearer", "abc"):
+        with pytest.raises(errors.ApiError) as exc:
+            bearer_token(bad)
+        assert exc.value.status == 401
+
+
+def test_caller_permissions():
+    from imagegen.auth import Caller
+
+    assert Caller("a").may_act_for("a") and not Caller("a").may_act_for("b")
+    assert Caller("a", admin=True).may_act_for("b")
+    assert Caller(None).may_act_for("b") and not Caller(None).admin

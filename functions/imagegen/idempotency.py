@@ -20,7 +20,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from . import errors
+from . import errors, ledger
 from .generation import new_request_id
 from .retry import GaveUp, RetryPolicy, retry_on_conflict
 
@@ -79,7 +79,7 @@ def claim(client: firestore.Client, user_id: str, key: str, digest: str, now: da
                 return Claim(
                     rid, data["requestId"], (response["status"], json.loads(response["body"]))
                 )
-            if data["leaseUntil"] > now:
+            if data["leaseUntil"] > now and not _settled(client, data["requestId"]):
                 err = errors.ApiError(
                     409,
                     "request-in-progress",
@@ -116,6 +116,13 @@ def claim(client: firestore.Client, user_id: str, key: str, digest: str, now: da
         return retry_on_conflict(attempt, _POLICY)
     except GaveUp:
         raise errors.busy("this Idempotency-Key") from None
+
+
+def _settled(client: firestore.Client, request_id: str) -> bool:
+    """Whether the claimed request already ended (e.g. refunded by the sweeper after a crash);
+    its outcome can then be recomputed and stored without waiting for the lease."""
+    snap = client.collection(ledger.REQUESTS).document(request_id).get()
+    return snap.exists and (snap.to_dict() or {}).get("status") != ledger.PENDING
 
 
 def finish(client: firestore.Client, claimed: Claim, status: int, body: dict[str, Any]) -> None:

@@ -1,0 +1,102 @@
+"""Firestore security rules, through the Firestore emulator's REST API with unsigned tokens."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+from conftest import PROJECT_ID
+from id_token import unsigned_token
+
+pytestmark = pytest.mark.emulator
+
+HOST = os.environ.get("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+DOCS = f"http://{HOST}/v1/projects/{PROJECT_ID}/databases/(default)/documents"
+
+
+def headers(uid: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {unsigned_token(uid, PROJECT_ID)}"} if uid else {}
+
+
+def get(path: str, uid: str | None) -> int:
+    return requests.get(f"{DOCS}/{path}", headers=headers(uid), timeout=10).status_code
+
+
+def write(path: str, uid: str | None, fields: dict) -> int:
+    body = {"fields": {k: {"integerValue": str(v)} for k, v in fields.items()}}
+    return requests.patch(f"{DOCS}/{path}", json=body, headers=headers(uid), timeout=10).status_code
+
+
+def create(collection: str, uid: str | None, fields: dict) -> int:
+    body = {"fields": {k: {"stringValue": str(v)} for k, v in fields.items()}}
+    url = f"{DOCS}/{collection}"
+    return requests.post(url, json=body, headers=headers(uid), timeout=10).status_code
+
+
+@pytest.fixture(scope="module")
+def owned(api, db):
+    from conftest import make_user
+
+    uid = make_user(db, 5, "rules")
+    rid = api.generate(userId=uid).json()["generationRequestId"]
+    return uid, rid
+
+
+def test_owner_reads_own_user_ledger_and_requests(owned):
+    uid, rid = owned
+    assert get(f"users/{uid}", uid) == 200
+    assert get(f"users/{uid}/transactions/test-grant", uid) == 200
+    assert get(f"generationRequests/{rid}", uid) == 200
+
+
+def test_others_and_anonymous_read_nothing_private(owned):
+    uid, rid = owned
+    for who in ("someone-else", None):
+        assert get(f"users/{uid}", who) == 403
+        assert get(f"users/{uid}/transactions/test-grant", who) == 403
+        assert get(f"generationRequests/{rid}", who) == 403
+
+
+def test_owner_lists_only_own_requests(owned):
+    uid, _ = owned
+    query = {
+        "structuredQuery": {
+            "from": [{"collectionId": "generationRequests"}],
+            "where": {
+                "fieldFilter": {
+                    "field": {"fieldPath": "userId"},
+                    "op": "EQUAL",
+                    "value": {"stringValue": uid},
+                }
+            },
+        }
+    }
+    url = f"{DOCS}:runQuery"
+    assert requests.post(url, json=query, headers=headers(uid), timeout=10).status_code == 200
+    unfiltered = {"structuredQuery": {"from": [{"collectionId": "generationRequests"}]}}
+    assert requests.post(url, json=unfiltered, headers=headers(uid), timeout=10).status_code == 403
+
+
+def test_catalog_is_public_and_read_only():
+    assert get("sizes/512x512", None) == 200
+    assert get("styles/anime", "someone") == 200
+    assert write("sizes/512x512", "someone", {"credits": 0}) == 403
+    assert write("sizes/512x512", None, {"credits": 0}) == 403
+
+
+@pytest.mark.parametrize("collection", ["reports", "idempotencyKeys"])
+def test_operational_collections_are_closed(collection):
+    assert get(f"{collection}/anything", "someone") == 403
+    assert create(collection, "someone", {"x": 1}) == 403
+
+
+def test_nobody_writes_money_or_requests(owned, db):
+    uid, rid = owned
+    before = db.collection("users").document(uid).get().to_dict()["credits"]
+    assert write(f"users/{uid}", uid, {"credits": 1_000_000}) == 403
+    assert write(f"users/{uid}/transactions/forged", uid, {"credits": 500}) == 403
+    assert write(f"generationRequests/{rid}", uid, {"cost": 0}) == 403
+    assert create("generationRequests", uid, {"userId": uid}) == 403
+    assert write("users/brand-new", "brand-new", {"credits": 100}) == 403
+    assert db.collection("users").document(uid).get().to_dict()["credits"] == before
