@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from books import balance, ledger, requests_of
 
 pytestmark = pytest.mark.emulator
+
+
+def generate_with_retries(api, **fields):
+    """What a careful client does: an Idempotency-Key per order, retried on network errors
+    (the Functions emulator occasionally resets connections while it starts workers)."""
+    headers = {"Idempotency-Key": uuid.uuid4().hex, "X-Simulate-Outcome": "success"}
+    body = {
+        "model": "model-a",
+        "style": "anime",
+        "color": "neon",
+        "size": "512x512",
+        "prompt": "load",
+        **fields,
+    }
+    for attempt in range(4):
+        try:
+            resp = api.post("createGenerationRequest", json=body, headers=headers)
+        except requests.ConnectionError:
+            if attempt == 3:
+                raise
+            time.sleep(0.5)
+            continue
+        if resp.status_code != 409:  # 409: the first attempt is still running
+            return resp
+        time.sleep(0.5)
+    return resp
 
 
 def test_40_parallel_requests_on_a_user_with_10_credits(api, db, new_user):
     uid = new_user(10)
     started = time.monotonic()
     with ThreadPoolExecutor(40) as pool:
-        responses = list(pool.map(lambda _: api.generate(userId=uid), range(40)))
+        responses = list(pool.map(lambda _: generate_with_retries(api, userId=uid), range(40)))
     elapsed = time.monotonic() - started
     codes = [r.status_code for r in responses]
     assert codes.count(200) == 10, [r.text for r in responses if r.status_code != 200][:5]
@@ -33,7 +61,9 @@ def test_64_requests_over_8_users_in_parallel(api, db, new_user):
     users = [new_user(100) for _ in range(8)]
     jobs = [users[i % 8] for i in range(64)]
     with ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(lambda uid: api.generate(userId=uid, size="1024x1024"), jobs))
+        responses = list(
+            pool.map(lambda uid: generate_with_retries(api, userId=uid, size="1024x1024"), jobs)
+        )
     assert [r.status_code for r in responses].count(200) == 64, [r.text for r in responses][:3]
     for uid in users:
         assert balance(db, uid) == 100 - 8 * 3

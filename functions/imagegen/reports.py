@@ -37,7 +37,8 @@ class Thresholds:
     rate_alpha: float = 0.01  # family-wise level for failure rates (Bonferroni over segments)
     rate_min_requests: int = 20  # segments with fewer settled requests are not judged
     rate_min_increase: float = 0.05  # and the rate must exceed the baseline by 5 points
-    default_failure_rate: float = 0.05  # baseline rate when a segment has no history
+    default_failure_rate: float = 0.05  # prior failure rate (all that counts without history)
+    prior_weight: float = 50.0  # the prior counts as this many requests in a segment's baseline
     critical_factor: float = 100.0  # p below alpha / this (or |z| > 2x threshold): critical
 
 
@@ -182,13 +183,14 @@ def _volume_anomaly(
         "severity": _severity(p, z, t.volume_alpha, t),
         "message": (
             f"{_label(metric, dim, key)} {'up' if up else 'down'} {how}: {current:g} vs "
-            f"baseline {baseline:.1f} over {len(history)} week(s) ({detail}p={_p(p)})"
+            f"baseline {baseline:.1f} over {len(history)} week(s) ({detail}{_p(p)})"
         ),
     }
 
 
 def _p(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    """A p-value for messages: 'p<0.001' or 'p=0.012'."""
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def detect_anomalies(
@@ -230,7 +232,10 @@ def _rate_anomalies(
                 + h.get(dim, {}).get(key, {}).get("failed", 0)
                 for h in history
             )
-            base = past_failed / past_n if past_n else t.default_failure_rate
+            # Shrunk towards the prior so that a short, failure-free history is no 0% baseline.
+            base = (past_failed + t.prior_weight * t.default_failure_rate) / (
+                past_n + t.prior_weight
+            )
             candidates.append((dim, key, bucket.get("failed", 0), n, base))
     if not candidates:
         return []
@@ -250,7 +255,7 @@ def _rate_anomalies(
                     "severity": _severity(p, None, alpha, t),
                     "message": (
                         f"{key} failure rate {100 * rate:.1f}% vs baseline {100 * base:.1f}% "
-                        f"(n={n}, p={_p(p)})"
+                        f"(n={n}, {_p(p)})"
                     ),
                 }
             )

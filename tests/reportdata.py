@@ -1,0 +1,67 @@
+"""Synthetic generation requests for report tests, written straight to Firestore."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from imagegen.weeks import week_bounds
+
+STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]
+COLORS = ["vibrant", "monochrome", "pastel", "neon", "vintage"]
+SIZES = {"512x512": 1, "1024x1024": 3, "1024x1792": 4}
+
+
+def request(
+    created: datetime,
+    status: str,
+    model: str = "model-a",
+    size: str = "512x512",
+    user: str = "r-user",
+    style: str = "anime",
+    color: str = "neon",
+) -> dict[str, Any]:
+    return {
+        "userId": user,
+        "model": model,
+        "style": style,
+        "color": color,
+        "size": size,
+        "prompt": "synthetic",
+        "cost": SIZES[size],
+        "status": status,
+        "createdAt": created,
+    }
+
+
+def write(db: Any, docs: list[dict[str, Any]]) -> None:
+    for i in range(0, len(docs), 400):
+        batch = db.batch()
+        for doc in docs[i : i + 400]:
+            batch.set(db.collection("generationRequests").document(), doc)
+        batch.commit()
+
+
+def normal_week(
+    week: str, rng: random.Random, per_model: dict[str, tuple[int, int]], users: int = 20
+) -> list[dict[str, Any]]:
+    """Requests spread over `week`; per_model maps model -> (requests, failures)."""
+    start, _ = week_bounds(week)
+    docs = []
+    for model, (n, failures) in per_model.items():
+        statuses = ["failed"] * failures + ["completed"] * (n - failures)
+        rng.shuffle(statuses)
+        for status in statuses:
+            docs.append(
+                request(
+                    start + timedelta(seconds=rng.randrange(7 * 24 * 3600)),
+                    status,
+                    model,
+                    rng.choice(list(SIZES)),
+                    f"r-user-{rng.randrange(users)}",
+                    rng.choice(STYLES),
+                    rng.choice(COLORS),
+                )
+            )
+    return docs

@@ -1,0 +1,117 @@
+"""Unit tests of weeks, statistics and anomaly rules on synthetic series."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from imagegen import stats, weeks
+from imagegen.reports import WeekAggregate, detect_anomalies
+
+
+def test_iso_weeks():
+    assert weeks.week_id(datetime(2026, 11, 23, tzinfo=UTC)) == "2026-W48"
+    assert weeks.week_id(datetime(2021, 1, 3, 23, 59, tzinfo=UTC)) == "2020-W53"
+    assert weeks.previous_week(datetime(2026, 11, 23, 0, 0, tzinfo=UTC)) == "2026-W47"
+    start, end = weeks.week_bounds("2026-W47")
+    assert start == datetime(2026, 11, 16, tzinfo=UTC) and end == datetime(2026, 11, 23, tzinfo=UTC)
+    assert weeks.weeks_before("2021-W01", 2) == ["2020-W53", "2020-W52"]
+    for bad in ("2026-W54", "2026-W00", "2025-W53", "x"):
+        with pytest.raises(weeks.BadWeek):
+            weeks.week_bounds(bad)
+    assert weeks.is_complete("2026-W47", datetime(2026, 11, 23, tzinfo=UTC))
+    assert not weeks.is_complete("2026-W48", datetime(2026, 11, 29, 23, tzinfo=UTC))
+
+
+def test_binomial_and_poisson_tails():
+    assert stats.binom_sf(0, 10, 0.3) == 1.0
+    assert stats.binom_sf(11, 10, 0.3) == 0.0
+    assert stats.binom_sf(10, 10, 0.5) == pytest.approx(0.5**10)
+    assert stats.binom_sf(1, 10, 0.1) == pytest.approx(1 - 0.9**10)
+    assert stats.poisson_sf(1, 2.0) == pytest.approx(1 - math.exp(-2))
+    assert stats.poisson_cdf(0, 3.0) == pytest.approx(math.exp(-3))
+    lo, hi = stats.wilson_interval(5, 100)
+    assert lo < 0.05 < hi
+
+
+def test_robust_z_with_flat_history_uses_the_floor():
+    assert stats.mad([60, 60, 60, 60]) == 0
+    z = stats.robust_z(math.log1p(61), [math.log1p(60)] * 4, 0.1)
+    assert abs(z) < 1
+
+
+def week(requests_by_model: dict[str, tuple[int, int]], users: int = 30) -> dict:
+    agg = WeekAggregate()
+    for model, (n, failed) in requests_by_model.items():
+        for i in range(n):
+            agg.add(
+                {
+                    "status": "failed" if i < failed else "completed",
+                    "cost": 1,
+                    "model": model,
+                    "style": "anime",
+                    "size": "512x512",
+                    "color": "neon",
+                    "userId": f"u{i % users}",
+                }
+            )
+    return agg.totals()
+
+
+NORMAL = {"model-a": (30, 1), "model-b": (30, 2)}
+
+
+def test_no_history_means_no_anomalies():
+    assert detect_anomalies(week({"model-a": (500, 400)}), []) == []
+
+
+def test_flat_history_tolerates_small_changes():
+    history = [week(NORMAL)] * 4
+    assert detect_anomalies(week({"model-a": (31, 1), "model-b": (32, 2)}), history) == []
+
+
+def test_failure_rate_jump_is_flagged_with_an_actionable_message():
+    history = [week({"model-a": (150, 7), "model-b": (150, 8)})] * 6
+    current = week({"model-a": (150, 7), "model-b": (150, 67)})
+    found = [a for a in detect_anomalies(current, history) if a["key"] == "model-b"]
+    rate = next(a for a in found if a["metric"] == "failureRate")
+    assert rate["message"] == "model-b failure rate 44.7% vs baseline 5.3% (n=150, p<0.001)"
+    assert rate["severity"] == "critical"
+
+
+def test_volume_spike_is_flagged_with_short_history():
+    history = [week(NORMAL)] * 2  # Poisson tail only
+    found = detect_anomalies(week({"model-a": (150, 5), "model-b": (150, 10)}), history)
+    assert any(a["metric"] == "totalRequests" for a in found)
+
+
+def test_volume_drop_is_flagged():
+    history = [week(NORMAL)] * 5
+    found = detect_anomalies(week({"model-a": (3, 0), "model-b": (3, 0)}, users=3), history)
+    assert any(a["metric"] == "totalRequests" and "down" in a["message"] for a in found)
+
+
+def test_normal_weeks_rarely_alarm():
+    """300 simulated normal weeks (~60 requests, 5% failures): almost never an anomaly."""
+    rng = random.Random(1)
+
+    def poisson(lam: float) -> int:
+        k, p, limit = 0, 1.0, math.exp(-lam)
+        while p > limit:
+            k += 1
+            p *= rng.random()
+        return k - 1
+
+    def random_week() -> dict:
+        by = {}
+        for model in ("model-a", "model-b"):
+            n = poisson(30)
+            by[model] = (n, sum(rng.random() < 0.05 for _ in range(n)))
+        return week(by, users=rng.randint(15, 25))
+
+    series = [random_week() for _ in range(308)]
+    alarms = sum(bool(detect_anomalies(series[i], series[i - 8 : i][::-1])) for i in range(8, 308))
+    assert alarms <= 6, alarms  # <= 2% of weeks
