@@ -16,5 +16,5 @@ PYTEST_CMD="$VENV/bin/python -m pytest"
 for arg in "$@"; do PYTEST_CMD+=" $(printf '%q' "$arg")"; done
 
 echo "[run-tests] starting the emulators and running pytest"
-"$FIREBASE" emulators:exec --project "$PROJECT_ID" --import initial_data \
+run_firebase emulators:exec --project "$PROJECT_ID" --import initial_data \
   "${FIREBASE_CONFIG_ARGS[@]}" "$PYTEST_CMD"

@@ -60,17 +60,7 @@ BANNER
   echo "[start-emulator] the functions did not answer within 240 s; see the log above." >&2
 }
 
-# firebase runs in the background so that Ctrl-C, SIGTERM or SIGHUP sent to this script is
-# passed on to it (and only to it): it then stops the emulators it started, cleanly.
-"$FIREBASE" "${ARGS[@]}" &
-FIREBASE_PID=$!
 announce_when_ready &
 ANNOUNCER=$!
-stop() { kill -TERM "$FIREBASE_PID" 2>/dev/null || true; }
-trap stop INT TERM HUP
 trap 'kill "$ANNOUNCER" 2>/dev/null || true' EXIT
-status=0
-while kill -0 "$FIREBASE_PID" 2>/dev/null; do
-  wait "$FIREBASE_PID" && status=0 || status=$?
-done
-exit "$status"
+run_firebase "${ARGS[@]}"

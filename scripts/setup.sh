@@ -121,3 +121,23 @@ setup_all() {
   check_ports
   export PATH="$VENV/bin:$PATH"
 }
+
+# Runs firebase ("$@") in a process group of its own and waits for it. Ctrl-C, SIGTERM or
+# SIGHUP sent to the calling script are passed on to firebase, which then stops its emulators.
+# Afterwards anything still left in that group is stopped too: the Functions emulator does not
+# always stop its Python workers, which would otherwise outlive the run.
+run_firebase() {
+  setsid "$FIREBASE" "$@" &
+  FIREBASE_PID=$!
+  trap 'kill -TERM "$FIREBASE_PID" 2>/dev/null || true' INT TERM HUP
+  local status=0
+  while kill -0 "$FIREBASE_PID" 2>/dev/null; do
+    if wait "$FIREBASE_PID"; then status=0; else status=$?; fi
+  done
+  trap - INT TERM HUP
+  if kill -TERM -- "-$FIREBASE_PID" 2>/dev/null; then
+    sleep 1
+    kill -KILL -- "-$FIREBASE_PID" 2>/dev/null || true
+  fi
+  return "$status"
+}

@@ -6,7 +6,7 @@ source "$(dirname "$0")/setup.sh"
 setup_all
 cd "$ROOT"
 rm -rf initial_data.new
-"$FIREBASE" emulators:exec --project "$PROJECT_ID" --only firestore,auth \
+run_firebase emulators:exec --project "$PROJECT_ID" --only firestore,auth \
   "${FIREBASE_CONFIG_ARGS[@]}" --export-on-exit initial_data.new \
   "$VENV/bin/python seed_config.py --reset-users"
 rm -rf initial_data

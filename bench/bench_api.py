@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Benchmarks of the HTTP API against a running emulator stack, each next to a floor measured
+in the same run. Prints a table and exits; not a test (no timing assertions).
+
+    ./bench/run.sh                    # starts the emulators, runs this, stops them
+    functions/venv/bin/python bench/bench_api.py --quick   # against already running emulators
+
+Floor for one generation request = a `health` round trip (HTTP + function dispatch, no I/O)
++ the same Firestore work done directly from this process: read the user and the request id
+(one round trip), one atomic commit (user, pending request, deduction entry), and the
+settlement write. Targets (docs/benchmarks.md): create p50 <= 1.3x floor, throughput at 8
+clients >= 0.8x floor, the one-user burst exactly correct with zero unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+
+os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+PROJECT = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
+BASE = f"http://127.0.0.1:5001/{PROJECT}/us-central1"
+BODY = {"model": "model-a", "style": "anime", "color": "neon", "size": "512x512", "prompt": "b"}
+SUCCESS = {"X-Simulate-Outcome": "success"}
+
+
+def firestore_client():
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    return firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
+
+
+def make_users(db, count: int, credits: int) -> list[str]:
+    from google.cloud import firestore
+
+    uids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    for i in range(0, count, 200):
+        batch = db.batch()
+        for uid in uids[i : i + 200]:
+            ref = db.collection("users").document(uid)
+            batch.set(ref, {"credits": credits})
+            batch.set(
+                ref.collection("transactions").document("bench-grant"),
+                {
+                    "type": "grant",
+                    "credits": credits,
+                    "balanceAfter": credits,
+                    "timestamp": firestore.SERVER_TIMESTAMP,
+                },
+            )
+        batch.commit()
+    return uids
+
+
+def direct_charge_and_settle(db, uid: str) -> None:
+    """The floor's Firestore work, from this process: what the function must do at least."""
+    from google.cloud import firestore
+
+    user_ref = db.collection("users").document(uid)
+    req_ref = db.collection("benchRequests").document(uuid.uuid4().hex)
+    for _ in range(50):
+        snaps = {s.reference.path: s for s in db.get_all([user_ref, req_ref])}
+        user = snaps[user_ref.path]
+        credits = user.to_dict()["credits"]
+        batch = db.batch()
+        batch.update(
+            user_ref,
+            {"credits": credits - 1},
+            option=db.write_option(last_update_time=user.update_time),
+        )
+        batch.create(
+            req_ref,
+            {
+                "userId": uid,
+                "status": "pending",
+                "cost": 1,
+                "createdAt": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.create(
+            user_ref.collection("benchLedger").document(req_ref.id + "-deduction"),
+            {"type": "deduction", "credits": 1, "timestamp": firestore.SERVER_TIMESTAMP},
+        )
+        try:
+            results = batch.commit()
+        except Exception:
+            continue
+        req_ref.update(
+            {"status": "completed", "imageUrl": "x"},
+            option=db.write_option(last_update_time=results[1].update_time),
+        )
+        return
+    raise RuntimeError("direct transaction kept conflicting")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ok(resp: requests.Response, *codes: int) -> requests.Response:
+    if resp.status_code not in (codes or (200,)):
+        raise RuntimeError(f"unexpected {resp.status_code}: {resp.text[:200]}")
+    return resp
+
+
+class Client:
+    """One keep-alive HTTP session per thread, as a real client would have."""
+
+    def __init__(self) -> None:
+        self.session = requests.Session()
+
+    def health(self) -> None:
+        ok(self.session.get(f"{BASE}/health", timeout=30))
+
+    def create(self, uid: str) -> requests.Response:
+        return self.session.post(
+            f"{BASE}/createGenerationRequest",
+            json={"userId": uid, **BODY},
+            headers=SUCCESS,
+            timeout=120,
+        )
+
+
+def sequential(db, n: int) -> dict[str, float]:
+    uid = make_users(db, 1, 10 * n)[0]
+    floor_uid = make_users(db, 1, 10 * n)[0]
+    client = Client()
+    for _ in range(10):  # warm the worker, the catalog cache and the connections
+        client.health()
+        ok(client.create(uid))
+        direct_charge_and_settle(db, floor_uid)
+    health, direct, create = [], [], []
+    for _ in range(n):
+        health.append(timed(client.health))
+        direct.append(timed(lambda: direct_charge_and_settle(db, floor_uid)))
+        create.append(timed(lambda: ok(client.create(uid))))
+    floor = [h + d for h, d in zip(health, direct, strict=True)]
+    return {
+        "health_p50": statistics.median(health),
+        "direct_p50": statistics.median(direct),
+        "floor_p50": statistics.median(floor),
+        "floor_p95": pct(floor, 0.95),
+        "create_p50": statistics.median(create),
+        "create_p95": pct(create, 0.95),
+    }
+
+
+def concurrent(db, clients: int, per_client: int) -> dict[str, float]:
+    users = make_users(db, clients, 10 * per_client + 20)
+    floor_users = make_users(db, clients, 10 * per_client + 20)
+    sessions = [Client() for _ in range(clients)]
+
+    def warm(i: int) -> None:
+        sessions[i].health()
+        ok(sessions[i].create(users[i]))
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(warm, range(clients)))
+        list(pool.map(warm, range(clients)))
+
+    def run(work: Callable[[int], None]) -> tuple[float, list[float]]:
+        latencies: list[list[float]] = [[] for _ in range(clients)]
+
+        def loop(i: int) -> None:
+            for _ in range(per_client):
+                latencies[i].append(timed(lambda: work(i)))
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(loop, range(clients)))
+        wall = time.perf_counter() - start
+        return clients * per_client / wall, [x for xs in latencies for x in xs]
+
+    def floor_work(i: int) -> None:
+        sessions[i].health()
+        direct_charge_and_settle(db, floor_users[i])
+
+    floor_rps, floor_lat = run(floor_work)
+    api_rps, api_lat = run(lambda i: ok(sessions[i].create(users[i])) and None)
+    return {
+        "floor_rps": floor_rps,
+        "floor_p95": pct(floor_lat, 0.95),
+        "api_rps": api_rps,
+        "api_p95": pct(api_lat, 0.95),
+    }
+
+
+def burst_one_user(db, parallel: int, credits: int) -> dict[str, float]:
+    uid = make_users(db, 1, credits)[0]
+    sessions = [Client() for _ in range(parallel)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        responses = list(pool.map(lambda s: s.create(uid), sessions))
+    wall = time.perf_counter() - start
+    codes = [r.status_code for r in responses]
+    rejected = sum(
+        1
+        for r in responses
+        if r.status_code == 400 and r.json()["error"]["code"] == "insufficient-credits"
+    )
+    busy = codes.count(503)
+    balance = db.collection("users").document(uid).get().to_dict()["credits"]
+    return {
+        "completed": codes.count(200),
+        "insufficient": rejected,
+        "busy": busy,
+        "unexpected": len(codes) - codes.count(200) - rejected - busy,
+        "wall_s": wall,
+        "balance_ok": float(balance == credits - codes.count(200)),
+    }
+
+
+def ledger_pages(db, entries: int, n: int) -> dict[str, float]:
+    from google.cloud import firestore
+
+    uid = make_users(db, 1, entries)[0]
+    ref = db.collection("users").document(uid)
+    for i in range(0, entries, 400):
+        batch = db.batch()
+        for j in range(i, min(entries, i + 400)):
+            batch.set(
+                ref.collection("transactions").document(f"e{j:05d}"),
+                {
+                    "type": "deduction",
+                    "credits": 1,
+                    "generationRequestId": f"r{j}",
+                    "timestamp": firestore.SERVER_TIMESTAMP,
+                },
+            )
+        batch.commit()
+    session = requests.Session()
+    url = f"{BASE}/getUserCredits"
+    first = ok(session.get(url, params={"userId": uid, "pageSize": 50}, timeout=30)).json()
+    token = first["nextPageToken"]
+    for _ in range(10):  # later page: walk 10 pages in
+        token = ok(
+            session.get(url, params={"userId": uid, "pageSize": 50, "pageToken": token}, timeout=30)
+        ).json()["nextPageToken"]
+    first_ms = [
+        timed(lambda: ok(session.get(url, params={"userId": uid, "pageSize": 50})))
+        for _ in range(n)
+    ]
+    later_ms = [
+        timed(
+            lambda: ok(session.get(url, params={"userId": uid, "pageSize": 50, "pageToken": token}))
+        )
+        for _ in range(n)
+    ]
+    health = Client()
+    health_ms = [timed(health.health) for _ in range(n)]
+    return {
+        "first_p50": statistics.median(first_ms),
+        "later_p50": statistics.median(later_ms),
+        "health_p50": statistics.median(health_ms),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args()
+    n = 60 if args.quick else 200
+    per_client = 10 if args.quick else 25
+    db = firestore_client()
+    ok(requests.get(f"{BASE}/health", timeout=60))
+
+    print("\n== createGenerationRequest, sequential (ms) ==")
+    s = sequential(db, n)
+    print(f"{'health p50':<28}{s['health_p50']:8.1f}")
+    print(f"{'direct Firestore work p50':<28}{s['direct_p50']:8.1f}")
+    print(f"{'floor p50 / p95':<28}{s['floor_p50']:8.1f} / {s['floor_p95']:.1f}")
+    print(f"{'create p50 / p95':<28}{s['create_p50']:8.1f} / {s['create_p95']:.1f}")
+    print(f"{'ratio p50 (target <= 1.3)':<28}{s['create_p50'] / s['floor_p50']:8.2f}")
+
+    print("\n== throughput on distinct users ==")
+    print(
+        f"{'clients':>8}{'floor rps':>11}{'api rps':>9}{'ratio':>7}{'floor p95':>11}{'api p95':>9}"
+    )
+    for clients in (1, 8, 32):
+        c = concurrent(db, clients, per_client if clients < 32 else max(4, per_client // 3))
+        print(
+            f"{clients:>8}{c['floor_rps']:>11.1f}{c['api_rps']:>9.1f}"
+            f"{c['api_rps'] / c['floor_rps']:>7.2f}{c['floor_p95']:>11.1f}{c['api_p95']:>9.1f}"
+        )
+
+    print("\n== 50 concurrent requests on one user holding 20 credits ==")
+    b = burst_one_user(db, 50, 20)
+    print(
+        f"completed {b['completed']:.0f}, insufficient {b['insufficient']:.0f}, "
+        f"busy {b['busy']:.0f}, unexpected {b['unexpected']:.0f}, wall {b['wall_s']:.2f} s, "
+        f"balance {'exact' if b['balance_ok'] else 'WRONG'}"
+    )
+
+    print("\n== getUserCredits, user with 1,000 ledger entries, pageSize 50 (ms) ==")
+    p = ledger_pages(db, 1000, max(20, n // 4))
+    print(
+        f"first page p50 {p['first_p50']:.1f}; page 11 p50 {p['later_p50']:.1f}; "
+        f"health p50 {p['health_p50']:.1f}; "
+        f"ratio first/health {p['first_p50'] / p['health_p50']:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
