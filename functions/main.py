@@ -15,12 +15,31 @@ from imagegen.firestore_client import db
 
 initialize_app()
 
-options.set_global_options(region="us-central1", max_instances=20)
+# Runtime options (README, "Production runtime options"). set_global_options defaults `cpu` to
+# "gcf_gen1" (a fraction of a CPU), which forces concurrency to 1; the handlers are I/O-bound
+# and thread-safe, so one full CPU serving many requests at once is set explicitly.
+options.set_global_options(
+    region="us-central1",
+    cpu=1,
+    memory=options.MemoryOption.MB_256,
+    concurrency=80,
+    timeout_sec=30,
+    max_instances=20,
+)
 
 _CORS = options.CorsOptions(cors_origins="*", cors_methods=["get", "post"])
+# Admin and scheduled jobs scan collections: more memory, long timeouts, one at a time.
+_BATCH_JOB = {
+    "memory": options.MemoryOption.GB_1,
+    "timeout_sec": 540,
+    "concurrency": 1,
+    "max_instances": 2,
+}
 
 
-@https_fn.on_request(cors=_CORS, timeout_sec=120)
+@https_fn.on_request(
+    cors=_CORS, timeout_sec=120, memory=options.MemoryOption.MB_512, concurrency=40
+)
 def createGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST: charge credits, generate an image, refund on failure."""
     return endpoints.create_generation_request(req)
@@ -50,19 +69,19 @@ def grantCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     return endpoints.grant_credits(req)
 
 
-@https_fn.on_request(timeout_sec=540)
+@https_fn.on_request(**_BATCH_JOB)
 def auditLedger(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """GET/POST (admin): check the ledger invariants and list discrepancies."""
     return endpoints.audit_ledger(req)
 
 
-@https_fn.on_request(timeout_sec=540)
+@https_fn.on_request(**_BATCH_JOB)
 def recoverPendingRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST (admin): refund requests left pending by a crash, now."""
     return endpoints.recover_pending_requests(req)
 
 
-@https_fn.on_request(timeout_sec=540, memory=options.MemoryOption.MB_512)
+@https_fn.on_request(**_BATCH_JOB)
 def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST ?week=YYYY-Www (admin): build or rebuild one week's report."""
     return endpoints.generate_weekly_report(req)
@@ -80,7 +99,7 @@ def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N
     schedule="0 0 * * 1",
     timezone=scheduler_fn.Timezone("UTC"),
     timeout_sec=540,
-    memory=options.MemoryOption.MB_512,
+    memory=options.MemoryOption.GB_1,
     max_instances=1,
     concurrency=1,
 )

@@ -84,10 +84,10 @@ def generate(
         result = None
     try:
         if result is not None and result.ok:
-            settlement = ledger.complete(client, request_id, result.image_url or "")
+            settlement = ledger.complete(client, request_id, result.image_url or "", charged)
         else:
             reason = result.failure_reason if result is not None else "model raised an exception"
-            settlement = ledger.refund(client, request_id, reason or "model error")
+            settlement = ledger.refund(client, request_id, reason or "model error", charged)
     except GaveUp:
         log.error("could not settle request %s; the sweeper will refund it", request_id)
         raise errors.internal() from None

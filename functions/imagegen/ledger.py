@@ -22,7 +22,7 @@ from typing import Any
 from google.cloud import firestore
 
 from . import errors
-from .retry import GaveUp, RetryPolicy, retry_on_conflict
+from .retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
 from .validation import GenerationInput
 
 USERS = "users"
@@ -62,9 +62,12 @@ def _unchanged(client: firestore.Client, snapshot: Any) -> Any:
 @dataclass(frozen=True)
 class ChargeResult:
     request_id: str
+    user_id: str
     cost: int
     balance: int
     status: str = PENDING  # the request's status; not pending when it was charged earlier
+    request_version: Any = None  # update_time of the request and user written by this charge
+    user_version: Any = None
 
 
 def charge(
@@ -87,7 +90,11 @@ def charge(
         if existing.exists:
             data = existing.to_dict() or {}
             return ChargeResult(
-                request_id, int(data["cost"]), _credits_of(user), str(data.get("status"))
+                request_id,
+                order.user_id,
+                int(data["cost"]),
+                _credits_of(user),
+                str(data.get("status")),
             )
         if not user.exists:
             raise errors.user_not_found()
@@ -122,8 +129,16 @@ def charge(
                 "timestamp": firestore.SERVER_TIMESTAMP,
             },
         )
-        batch.commit()
-        return ChargeResult(request_id, order.cost, new_balance)
+        user_written, request_written, _ = batch.commit()
+        return ChargeResult(
+            request_id,
+            order.user_id,
+            order.cost,
+            new_balance,
+            PENDING,
+            request_written.update_time,
+            user_written.update_time,
+        )
 
     try:
         return retry_on_conflict(attempt, CHARGE_POLICY)
@@ -147,14 +162,18 @@ class Settlement:
     image_url: str | None = None
 
 
-def complete(client: firestore.Client, request_id: str, image_url: str) -> Settlement:
+def complete(
+    client: firestore.Client, request_id: str, image_url: str, charged: ChargeResult | None = None
+) -> Settlement:
     """Mark a pending request completed with its image. No effect on a settled request."""
-    return _settle(client, request_id, image_url=image_url, failure_reason=None)
+    return _settle(client, request_id, image_url, None, charged)
 
 
-def refund(client: firestore.Client, request_id: str, reason: str) -> Settlement:
+def refund(
+    client: firestore.Client, request_id: str, reason: str, charged: ChargeResult | None = None
+) -> Settlement:
     """Mark a pending request failed and give its credits back, exactly once."""
-    return _settle(client, request_id, image_url=None, failure_reason=reason)
+    return _settle(client, request_id, None, reason, charged)
 
 
 def _settled(data: dict[str, Any]) -> Settlement:
@@ -174,9 +193,94 @@ def current_settlement(client: firestore.Client, request_id: str) -> Settlement:
     return _settled(snap.to_dict() or {})
 
 
-def _settle(
-    client: firestore.Client, request_id: str, image_url: str | None, failure_reason: str | None
+@dataclass(frozen=True)
+class _Pending:
+    """What settling needs to know about a pending request, and the versions it was read at."""
+
+    request_id: str
+    user_id: str
+    cost: int
+    request_version: Any
+    balance: int | None = None
+    user_version: Any = None
+
+
+def _commit_settlement(
+    client: firestore.Client, p: _Pending, image_url: str | None, failure_reason: str | None
 ) -> Settlement:
+    """One atomic commit, valid only if the request (and for a refund, the user) is unchanged."""
+    request_ref = client.collection(REQUESTS).document(p.request_id)
+    unchanged_request = client.write_option(last_update_time=p.request_version)
+    batch = client.batch()
+    if failure_reason is None:
+        fields = {
+            "status": COMPLETED,
+            "imageUrl": image_url,
+            "completedAt": firestore.SERVER_TIMESTAMP,
+        }
+        batch.update(
+            request_ref,
+            {**fields, "updatedAt": firestore.SERVER_TIMESTAMP},
+            option=unchanged_request,
+        )
+        batch.commit()
+        return Settlement(COMPLETED, 0, True, image_url)
+    if p.balance is None:
+        raise RuntimeError("a refund needs the user's balance")
+    user_ref = _user_ref(client, p.user_id)
+    new_balance = p.balance + p.cost
+    batch.update(
+        request_ref,
+        {
+            "status": FAILED,
+            "failureReason": failure_reason,
+            "refundedCredits": p.cost,
+            "failedAt": firestore.SERVER_TIMESTAMP,
+            "updatedAt": firestore.SERVER_TIMESTAMP,
+        },
+        option=unchanged_request,
+    )
+    batch.update(
+        user_ref,
+        {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
+        option=client.write_option(last_update_time=p.user_version),
+    )
+    batch.create(
+        user_ref.collection(TRANSACTIONS).document(ledger_entry_id(p.request_id, REFUND)),
+        {
+            "type": REFUND,
+            "credits": p.cost,
+            "generationRequestId": p.request_id,
+            "balanceAfter": new_balance,
+            "timestamp": firestore.SERVER_TIMESTAMP,
+        },
+    )
+    batch.commit()
+    return Settlement(FAILED, p.cost, True)
+
+
+def _settle(
+    client: firestore.Client,
+    request_id: str,
+    image_url: str | None,
+    failure_reason: str | None,
+    charged: ChargeResult | None,
+) -> Settlement:
+    # Fast path: right after our own charge, the versions that commit produced are still
+    # current unless someone else wrote since; then the settlement needs no read at all.
+    if charged is not None and charged.request_version is not None:
+        known = _Pending(
+            request_id,
+            charged.user_id,
+            charged.cost,
+            charged.request_version,
+            charged.balance,
+            charged.user_version,
+        )
+        try:
+            return _commit_settlement(client, known, image_url, failure_reason)
+        except CONFLICTS:
+            pass  # someone else wrote first: read the current state below
     request_ref = client.collection(REQUESTS).document(request_id)
 
     def attempt() -> Settlement:
@@ -186,52 +290,18 @@ def _settle(
         data = request.to_dict() or {}
         if data.get("status") != PENDING:
             return _settled(data)
-        batch = client.batch()
-        if failure_reason is None:
-            batch.update(
-                request_ref,
-                {
-                    "status": COMPLETED,
-                    "imageUrl": image_url,
-                    "completedAt": firestore.SERVER_TIMESTAMP,
-                    "updatedAt": firestore.SERVER_TIMESTAMP,
-                },
-                option=_unchanged(client, request),
+        pending = _Pending(request_id, str(data["userId"]), int(data["cost"]), request.update_time)
+        if failure_reason is not None:
+            user = _user_ref(client, pending.user_id).get()
+            pending = _Pending(
+                request_id,
+                pending.user_id,
+                pending.cost,
+                request.update_time,
+                _credits_of(user),
+                user.update_time,
             )
-            batch.commit()
-            return Settlement(COMPLETED, 0, True, image_url)
-        cost = int(data["cost"])
-        user_ref = _user_ref(client, data["userId"])
-        user = user_ref.get()
-        new_balance = _credits_of(user) + cost
-        batch.update(
-            request_ref,
-            {
-                "status": FAILED,
-                "failureReason": failure_reason,
-                "refundedCredits": cost,
-                "failedAt": firestore.SERVER_TIMESTAMP,
-                "updatedAt": firestore.SERVER_TIMESTAMP,
-            },
-            option=_unchanged(client, request),
-        )
-        batch.update(
-            user_ref,
-            {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
-            option=_unchanged(client, user),
-        )
-        batch.create(
-            user_ref.collection(TRANSACTIONS).document(ledger_entry_id(request_id, REFUND)),
-            {
-                "type": REFUND,
-                "credits": cost,
-                "generationRequestId": request_id,
-                "balanceAfter": new_balance,
-                "timestamp": firestore.SERVER_TIMESTAMP,
-            },
-        )
-        batch.commit()
-        return Settlement(FAILED, cost, True)
+        return _commit_settlement(client, pending, image_url, failure_reason)
 
     return retry_on_conflict(attempt, SETTLE_POLICY)
 
