@@ -6,7 +6,8 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from imagegen.weeks import week_bounds
+from imagegen.ledger import outcome_fields
+from imagegen.weeks import week_bounds, week_id
 
 STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]
 COLORS = ["vibrant", "monochrome", "pastel", "neon", "vintage"]
@@ -32,14 +33,24 @@ def request(
         "cost": SIZES[size],
         "status": status,
         "createdAt": created,
+        **outcome_fields(status, SIZES[size]),
     }
 
 
-def write(db: Any, docs: list[dict[str, Any]]) -> None:
-    for i in range(0, len(docs), 400):
+def write(db: Any, docs: list[dict[str, Any]], markers: bool = True) -> None:
+    """Store requests as the charge does, with the weekly active-user markers (unless told)."""
+    for i in range(0, len(docs), 200):
         batch = db.batch()
-        for doc in docs[i : i + 400]:
+        for doc in docs[i : i + 200]:
             batch.set(db.collection("generationRequests").document(), doc)
+            if markers:
+                marker = (
+                    db.collection("weeklyActiveUsers")
+                    .document(week_id(doc["createdAt"]))
+                    .collection("users")
+                    .document(doc["userId"])
+                )
+                batch.set(marker, {"userId": doc["userId"], "lastRequestAt": doc["createdAt"]})
         batch.commit()
 
 

@@ -67,6 +67,7 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
     assert first["bySize"]["1024x1024"]["failed"] == 2
     assert first["byStyle"]["sketch"]["total"] == 2 and first["byColor"]["neon"]["total"] == 6
     assert first["anomalies"] == []
+    assert first["computedWith"]["method"] == "aggregation"
 
     again = report(api, admin_headers, "2015-W10")
     assert {k: v for k, v in again.items() if k != "generatedAt"} == {
@@ -127,3 +128,26 @@ def test_unfinished_week_is_400(api, admin_headers):
     resp = api.post("generateWeeklyReport", params={"week": this_week}, headers=admin_headers)
     assert resp.status_code == 400
     assert "not ended" in resp.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("week,markers", [("2018-W30", True), ("2018-W31", False)])
+def test_aggregation_and_scan_agree(db, week, markers):
+    """Both ways of counting give the same report, including a key outside the catalog and
+    requests written without active-user markers (older data)."""
+    from imagegen.weekly_report import build_report
+
+    rng = random.Random(13)
+    docs = normal_week(week, rng, {"model-a": (40, 3), "model-b": (35, 9)})
+    docs[0]["style"] = "retired-style"
+    docs[1]["status"], docs[1]["isCompleted"], docs[1]["creditsSpent"] = "pending", 0, 0
+    write(db, docs, markers=markers)
+    by_agg = build_report(db, week)
+    by_scan = build_report(db, week, method="scan")
+    for key in by_scan:
+        if key not in ("computedWith", "byStyle"):
+            assert by_agg[key] == by_scan[key], key
+    styles_agg, styles_scan = dict(by_agg["byStyle"]), dict(by_scan["byStyle"])
+    assert styles_agg.pop("other") == styles_scan.pop("retired-style")  # counted apart
+    assert styles_agg == styles_scan
+    assert by_agg["pending"] == 1 and by_agg["totalRequests"] == 75
+    assert by_agg["computedWith"]["method"] == "aggregation"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -18,6 +20,8 @@ from imagegen.ledger import decode_page_token, encode_page_token
 from imagegen.retry import GaveUp, RetryPolicy, retry_on_conflict
 from imagegen.simulator import MODEL_NAMES, ImageSpec, Outcome, SimulatedModel
 from imagegen.validation import parse_generation_input
+
+ROOT = Path(__file__).resolve().parents[1]
 
 VALID = {
     "userId": "u1",
@@ -170,3 +174,20 @@ def test_caller_permissions():
     assert Caller("a").may_act_for("a") and not Caller("a").may_act_for("b")
     assert Caller("a", admin=True).may_act_for("b")
     assert Caller(None).may_act_for("b") and not Caller(None).admin
+
+
+def test_openapi_describes_every_https_function_and_the_catalog():
+    import yaml
+
+    from imagegen.catalog import DEFAULT_CATALOG
+    from imagegen.simulator import MODEL_NAMES
+
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    main_py = (ROOT / "functions" / "main.py").read_text()
+    https = re.findall(r"@https_fn\.on_request\([^@]*?\)\ndef (\w+)", main_py, re.S)
+    assert sorted(p.strip("/") for p in spec["paths"]) == sorted(https)
+    props = spec["components"]["schemas"]["GenerationInput"]["properties"]
+    assert props["model"]["enum"] == list(MODEL_NAMES)
+    assert props["style"]["enum"] == list(DEFAULT_CATALOG.styles)
+    assert props["color"]["enum"] == list(DEFAULT_CATALOG.colors)
+    assert props["size"]["enum"] == list(DEFAULT_CATALOG.sizes)

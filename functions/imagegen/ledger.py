@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -24,6 +24,7 @@ from google.cloud import firestore
 from . import errors
 from .retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
 from .validation import GenerationInput
+from .weeks import week_id
 
 USERS = "users"
 TRANSACTIONS = "transactions"
@@ -70,16 +71,26 @@ class ChargeResult:
     user_version: Any = None
 
 
-def charge(
-    client: firestore.Client,
-    order: GenerationInput,
-    request_id: str,
-    extra_fields: dict[str, Any] | None = None,
-) -> ChargeResult:
+WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"
+
+
+def outcome_fields(status: str, cost: int) -> dict[str, int]:
+    """Numeric mirrors of a request's status, kept in the same writes as the status, so weekly
+    reports can use count/sum aggregation queries instead of reading every request."""
+    return {
+        "isCompleted": int(status == COMPLETED),
+        "isFailed": int(status == FAILED),
+        "creditsSpent": cost if status == COMPLETED else 0,
+        "creditsRefunded": cost if status == FAILED else 0,
+    }
+
+
+def charge(client: firestore.Client, order: GenerationInput, request_id: str) -> ChargeResult:
     """Deduct the price of `order` and create its `pending` request, atomically.
 
     Safe to call again with the same `request_id`: once the request exists it charges nothing.
-    Raises user_not_found, insufficient_credits, or busy (nothing charged).
+    Raises user_not_found, insufficient_credits, or busy (nothing charged). The same commit
+    marks the user active in the request's ISO week (for the report's unique users).
     """
     user_ref = _user_ref(client, order.user_id)
     request_ref = client.collection(REQUESTS).document(request_id)
@@ -102,6 +113,7 @@ def charge(
         if balance < order.cost:
             raise errors.insufficient_credits(balance, order.cost)
         new_balance = balance - order.cost
+        created = datetime.now(UTC)
         batch = client.batch()
         batch.update(
             user_ref,
@@ -114,9 +126,9 @@ def charge(
                 **order.as_payload(),
                 "cost": order.cost,
                 "status": PENDING,
-                "createdAt": firestore.SERVER_TIMESTAMP,
+                **outcome_fields(PENDING, order.cost),
+                "createdAt": created,
                 "updatedAt": firestore.SERVER_TIMESTAMP,
-                **(extra_fields or {}),
             },
         )
         batch.create(
@@ -129,7 +141,14 @@ def charge(
                 "timestamp": firestore.SERVER_TIMESTAMP,
             },
         )
-        user_written, request_written, _ = batch.commit()
+        batch.set(
+            client.collection(WEEKLY_ACTIVE_USERS)
+            .document(week_id(created))
+            .collection("users")
+            .document(order.user_id),
+            {"userId": order.user_id, "lastRequestAt": created},
+        )
+        user_written, request_written, *_ = batch.commit()
         return ChargeResult(
             request_id,
             order.user_id,
@@ -215,6 +234,7 @@ def _commit_settlement(
     if failure_reason is None:
         fields = {
             "status": COMPLETED,
+            **outcome_fields(COMPLETED, p.cost),
             "imageUrl": image_url,
             "completedAt": firestore.SERVER_TIMESTAMP,
         }
@@ -233,6 +253,7 @@ def _commit_settlement(
         request_ref,
         {
             "status": FAILED,
+            **outcome_fields(FAILED, p.cost),
             "failureReason": failure_reason,
             "refundedCredits": p.cost,
             "failedAt": firestore.SERVER_TIMESTAMP,

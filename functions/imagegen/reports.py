@@ -111,22 +111,38 @@ class WeekAggregate:
 
     def totals(self) -> dict[str, Any]:
         """The report's totals and breakdowns (without period, anomalies, timestamps)."""
-        o = self.overall
-        settled = o.completed + o.failed
-        return {
-            "totalRequests": o.total,
-            "completed": o.completed,
-            "failed": o.failed,
-            "pending": o.pending,
-            "totalCreditsSpent": o.credits,
-            "totalCreditsRefunded": o.refunded,
-            "successRate": round(100 * o.completed / settled, 2) if settled else 0.0,
-            **{
-                name: {k: b.as_dict() for k, b in sorted(buckets.items())}
-                for name, buckets in self.by.items()
-            },
-            "uniqueUsers": len(self.users),
-        }
+        return report_totals(self.overall, self.by, len(self.users))
+
+
+def report_totals(
+    overall: Bucket, by: Mapping[str, Mapping[str, Bucket]], unique_users: int
+) -> dict[str, Any]:
+    """The report's totals and breakdowns from buckets, however they were counted."""
+    o = overall
+    settled = o.completed + o.failed
+    return {
+        "totalRequests": o.total,
+        "completed": o.completed,
+        "failed": o.failed,
+        "pending": o.pending,
+        "totalCreditsSpent": o.credits,
+        "totalCreditsRefunded": o.refunded,
+        "successRate": round(100 * o.completed / settled, 2) if settled else 0.0,
+        **{
+            name: {k: b.as_dict() for k, b in sorted(by.get(name, {}).items()) if b.total}
+            for name in DIMENSIONS
+        },
+        "uniqueUsers": unique_users,
+    }
+
+
+def remainder(overall: Bucket, parts: Iterable[Bucket]) -> Bucket:
+    """What `overall` has beyond the sum of `parts` (requests under keys not asked about)."""
+    rest = Bucket(**vars(overall))
+    for part in parts:
+        for name in ("total", "completed", "failed", "pending", "credits", "refunded"):
+            setattr(rest, name, getattr(rest, name) - getattr(part, name))
+    return rest
 
 
 def _metric_value(report: Mapping[str, Any], metric: str, dim: str | None, key: str | None):

@@ -1,13 +1,19 @@
 """Build and store the weekly report `reports/{YYYY-Www}` from the generation requests.
 
-The requests of the week are streamed in pages with only the fields the report needs, so
-memory stays flat in the number of requests. Re-running for a week rewrites the same document
-with the same totals (Cloud Scheduler retries and backfills are safe).
+Totals come from Firestore aggregation queries (count and sums over the numeric outcome
+fields each request carries, see `ledger.outcome_fields`): one query for the week and one per
+model, style, size and color, each billed one read per 1,000 index entries instead of one read
+per request. Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays
+flat in the number of requests. `build_report_by_scan` computes the same report by streaming
+every request; it is the baseline in `bench/bench_reports.py` and a cross-check in the tests.
+Re-running for a week rewrites the same document with the same totals.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,34 +21,140 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import ledger, weeks
-from .reports import THRESHOLDS, WeekAggregate, detect_anomalies
+from .reports import (
+    DIMENSIONS,
+    THRESHOLDS,
+    Bucket,
+    WeekAggregate,
+    detect_anomalies,
+    remainder,
+    report_totals,
+)
+from .simulator import MODEL_NAMES
 
 REPORTS = "reports"
 PAGE = 1000
-FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
+SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
+OUTCOME_SUMS = ("isCompleted", "isFailed", "creditsSpent", "creditsRefunded")
+OTHER = "other"
+CATALOG_OF = {"byStyle": "styles", "bySize": "sizes", "byColor": "colors"}
+
+
+@dataclass
+class Cost:
+    """What building a report cost: queries run and Firestore reads billed."""
+
+    method: str
+    queries: int = 0
+    billed_reads: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "queries": self.queries, "billedReads": self.billed_reads}
+
+
+def _week_query(client: firestore.Client, start: datetime, end: datetime) -> Any:
+    return (
+        client.collection(ledger.REQUESTS)
+        .where(filter=FieldFilter("createdAt", ">=", start))
+        .where(filter=FieldFilter("createdAt", "<", end))
+    )
+
+
+def _aggregate(query: Any, cost: Cost) -> Bucket:
+    """One aggregation query: count and the four outcome sums of the matching requests."""
+    agg = query.count(alias="total")
+    for field in OUTCOME_SUMS:
+        agg = agg.sum(field, alias=field)
+    values = {result.alias: result.value for result in agg.get()[0]}
+    total = int(values["total"])
+    cost.queries += 1
+    cost.billed_reads += max(1, math.ceil(total / 1000))
+    completed, failed = int(values["isCompleted"]), int(values["isFailed"])
+    return Bucket(
+        total=total,
+        completed=completed,
+        failed=failed,
+        pending=total - completed - failed,
+        credits=int(values["creditsSpent"]),
+        refunded=int(values["creditsRefunded"]),
+    )
+
+
+def dimension_keys(client: firestore.Client, history: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Keys to ask about per dimension: the catalog, the models, and keys seen in history."""
+    keys: dict[str, set[str]] = {name: set() for name in DIMENSIONS}
+    keys["byModel"].update(MODEL_NAMES)
+    for dim, collection in CATALOG_OF.items():
+        keys[dim].update(ref.id for ref in client.collection(collection).list_documents())
+    for past in history:
+        for dim in DIMENSIONS:
+            keys[dim].update(k for k in past.get(dim, {}) if k != OTHER)
+    return {dim: sorted(values) for dim, values in keys.items()}
+
+
+def unique_users(client: firestore.Client, week: str, base: Any, cost: Cost) -> int:
+    """Users active in `week`, from the markers the charge writes (a scan for old data)."""
+    markers = client.collection(ledger.WEEKLY_ACTIVE_USERS).document(week).collection("users")
+    count = int(markers.count().get()[0][0].value)
+    cost.queries += 1
+    cost.billed_reads += max(1, math.ceil(count / 1000))
+    if count:
+        return count
+    users: set[str] = set()  # requests written without markers: count their users directly
+    for doc in _pages(base.select(["userId"])):
+        cost.billed_reads += 1
+        users.add(str((doc.to_dict() or {}).get("userId")))
+    return len(users)
+
+
+def _pages(query: Any) -> Iterator[Any]:
+    """Every document of `query` (ordered by createdAt), PAGE at a time."""
+    ordered = query.order_by("createdAt").order_by("__name__")
+    cursor = None
+    while True:
+        page = ordered.start_after(cursor) if cursor is not None else ordered
+        docs = list(page.limit(PAGE).stream())
+        yield from docs
+        if len(docs) < PAGE:
+            return
+        cursor = docs[-1]
+
+
+def totals_by_aggregation(
+    client: firestore.Client, week: str, history: list[dict[str, Any]], cost: Cost
+) -> dict[str, Any]:
+    start, end = weeks.week_bounds(week)
+    base = _week_query(client, start, end)
+    overall = _aggregate(base, cost)
+    by: dict[str, dict[str, Bucket]] = {name: {} for name in DIMENSIONS}
+    if overall.total:
+        for dim, keys in dimension_keys(client, history).items():
+            attr = DIMENSIONS[dim]
+            for key in keys:
+                by[dim][key] = _aggregate(base.where(filter=FieldFilter(attr, "==", key)), cost)
+            rest = remainder(overall, by[dim].values())
+            if rest.total:
+                by[dim][OTHER] = rest
+    users = unique_users(client, week, base, cost) if overall.total else 0
+    return report_totals(overall, by, users)
 
 
 def requests_between(
     client: firestore.Client, start: datetime, end: datetime
 ) -> Iterator[dict[str, Any]]:
     """Requests created in [start, end), page by page, with the report's fields only."""
-    base = (
-        client.collection(ledger.REQUESTS)
-        .where(filter=FieldFilter("createdAt", ">=", start))
-        .where(filter=FieldFilter("createdAt", "<", end))
-        .order_by("createdAt")
-        .order_by("__name__")
-        .select(FIELDS)
-    )
-    cursor = None
-    while True:
-        query = base.start_after(cursor) if cursor is not None else base
-        docs = list(query.limit(PAGE).stream())
-        for doc in docs:
-            yield doc.to_dict() or {}
-        if len(docs) < PAGE:
-            return
-        cursor = docs[-1]
+    for doc in _pages(_week_query(client, start, end).select(SCAN_FIELDS)):
+        yield doc.to_dict() or {}
+
+
+def totals_by_scan(client: firestore.Client, week: str, cost: Cost) -> dict[str, Any]:
+    start, end = weeks.week_bounds(week)
+    aggregate = WeekAggregate()
+    for request in requests_between(client, start, end):
+        cost.billed_reads += 1
+        aggregate.add(request)
+    cost.queries += 1
+    return aggregate.totals()
 
 
 def baseline_reports(client: firestore.Client, week: str) -> list[dict[str, Any]]:
@@ -55,17 +167,24 @@ def baseline_reports(client: firestore.Client, week: str) -> list[dict[str, Any]
     return [by_id[ref.id] for ref in refs if ref.id in by_id]
 
 
-def build_report(client: firestore.Client, week: str) -> dict[str, Any]:
-    """The report for `week` (not stored)."""
+def build_report(
+    client: firestore.Client, week: str, method: str = "aggregation"
+) -> dict[str, Any]:
+    """The report for `week` (not stored); `method` is "aggregation" or "scan"."""
     start, end = weeks.week_bounds(week)
-    totals = WeekAggregate().add_all(requests_between(client, start, end)).totals()
     history = baseline_reports(client, week)
+    cost = Cost(method)
+    if method == "scan":
+        totals = totals_by_scan(client, week, cost)
+    else:
+        totals = totals_by_aggregation(client, week, history, cost)
     return {
         "weekId": week,
         "period": {"start": start, "end": end},
         **totals,
         "anomalies": detect_anomalies(totals, history),
         "baselineWeeks": [h.get("weekId") for h in history],
+        "computedWith": cost.as_dict(),
     }
 
 
