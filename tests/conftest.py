@@ -162,10 +162,17 @@ def touch(uid: str) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def books_balance_at_the_end(db: Any) -> Iterator[None]:
-    """After every test, the ledger invariants hold for every user the tests touched."""
+def books_balance_at_the_end(db: Any, api: Api, token_for: Any) -> Iterator[None]:
+    """The session ends with the ledger audit (the admin endpoint, over every user) and a
+    second, independent check of the users the tests touched; both must be clean."""
     yield
-    if not EMULATOR or not _touched_users:
+    if not EMULATOR:
         return
+    admin = {"Authorization": f"Bearer {token_for('test-admin', admin=True)}"}
+    resp = api.get("auditLedger", headers=admin, timeout=300)
+    assert resp.status_code == 200, resp.text
+    audit = resp.json()
+    assert audit["usersChecked"] >= len(_touched_users)
+    assert audit["clean"], "ledger audit failed:\n" + "\n".join(audit["discrepancies"])
     problems = check_books(db, sorted(_touched_users | {"testUser1", "testUser2"}))
     assert not problems, "ledger invariants violated:\n" + "\n".join(problems)

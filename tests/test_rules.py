@@ -85,7 +85,7 @@ def test_catalog_is_public_and_read_only():
     assert write("sizes/512x512", None, {"credits": 0}) == 403
 
 
-@pytest.mark.parametrize("collection", ["reports", "idempotencyKeys"])
+@pytest.mark.parametrize("collection", ["reports", "idempotencyKeys", "weeklyActiveUsers"])
 def test_operational_collections_are_closed(collection):
     assert get(f"{collection}/anything", "someone") == 403
     assert create(collection, "someone", {"x": 1}) == 403
