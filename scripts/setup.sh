@@ -129,6 +129,11 @@ setup_all() {
 run_firebase() {
   setsid "$FIREBASE" "$@" &
   FIREBASE_PID=$!
+  # Should this script be killed outright (SIGKILL, or its process group killed), a watchdog
+  # outside that group still stops the emulators and their workers.
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+    if kill -TERM -- "-$2" 2>/dev/null; then sleep 10; kill -KILL -- "-$2" 2>/dev/null; fi' \
+    watchdog "$$" "$FIREBASE_PID" </dev/null >/dev/null 2>&1 &
   trap 'kill -TERM "$FIREBASE_PID" 2>/dev/null || true' INT TERM HUP
   local status=0
   while kill -0 "$FIREBASE_PID" 2>/dev/null; do
