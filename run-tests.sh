@@ -11,6 +11,8 @@ echo "[run-tests] ruff check + format check"
 LINT_PATHS=(functions/main.py functions/imagegen tests seed_config.py scripts bench)
 "$VENV/bin/ruff" check "${LINT_PATHS[@]}"
 "$VENV/bin/ruff" format --check --quiet "${LINT_PATHS[@]}"
+echo "[run-tests] mypy"
+"$VENV/bin/mypy" --no-error-summary
 
 PYTEST_CMD="$VENV/bin/python -m pytest"
 for arg in "$@"; do PYTEST_CMD+=" $(printf '%q' "$arg")"; done

@@ -28,13 +28,10 @@ options.set_global_options(
 )
 
 _CORS = options.CorsOptions(cors_origins="*", cors_methods=["get", "post"])
-# Admin and scheduled jobs scan collections: more memory, long timeouts, one at a time.
-_BATCH_JOB = {
-    "memory": options.MemoryOption.GB_1,
-    "timeout_sec": 540,
-    "concurrency": 1,
-    "max_instances": 2,
-}
+# Admin jobs scan collections: more memory, long timeouts, one request at a time.
+_batch_job = https_fn.on_request(
+    memory=options.MemoryOption.GB_1, timeout_sec=540, concurrency=1, max_instances=2
+)
 
 
 @https_fn.on_request(
@@ -69,19 +66,19 @@ def grantCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     return endpoints.grant_credits(req)
 
 
-@https_fn.on_request(**_BATCH_JOB)
+@_batch_job
 def auditLedger(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """GET/POST (admin): check the ledger invariants and list discrepancies."""
     return endpoints.audit_ledger(req)
 
 
-@https_fn.on_request(**_BATCH_JOB)
+@_batch_job
 def recoverPendingRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST (admin): refund requests left pending by a crash, now."""
     return endpoints.recover_pending_requests(req)
 
 
-@https_fn.on_request(**_BATCH_JOB)
+@_batch_job
 def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST ?week=YYYY-Www (admin): build or rebuild one week's report."""
     return endpoints.generate_weekly_report(req)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 
 import pytest
@@ -183,11 +182,35 @@ def test_openapi_describes_every_https_function_and_the_catalog():
     from imagegen.simulator import MODEL_NAMES
 
     spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
-    main_py = (ROOT / "functions" / "main.py").read_text()
-    https = re.findall(r"@https_fn\.on_request\([^@]*?\)\ndef (\w+)", main_py, re.S)
+    https = [name for name, ep in firebase_endpoints().items() if ep.httpsTrigger is not None]
     assert sorted(p.strip("/") for p in spec["paths"]) == sorted(https)
     props = spec["components"]["schemas"]["GenerationInput"]["properties"]
     assert props["model"]["enum"] == list(MODEL_NAMES)
     assert props["style"]["enum"] == list(DEFAULT_CATALOG.styles)
     assert props["color"]["enum"] == list(DEFAULT_CATALOG.colors)
     assert props["size"]["enum"] == list(DEFAULT_CATALOG.sizes)
+
+
+def firebase_endpoints():
+    """The functions main.py declares, by name, as the Firebase CLI discovers them."""
+    import os
+
+    os.environ.setdefault("GCLOUD_PROJECT", "demo-imagegen")
+    import main
+
+    return {
+        name: fn.__firebase_endpoint__
+        for name, fn in vars(main).items()
+        if hasattr(fn, "__firebase_endpoint__")
+    }
+
+
+def test_runtime_options_allow_concurrency():
+    """set_global_options' cpu default forces concurrency 1; ours must not."""
+    endpoints = firebase_endpoints()
+    create = endpoints["createGenerationRequest"]
+    assert create.cpu == 1 and create.concurrency == 40 and create.timeoutSeconds == 120
+    assert endpoints["getUserCredits"].concurrency == 80
+    assert endpoints["scheduleWeeklyReport"].scheduleTrigger["schedule"] == "0 0 * * 1"
+    assert endpoints["scheduleWeeklyReport"].scheduleTrigger["timeZone"] == "UTC"
+    assert endpoints["sweepPendingRequests"].concurrency == 1

@@ -42,9 +42,9 @@ def check_user(
             continue
         sums[kind] += amount
         if kind == ledger.DEDUCTION:
-            deductions[e.get("generationRequestId")] += 1
+            deductions[str(e.get("generationRequestId"))] += 1
         elif kind == ledger.REFUND:
-            refunds[e.get("generationRequestId")] += 1
+            refunds[str(e.get("generationRequestId"))] += 1
     expected = sums[ledger.GRANT] - sums[ledger.DEDUCTION] + sums[ledger.REFUND]
     if not isinstance(credits, int) or isinstance(credits, bool):
         problems.append(f"{uid}: credits {credits!r} is not an integer")

@@ -220,9 +220,11 @@ def detect_anomalies(
         return []
     found: list[dict[str, Any]] = []
     series: list[tuple[str, str | None, str | None]] = [(m, None, None) for m in VOLUME_METRICS]
-    for dim in VOLUME_DIMENSIONS:
-        keys = set(current.get(dim, {})) | {k for h in history for k in h.get(dim, {})}
-        series += [("requests", dim, key) for key in sorted(keys)]
+    for volume_dim in VOLUME_DIMENSIONS:
+        keys = set(current.get(volume_dim, {})) | {
+            k for h in history for k in h.get(volume_dim, {})
+        }
+        series += [("requests", volume_dim, key) for key in sorted(keys)]
     for metric, dim, key in series:
         cur = _metric_value(current, metric, dim, key) or 0
         past = [float(_metric_value(h, metric, dim, key) or 0) for h in history]

@@ -163,7 +163,7 @@ def baseline_reports(client: firestore.Client, week: str) -> list[dict[str, Any]
         client.collection(REPORTS).document(w)
         for w in weeks.weeks_before(week, THRESHOLDS.max_baseline_weeks)
     ]
-    by_id = {snap.id: snap.to_dict() for snap in client.get_all(refs) if snap.exists}
+    by_id = {snap.id: snap.to_dict() or {} for snap in client.get_all(refs) if snap.exists}
     return [by_id[ref.id] for ref in refs if ref.id in by_id]
 
 
