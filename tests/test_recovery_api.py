@@ -13,19 +13,19 @@ pytestmark = pytest.mark.emulator
 CRASH = {"X-Simulate-Crash": "after-charge"}
 
 
+def crash_body(uid):
+    return {
+        "userId": uid,
+        "model": "model-b",
+        "style": "anime",
+        "color": "neon",
+        "size": "1024x1024",
+        "prompt": "crash me",
+    }
+
+
 def crash(api, uid, **headers):
-    r = api.post(
-        "createGenerationRequest",
-        json={
-            "userId": uid,
-            "model": "model-b",
-            "style": "anime",
-            "color": "neon",
-            "size": "1024x1024",
-            "prompt": "crash me",
-        },
-        headers={**CRASH, **headers},
-    )
+    r = api.post("createGenerationRequest", json=crash_body(uid), headers={**CRASH, **headers})
     assert r.status_code == 500, r.text
     assert r.json()["error"]["code"] == "simulated-crash"
     return r.json()["error"]["generationRequestId"]
@@ -90,14 +90,7 @@ def test_retry_with_the_same_key_after_a_crash(api, db, new_user, admin_headers)
     gets the settled outcome."""
     uid, key = new_user(10), uuid.uuid4().hex
     rid = crash(api, uid, **{"Idempotency-Key": key})
-    body = {
-        "userId": uid,
-        "model": "model-b",
-        "style": "anime",
-        "color": "neon",
-        "size": "1024x1024",
-        "prompt": "crash me",
-    }
+    body = crash_body(uid)
     again = api.post("createGenerationRequest", json=body, headers={"Idempotency-Key": key})
     assert again.status_code == 409
     assert again.json()["error"]["generationRequestId"] == rid
