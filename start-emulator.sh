@@ -43,7 +43,9 @@ announce_when_ready() {
  Emulators ready for $PROJECT_ID (seeded: testUser1 = 100 credits, testUser2 = 10)
    Functions  $base/<name>
               createGenerationRequest (POST)   getUserCredits (GET)
-              getGenerationRequest (GET)       health (GET)
+              getGenerationRequest (GET)       listGenerationRequests (GET)
+              health (GET)   admin: grantCredits auditLedger recoverPendingRequests
+                             generateWeeklyReport (see README)
    Firestore  127.0.0.1:8080    Auth 127.0.0.1:9099    Pub/Sub 127.0.0.1:8085
    Emulator UI $( [ -n "${EMULATOR_UI_DISABLED:-}" ] && echo "disabled (could not be downloaded)" || echo "http://127.0.0.1:4000" )
  Try:

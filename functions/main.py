@@ -55,6 +55,12 @@ def getGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N
 
 
 @https_fn.on_request(cors=_CORS)
+def listGenerationRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET: the caller's requests, newest first; ?status= ?model= filter, paginated."""
+    return endpoints.list_generation_requests(req)
+
+
+@https_fn.on_request(cors=_CORS)
 def health(req: https_fn.Request) -> https_fn.Response:
     """GET: liveness; ?deep=1 also checks Firestore."""
     return endpoints.health(req)

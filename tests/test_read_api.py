@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from books import balance
+from conftest import bearer
 
 pytestmark = pytest.mark.emulator
 
@@ -110,3 +111,60 @@ def test_catalog_in_firestore_matches_the_seed(db):
     for collection, docs in catalog_documents(DEFAULT_CATALOG).items():
         stored = {d.id: d.to_dict() for d in db.collection(collection).stream()}
         assert stored == docs, collection
+
+
+def test_list_generation_requests_newest_first_with_filters_and_pages(api, new_user, token_for):
+    uid = new_user(30)
+    made = []
+    for model, outcome in [
+        ("model-a", "success"),
+        ("model-b", "failure"),
+        ("model-b", "success"),
+        ("model-a", "success"),
+        ("model-b", "success"),
+    ]:
+        resp = api.generate(outcome=outcome, userId=uid, model=model)
+        body = resp.json()
+        made.append(body.get("generationRequestId") or body["error"]["generationRequestId"])
+    newest_first = made[::-1]
+
+    def ids(**params):
+        body = api.get("listGenerationRequests", params={"userId": uid, **params}).json()
+        return [r["generationRequestId"] for r in body["generationRequests"]], body
+
+    assert ids()[0] == newest_first
+    assert ids(model="model-b")[0] == [made[4], made[2], made[1]]
+    assert ids(status="failed")[0] == [made[1]]
+    assert ids(status="completed", model="model-a")[0] == [made[3], made[0]]
+    _, first = ids(pageSize=2)
+    seen, token = (
+        [r["generationRequestId"] for r in first["generationRequests"]],
+        first["nextPageToken"],
+    )
+    while token:
+        page, body = ids(pageSize=2, pageToken=token)
+        seen += page
+        token = body["nextPageToken"]
+    assert seen == newest_first
+    # the token's uid is the default user, and other users' lists are closed
+    mine = api.get("listGenerationRequests", headers=bearer(token_for(uid))).json()
+    assert [r["generationRequestId"] for r in mine["generationRequests"]] == newest_first
+    other = api.get(
+        "listGenerationRequests", params={"userId": "testUser1"}, headers=bearer(token_for(uid))
+    )
+    assert other.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "params,code",
+    [
+        ({}, "missing-fields"),
+        ({"userId": "testUser1", "status": "lost"}, "invalid-status"),
+        ({"userId": "testUser1", "model": "model-z"}, "invalid-model"),
+        ({"userId": "testUser1", "pageSize": 1000}, "invalid-page-size"),
+        ({"userId": "testUser1", "pageToken": "bm9wZQ"}, "invalid-page-token"),
+    ],
+)
+def test_list_generation_requests_errors(api, params, code):
+    resp = api.get("listGenerationRequests", params=params)
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == code

@@ -169,6 +169,37 @@ def get_generation_request(req: https_fn.Request) -> https_fn.Response:
     return json_response(200, request_json(snap.id, data))
 
 
+LISTABLE_STATUSES = (ledger.PENDING, ledger.COMPLETED, ledger.FAILED)
+
+
+@endpoint("GET")
+def list_generation_requests(req: https_fn.Request) -> https_fn.Response:
+    """The caller's requests, newest first, one page at a time; `status` and `model` filter."""
+    caller = caller_of(req)
+    user_id = req.args.get("userId") or caller.uid
+    if not user_id:
+        raise errors.missing_fields(["userId"])
+    validate_user_id(user_id)
+    auth.require_user(caller, user_id)
+    status, model = req.args.get("status"), req.args.get("model")
+    if status is not None and status not in LISTABLE_STATUSES:
+        raise errors.invalid_choice("status", status, LISTABLE_STATUSES)
+    if model is not None and model not in MODEL_NAMES:
+        raise errors.invalid_choice("model", model, MODEL_NAMES)
+    page_size = query_int(req, "pageSize", ledger.DEFAULT_PAGE_SIZE, 1, ledger.MAX_PAGE_SIZE)
+    docs, token = ledger.list_requests(
+        db(), user_id, status, model, page_size, req.args.get("pageToken") or None
+    )
+    return json_response(
+        200,
+        {
+            "userId": user_id,
+            "generationRequests": [request_json(doc.id, doc.to_dict() or {}) for doc in docs],
+            "nextPageToken": token,
+        },
+    )
+
+
 @endpoint("GET")
 def health(req: https_fn.Request) -> https_fn.Response:
     """Liveness without I/O; `?deep=1` also reads from Firestore."""

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
 from .retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
@@ -371,6 +372,35 @@ def read_ledger(
     entries = [ledger_entry_json(doc.id, doc.to_dict() or {}) for doc in docs]
     token = encode_page_token(docs[-1].id) if more and docs else None
     return LedgerPage(_credits_of(user), entries, token)
+
+
+def list_requests(
+    client: firestore.Client,
+    user_id: str,
+    status: str | None,
+    model: str | None,
+    page_size: int,
+    page_token: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of a user's generation requests, newest first, optionally filtered."""
+    requests = client.collection(REQUESTS)
+    query = requests.where(filter=FieldFilter("userId", "==", user_id))
+    if status:
+        query = query.where(filter=FieldFilter("status", "==", status))
+    if model:
+        query = query.where(filter=FieldFilter("model", "==", model))
+    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
+        "__name__", direction=firestore.Query.DESCENDING
+    )
+    if page_token:
+        cursor = requests.document(decode_page_token(page_token)).get()
+        data = cursor.to_dict() if cursor.exists else None
+        if data is None or data.get("userId") != user_id:
+            raise errors.invalid_field("pageToken", "Invalid pageToken.")
+        query = query.start_after(cursor)
+    docs = list(query.limit(page_size + 1).stream())
+    token = encode_page_token(docs[page_size - 1].id) if len(docs) > page_size else None
+    return docs[:page_size], token
 
 
 def ledger_entry_json(entry_id: str, data: dict[str, Any]) -> dict[str, Any]:
