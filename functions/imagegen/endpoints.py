@@ -57,6 +57,17 @@ def caller_of(req: https_fn.Request) -> auth.Caller:
     return auth.verify(req.headers.get("Authorization"))
 
 
+def queried_user(req: https_fn.Request) -> str:
+    """The user a read is about: `?userId=`, else the token's uid; the caller must be allowed."""
+    caller = caller_of(req)
+    user_id = req.args.get("userId") or caller.uid
+    if not user_id:
+        raise errors.missing_fields(["userId"])
+    validate_user_id(user_id)
+    auth.require_user(caller, user_id)
+    return user_id
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -111,12 +122,7 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
 @endpoint("GET")
 def get_user_credits(req: https_fn.Request) -> https_fn.Response:
     """The user's balance and ledger, newest first, one page at a time."""
-    caller = caller_of(req)
-    user_id = req.args.get("userId") or caller.uid
-    if not user_id:
-        raise errors.missing_fields(["userId"])
-    validate_user_id(user_id)
-    auth.require_user(caller, user_id)
+    user_id = queried_user(req)
     page_size = query_int(req, "pageSize", ledger.DEFAULT_PAGE_SIZE, 1, ledger.MAX_PAGE_SIZE)
     page = ledger.read_ledger(db(), user_id, page_size, req.args.get("pageToken") or None)
     return json_response(
@@ -175,12 +181,7 @@ LISTABLE_STATUSES = (ledger.PENDING, ledger.COMPLETED, ledger.FAILED)
 @endpoint("GET")
 def list_generation_requests(req: https_fn.Request) -> https_fn.Response:
     """The caller's requests, newest first, one page at a time; `status` and `model` filter."""
-    caller = caller_of(req)
-    user_id = req.args.get("userId") or caller.uid
-    if not user_id:
-        raise errors.missing_fields(["userId"])
-    validate_user_id(user_id)
-    auth.require_user(caller, user_id)
+    user_id = queried_user(req)
     status, model = req.args.get("status"), req.args.get("model")
     if status is not None and status not in LISTABLE_STATUSES:
         raise errors.invalid_choice("status", status, LISTABLE_STATUSES)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -361,17 +362,28 @@ def read_ledger(
     query = entries_ref.order_by("timestamp", direction=firestore.Query.DESCENDING).order_by(
         "__name__", direction=firestore.Query.DESCENDING
     )
+    docs, token = _page(query, entries_ref, page_size, page_token, lambda data: True)
+    entries = [ledger_entry_json(doc.id, doc.to_dict() or {}) for doc in docs]
+    return LedgerPage(_credits_of(user), entries, token)
+
+
+def _page(
+    query: Any,
+    collection: Any,
+    page_size: int,
+    page_token: str | None,
+    belongs: Callable[[dict[str, Any]], bool],
+) -> tuple[list[Any], str | None]:
+    """One page of `query` after the document named by `page_token` (which must exist in
+    `collection` and satisfy `belongs`), and the token of the next page (None at the end)."""
     if page_token:
-        cursor = entries_ref.document(decode_page_token(page_token)).get()
-        if not cursor.exists:
+        cursor = collection.document(decode_page_token(page_token)).get()
+        if not cursor.exists or not belongs(cursor.to_dict() or {}):
             raise errors.invalid_field("pageToken", "Invalid pageToken.")
         query = query.start_after(cursor)
     docs = list(query.limit(page_size + 1).stream())
-    more = len(docs) > page_size
-    docs = docs[:page_size]
-    entries = [ledger_entry_json(doc.id, doc.to_dict() or {}) for doc in docs]
-    token = encode_page_token(docs[-1].id) if more and docs else None
-    return LedgerPage(_credits_of(user), entries, token)
+    token = encode_page_token(docs[page_size - 1].id) if len(docs) > page_size else None
+    return docs[:page_size], token
 
 
 def list_requests(
@@ -392,15 +404,7 @@ def list_requests(
     query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
         "__name__", direction=firestore.Query.DESCENDING
     )
-    if page_token:
-        cursor = requests.document(decode_page_token(page_token)).get()
-        data = cursor.to_dict() if cursor.exists else None
-        if data is None or data.get("userId") != user_id:
-            raise errors.invalid_field("pageToken", "Invalid pageToken.")
-        query = query.start_after(cursor)
-    docs = list(query.limit(page_size + 1).stream())
-    token = encode_page_token(docs[page_size - 1].id) if len(docs) > page_size else None
-    return docs[:page_size], token
+    return _page(query, requests, page_size, page_token, lambda data: data.get("userId") == user_id)
 
 
 def ledger_entry_json(entry_id: str, data: dict[str, Any]) -> dict[str, Any]:
