@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from firebase_admin import initialize_app
-from firebase_functions import https_fn, options, scheduler_fn
+from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
-from imagegen import endpoints, recovery, weekly_report, weeks
+from imagegen import endpoints, generation, recovery, weekly_report, weeks
 from imagegen.firestore_client import db
 
 initialize_app()
@@ -52,6 +52,27 @@ def getUserCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
 def getGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """GET ?id=: one generation request and its status."""
     return endpoints.get_generation_request(req)
+
+
+@https_fn.on_request(cors=_CORS)
+def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST ?id=: cancel a queued request and refund it."""
+    return endpoints.cancel_generation_request(req)
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(
+        max_attempts=5, min_backoff_seconds=2, max_backoff_seconds=60, max_doublings=4
+    ),
+    rate_limits=options.RateLimits(max_concurrent_dispatches=50),
+    timeout_sec=300,
+    memory=options.MemoryOption.MB_512,
+    concurrency=40,
+)
+def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
+    """Task: run a queued generation and settle it. An exception makes Cloud Tasks retry with
+    backoff; settlement stays exactly once."""
+    generation.process_queued(db(), str(req.data["requestId"]), endpoints.MODELS)
 
 
 @https_fn.on_request(cors=_CORS)

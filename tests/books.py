@@ -57,8 +57,8 @@ def check_books(db: Any, uids: list[str]) -> list[str]:
                 problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
             if status == "completed" and refunds[rid]:
                 problems.append(f"{uid}: completed request {rid} was refunded")
-            if status == "failed" and refunds[rid] != 1:
-                problems.append(f"{uid}: failed request {rid} has {refunds[rid]} refunds")
-            if status not in ("completed", "failed"):
+            if status in ("failed", "canceled") and refunds[rid] != 1:
+                problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
+            if status not in ("completed", "failed", "canceled"):
                 problems.append(f"{uid}: request {rid} is still {status}")
     return problems

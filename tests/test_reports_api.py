@@ -28,6 +28,7 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
             request(at(50), "failed", "model-b", "1024x1024", "rc", "sketch", "vintage"),
             request(at(51), "failed", "model-b", "1024x1024", "rc", "sketch", "vintage"),
             request(at(60), "pending", "model-a", "1024x1792", "ra"),
+            request(at(70), "canceled", "model-b", "512x512", "rc"),
             request(monday - timedelta(microseconds=1000), "completed", user="rz"),  # week before
             request(monday + timedelta(days=7), "completed", user="rz"),  # next Monday 00:00
         ],
@@ -36,12 +37,13 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
     expected = {
         "weekId": "2015-W10",
         "period": {"start": "2015-03-02T00:00:00Z", "end": "2015-03-09T00:00:00Z"},
-        "totalRequests": 8,
+        "totalRequests": 9,
         "completed": 5,
         "failed": 2,
+        "canceled": 1,
         "pending": 1,
         "totalCreditsSpent": 5,
-        "totalCreditsRefunded": 6,
+        "totalCreditsRefunded": 7,
         "successRate": 71.43,
         "uniqueUsers": 3,
     }
@@ -51,21 +53,23 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
             "total": 6,
             "completed": 5,
             "failed": 0,
+            "canceled": 0,
             "pending": 1,
             "failureRate": 0.0,
             "credits": 5,
         },
         "model-b": {
-            "total": 2,
+            "total": 3,
             "completed": 0,
             "failed": 2,
+            "canceled": 1,
             "pending": 0,
             "failureRate": 100.0,
             "credits": 0,
         },
     }
     assert first["bySize"]["1024x1024"]["failed"] == 2
-    assert first["byStyle"]["sketch"]["total"] == 2 and first["byColor"]["neon"]["total"] == 6
+    assert first["byStyle"]["sketch"]["total"] == 2 and first["byColor"]["neon"]["total"] == 7
     assert first["anomalies"] == []
     assert first["computedWith"]["method"] == "aggregation"
 
@@ -74,7 +78,7 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
         k: v for k, v in first.items() if k != "generatedAt"
     }
     stored = db.collection("reports").document("2015-W10").get().to_dict()
-    assert stored["totalRequests"] == 8 and stored["generatedAt"] is not None
+    assert stored["totalRequests"] == 9 and stored["generatedAt"] is not None
 
 
 def build_history(api, db, admin_headers, year, weeks, rng):

@@ -65,15 +65,15 @@ def check_user(
             problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
         if status == ledger.COMPLETED and refunds[rid]:
             problems.append(f"{uid}: completed request {rid} was refunded {refunds[rid]} time(s)")
-        elif status == ledger.FAILED and refunds[rid] != 1:
-            problems.append(f"{uid}: failed request {rid} has {refunds[rid]} refunds")
-        elif status == ledger.PENDING:
+        elif status in (ledger.FAILED, ledger.CANCELED) and refunds[rid] != 1:
+            problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
+        elif status in ledger.UNSETTLED:
             created = r.get("createdAt")
             if refunds[rid]:
-                problems.append(f"{uid}: pending request {rid} was already refunded")
+                problems.append(f"{uid}: {status} request {rid} was already refunded")
             if stuck_before is None or (isinstance(created, datetime) and created < stuck_before):
-                problems.append(f"{uid}: request {rid} is stuck pending since {created}")
-        elif status not in (ledger.COMPLETED, ledger.FAILED, ledger.PENDING):
+                problems.append(f"{uid}: request {rid} is stuck {status} since {created}")
+        elif status not in (ledger.COMPLETED, ledger.FAILED, ledger.CANCELED, *ledger.UNSETTLED):
             problems.append(f"{uid}: request {rid} has status {status!r}")
     for rid in set(deductions) - seen:
         problems.append(f"{uid}: deduction for unknown request {rid}")

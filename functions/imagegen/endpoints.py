@@ -14,7 +14,7 @@ from firebase_functions import https_fn
 from . import audit, auth, errors, idempotency, ledger, recovery, weekly_report, weeks
 from .catalog import Catalog, CatalogCache, catalog_from_documents
 from .firestore_client import db
-from .generation import SimulatedCrash, generate
+from .generation import SimulatedCrash, enqueue, generate, new_request_id
 from .http_api import (
     endpoint,
     forced_outcome,
@@ -53,6 +53,29 @@ def current_catalog() -> Catalog:
     return catalog
 
 
+TASK_FUNCTION = "processGenerationRequest"
+
+
+def wants_async(req: https_fn.Request) -> bool:
+    """`Prefer: respond-async` (RFC 7240) asks for the asynchronous mode."""
+    prefer = req.headers.get("Prefer", "")
+    return any(p.strip().lower() == "respond-async" for p in prefer.replace(";", ",").split(","))
+
+
+def send_task(request_id: str) -> None:
+    """Queue the generation task (Cloud Tasks; the emulator's in development)."""
+    from firebase_admin import functions
+
+    queue = functions.task_queue(TASK_FUNCTION)  # in us-central1, like every function here
+    # The task id deduplicates enqueues in production. In the emulator the Admin SDK cannot
+    # parse the name the emulator echoes back for a task given an id (it drops one character
+    # too many), so there the emulator names the task; processing is idempotent either way.
+    options = None if running_in_emulator() else functions.TaskOptions(task_id=request_id)
+    # A task function reads a callable-style body, {"data": ...}, which the Python Admin SDK
+    # does not add by itself.
+    queue.enqueue({"data": {"requestId": request_id}}, options)
+
+
 def caller_of(req: https_fn.Request) -> auth.Caller:
     return auth.verify(req.headers.get("Authorization"))
 
@@ -88,7 +111,17 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
     auth.require_user(caller, order.user_id)
     client = db()
 
+    asynchronous = wants_async(req)
+
     def run(request_id: str | None) -> tuple[int, dict[str, Any]]:
+        if asynchronous:
+            charged = enqueue(client, order, request_id or new_request_id(), send_task, forced)
+            return 202, {
+                "generationRequestId": charged.request_id,
+                "status": charged.status,
+                "deductedCredits": charged.cost,
+                "remainingCredits": charged.balance,
+            }
         try:
             return generate(client, order, MODELS, forced, request_id, crash).response()
         except SimulatedCrash as crashed:
@@ -99,9 +132,10 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
                 generationRequestId=str(crashed),
             ) from None
 
+    headers = {"Preference-Applied": "respond-async"} if asynchronous else {}
     if key is None:
         status, payload = run(None)
-        return json_response(status, payload)
+        return json_response(status, payload, headers)
     digest = idempotency.payload_hash(order.as_payload())
     claim = idempotency.claim(client, order.user_id, key, digest, now())
     if claim.replay is not None:
@@ -116,7 +150,7 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
             idempotency.finish(client, claim, err.status, err.body())
         raise
     idempotency.finish(client, claim, status, payload)
-    return json_response(status, payload)
+    return json_response(status, payload, headers)
 
 
 @endpoint("GET")
@@ -136,6 +170,39 @@ def get_user_credits(req: https_fn.Request) -> https_fn.Response:
     )
 
 
+@endpoint("POST")
+def cancel_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """Cancel a queued request and refund it; a processing or finished one is left alone."""
+    caller = caller_of(req)
+    request_id = req.args.get("id") or read_json_object(req).get("id")
+    if not request_id:
+        raise errors.missing_fields(["id"])
+    validate_user_id(request_id, "id")
+    client = db()
+    snap = client.collection(ledger.REQUESTS).document(request_id).get()
+    data = snap.to_dict() if snap.exists else None
+    if data is None or not caller.may_act_for(str(data.get("userId"))):
+        raise errors.request_not_found()
+    settlement = ledger.cancel(client, request_id)
+    if not settlement.settled_now:
+        raise errors.ApiError(
+            409,
+            "not-cancelable",
+            f"The request is already {settlement.status}; only queued requests can be "
+            "canceled. Nothing was changed.",
+            generationRequestId=request_id,
+            currentStatus=settlement.status,
+        )
+    return json_response(
+        200,
+        {
+            "generationRequestId": request_id,
+            "status": ledger.CANCELED,
+            "refundedCredits": settlement.refunded,
+        },
+    )
+
+
 REQUEST_FIELDS: tuple[str, ...] = (
     "userId",
     "model",
@@ -147,9 +214,20 @@ REQUEST_FIELDS: tuple[str, ...] = (
     "status",
     "imageUrl",
     "failureReason",
+    "failureKind",
+    "failureStage",
     "refundedCredits",
+    "mode",
 )
-REQUEST_TIMES: tuple[str, ...] = ("createdAt", "updatedAt", "completedAt", "failedAt")
+REQUEST_TIMES: tuple[str, ...] = (
+    "createdAt",
+    "queuedAt",
+    "processingAt",
+    "completedAt",
+    "failedAt",
+    "canceledAt",
+    "updatedAt",
+)
 
 
 def request_json(request_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,7 +253,7 @@ def get_generation_request(req: https_fn.Request) -> https_fn.Response:
     return json_response(200, request_json(snap.id, data))
 
 
-LISTABLE_STATUSES = (ledger.PENDING, ledger.COMPLETED, ledger.FAILED)
+LISTABLE_STATUSES = (*ledger.UNSETTLED, ledger.COMPLETED, ledger.FAILED, ledger.CANCELED)
 
 
 @endpoint("GET")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from google.cloud import firestore
 
 from . import errors, ledger
 from .retry import GaveUp
-from .simulator import ImageModel, ImageSpec, Outcome
+from .simulator import GenerationResult, ImageModel, ImageSpec, Outcome
 from .validation import GenerationInput
 
 log = logging.getLogger(__name__)
@@ -73,22 +73,73 @@ def generate(
     charged = ledger.charge(client, order, request_id)
     if crash_after_charge:
         raise SimulatedCrash(request_id)
-    if charged.status != ledger.PENDING:
+    if charged.status not in ledger.UNSETTLED:
         settlement = ledger.current_settlement(client, request_id)
         return GenerationOutcome(request_id, order, charged.balance, settlement)
     spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
     try:
-        result = models[order.model].generate(spec, forced)
-    except Exception:  # a provider bug must still end in a refund
-        log.exception("model %s raised for request %s", order.model, request_id)
-        result = None
-    try:
-        if result is not None and result.ok:
-            settlement = ledger.complete(client, request_id, result.image_url or "", charged)
-        else:
-            reason = result.failure_reason if result is not None else "model raised an exception"
-            settlement = ledger.refund(client, request_id, reason or "model error", charged)
+        settlement = run_and_settle(client, models, spec, forced, charged)
     except GaveUp:
         log.error("could not settle request %s; the sweeper will refund it", request_id)
         raise errors.internal() from None
     return GenerationOutcome(request_id, order, charged.balance, settlement)
+
+
+def run_and_settle(
+    client: firestore.Client,
+    models: Mapping[str, ImageModel],
+    spec: ImageSpec,
+    forced: Outcome | None,
+    charged: ledger.ChargeResult | None = None,
+) -> ledger.Settlement:
+    """Call the model (outside any transaction), then complete or refund the request."""
+    try:
+        result: GenerationResult | None = models[spec.model].generate(spec, forced)
+    except Exception:  # a provider bug must still end in a refund
+        log.exception("model %s raised for request %s", spec.model, spec.request_id)
+        result = None
+    if result is not None and result.ok:
+        return ledger.complete(client, spec.request_id, result.image_url or "", charged)
+    reason = result.failure_reason if result is not None else "model raised an exception"
+    return ledger.refund(client, spec.request_id, reason or "model error", charged)
+
+
+def enqueue(
+    client: firestore.Client,
+    order: GenerationInput,
+    request_id: str,
+    send_task: Callable[[str], None],
+    forced: Outcome | None = None,
+) -> ledger.ChargeResult:
+    """Asynchronous mode: charge and create the request as `queued`, then hand it to the task
+    queue. If it cannot be queued, it is refunded at once and the caller gets a 503."""
+    extra: dict[str, Any] = {"mode": "async"}
+    if forced is not None:  # emulator-only test header, remembered for the task
+        extra["simulateOutcome"] = forced.value
+    charged = ledger.charge(client, order, request_id, ledger.QUEUED, extra)
+    if charged.status != ledger.QUEUED:
+        return charged  # charged earlier (a retry): already queued or further along
+    try:
+        send_task(request_id)
+    except Exception:
+        log.exception("could not enqueue request %s; refunding", request_id)
+        ledger.refund(client, request_id, "could not be queued", kind="enqueue-failed")
+        raise errors.unavailable(
+            "The request could not be queued; its credits were refunded. Retry shortly."
+        ) from None
+    return charged
+
+
+def process_queued(
+    client: firestore.Client, request_id: str, models: Mapping[str, ImageModel]
+) -> ledger.Settlement | None:
+    """The task: take a queued request to processing, run the model, settle. Safe to run
+    again for the same request (task retries): a settled or canceled request is left alone."""
+    data = ledger.start_processing(client, request_id)
+    if data is None:
+        return None
+    spec = ImageSpec(
+        request_id, data["model"], data["style"], data["color"], data["size"], data["prompt"]
+    )
+    raw = data.get("simulateOutcome")
+    return run_and_settle(client, models, spec, Outcome(raw) if raw else None)

@@ -122,7 +122,7 @@ def _settled(client: firestore.Client, request_id: str) -> bool:
     """Whether the claimed request already ended (e.g. refunded by the sweeper after a crash);
     its outcome can then be recomputed and stored without waiting for the lease."""
     snap = client.collection(ledger.REQUESTS).document(request_id).get()
-    return snap.exists and (snap.to_dict() or {}).get("status") != ledger.PENDING
+    return snap.exists and (snap.to_dict() or {}).get("status") not in ledger.UNSETTLED
 
 
 def finish(client: firestore.Client, claimed: Claim, status: int, body: dict[str, Any]) -> None:

@@ -33,6 +33,8 @@ TRANSACTIONS = "transactions"
 REQUESTS = "generationRequests"
 
 PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
+QUEUED, PROCESSING, CANCELED = "queued", "processing", "canceled"  # the asynchronous stages
+UNSETTLED = (PENDING, QUEUED, PROCESSING)  # charged, not yet completed, failed or canceled
 DEDUCTION, REFUND, GRANT = "deduction", "refund", "grant"
 
 CHARGE_POLICY = RetryPolicy(max_attempts=30, deadline_seconds=10.0)
@@ -82,13 +84,21 @@ def outcome_fields(status: str, cost: int) -> dict[str, int]:
     return {
         "isCompleted": int(status == COMPLETED),
         "isFailed": int(status == FAILED),
+        "isCanceled": int(status == CANCELED),
         "creditsSpent": cost if status == COMPLETED else 0,
-        "creditsRefunded": cost if status == FAILED else 0,
+        "creditsRefunded": cost if status in (FAILED, CANCELED) else 0,
     }
 
 
-def charge(client: firestore.Client, order: GenerationInput, request_id: str) -> ChargeResult:
-    """Deduct the price of `order` and create its `pending` request, atomically.
+def charge(
+    client: firestore.Client,
+    order: GenerationInput,
+    request_id: str,
+    status: str = PENDING,
+    extra: dict[str, Any] | None = None,
+) -> ChargeResult:
+    """Deduct the price of `order` and create its request (`pending`, or `queued` for the
+    asynchronous mode, with `extra` fields), atomically.
 
     Safe to call again with the same `request_id`: once the request exists it charges nothing.
     Raises user_not_found, insufficient_credits, or busy (nothing charged). The same commit
@@ -127,9 +137,11 @@ def charge(client: firestore.Client, order: GenerationInput, request_id: str) ->
             {
                 **order.as_payload(),
                 "cost": order.cost,
-                "status": PENDING,
-                **outcome_fields(PENDING, order.cost),
+                "status": status,
+                **outcome_fields(status, order.cost),
                 "createdAt": created,
+                **({"queuedAt": created} if status == QUEUED else {}),
+                **(extra or {}),
                 "updatedAt": firestore.SERVER_TIMESTAMP,
             },
         )
@@ -156,7 +168,7 @@ def charge(client: firestore.Client, order: GenerationInput, request_id: str) ->
             order.user_id,
             order.cost,
             new_balance,
-            PENDING,
+            status,
             request_written.update_time,
             user_written.update_time,
         )
@@ -183,18 +195,63 @@ class Settlement:
     image_url: str | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why a charged request ends without an image: its final status, a classified kind
+    (model-error, timeout, canceled, enqueue-failed) and a message."""
+
+    reason: str
+    kind: str = "model-error"
+    status: str = FAILED
+
+
 def complete(
     client: firestore.Client, request_id: str, image_url: str, charged: ChargeResult | None = None
 ) -> Settlement:
-    """Mark a pending request completed with its image. No effect on a settled request."""
+    """Mark an unsettled request completed with its image. No effect on a settled request."""
     return _settle(client, request_id, image_url, None, charged)
 
 
 def refund(
-    client: firestore.Client, request_id: str, reason: str, charged: ChargeResult | None = None
+    client: firestore.Client,
+    request_id: str,
+    reason: str,
+    charged: ChargeResult | None = None,
+    kind: str = "model-error",
 ) -> Settlement:
-    """Mark a pending request failed and give its credits back, exactly once."""
-    return _settle(client, request_id, None, reason, charged)
+    """Mark an unsettled request failed and give its credits back, exactly once."""
+    return _settle(client, request_id, None, Failure(reason, kind), charged)
+
+
+def cancel(client: firestore.Client, request_id: str) -> Settlement:
+    """Cancel a request that is still queued and refund it, exactly once; a request that is
+    processing or finished is left as it is (`settled_now` False, its current status)."""
+    failure = Failure("canceled by the user", "canceled", CANCELED)
+    return _settle(client, request_id, None, failure, None, only_from=(QUEUED,))
+
+
+def start_processing(client: firestore.Client, request_id: str) -> dict[str, Any] | None:
+    """Move a queued request to `processing` and return it; a request already processing
+    (a retried task) is returned as it is; a settled or canceled one gives None."""
+    ref = client.collection(REQUESTS).document(request_id)
+
+    def attempt() -> dict[str, Any] | None:
+        snap = ref.get()
+        data = snap.to_dict() if snap.exists else None
+        if data is None or data.get("status") not in (QUEUED, PROCESSING):
+            return None
+        if data["status"] == QUEUED:
+            ref.update(
+                {
+                    "status": PROCESSING,
+                    "processingAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+                option=_unchanged(client, snap),
+            )
+        return data
+
+    return retry_on_conflict(attempt, SETTLE_POLICY)
 
 
 def _settled(data: dict[str, Any]) -> Settlement:
@@ -216,24 +273,25 @@ def current_settlement(client: firestore.Client, request_id: str) -> Settlement:
 
 @dataclass(frozen=True)
 class _Pending:
-    """What settling needs to know about a pending request, and the versions it was read at."""
+    """What settling needs to know about an unsettled request, and the versions it was read at."""
 
     request_id: str
     user_id: str
     cost: int
+    stage: str
     request_version: Any
     balance: int | None = None
     user_version: Any = None
 
 
 def _commit_settlement(
-    client: firestore.Client, p: _Pending, image_url: str | None, failure_reason: str | None
+    client: firestore.Client, p: _Pending, image_url: str | None, failure: Failure | None
 ) -> Settlement:
     """One atomic commit, valid only if the request (and for a refund, the user) is unchanged."""
     request_ref = client.collection(REQUESTS).document(p.request_id)
     unchanged_request = client.write_option(last_update_time=p.request_version)
     batch = client.batch()
-    if failure_reason is None:
+    if failure is None:
         fields = {
             "status": COMPLETED,
             **outcome_fields(COMPLETED, p.cost),
@@ -254,11 +312,13 @@ def _commit_settlement(
     batch.update(
         request_ref,
         {
-            "status": FAILED,
-            **outcome_fields(FAILED, p.cost),
-            "failureReason": failure_reason,
+            "status": failure.status,
+            **outcome_fields(failure.status, p.cost),
+            "failureReason": failure.reason,
+            "failureKind": failure.kind,
+            "failureStage": p.stage,
             "refundedCredits": p.cost,
-            "failedAt": firestore.SERVER_TIMESTAMP,
+            f"{failure.status}At": firestore.SERVER_TIMESTAMP,
             "updatedAt": firestore.SERVER_TIMESTAMP,
         },
         option=unchanged_request,
@@ -279,15 +339,16 @@ def _commit_settlement(
         },
     )
     batch.commit()
-    return Settlement(FAILED, p.cost, True)
+    return Settlement(failure.status, p.cost, True)
 
 
 def _settle(
     client: firestore.Client,
     request_id: str,
     image_url: str | None,
-    failure_reason: str | None,
+    failure: Failure | None,
     charged: ChargeResult | None,
+    only_from: tuple[str, ...] = UNSETTLED,
 ) -> Settlement:
     # Fast path: right after our own charge, the versions that commit produced are still
     # current unless someone else wrote since; then the settlement needs no read at all.
@@ -296,12 +357,13 @@ def _settle(
             request_id,
             charged.user_id,
             charged.cost,
+            charged.status,
             charged.request_version,
             charged.balance,
             charged.user_version,
         )
         try:
-            return _commit_settlement(client, known, image_url, failure_reason)
+            return _commit_settlement(client, known, image_url, failure)
         except CONFLICTS:
             pass  # someone else wrote first: read the current state below
     request_ref = client.collection(REQUESTS).document(request_id)
@@ -311,20 +373,23 @@ def _settle(
         if not request.exists:
             raise errors.request_not_found()
         data = request.to_dict() or {}
-        if data.get("status") != PENDING:
+        if data.get("status") not in only_from:
             return _settled(data)
-        pending = _Pending(request_id, str(data["userId"]), int(data["cost"]), request.update_time)
-        if failure_reason is not None:
+        pending = _Pending(
+            request_id, str(data["userId"]), int(data["cost"]), data["status"], request.update_time
+        )
+        if failure is not None:
             user = _user_ref(client, pending.user_id).get()
             pending = _Pending(
                 request_id,
                 pending.user_id,
                 pending.cost,
+                pending.stage,
                 request.update_time,
                 _credits_of(user),
                 user.update_time,
             )
-        return _commit_settlement(client, pending, image_url, failure_reason)
+        return _commit_settlement(client, pending, image_url, failure)
 
     return retry_on_conflict(attempt, SETTLE_POLICY)
 

@@ -46,7 +46,7 @@ def sweep_pending(
     while seen < max_requests:
         query = (
             client.collection(ledger.REQUESTS)
-            .where(filter=FieldFilter("status", "==", ledger.PENDING))
+            .where(filter=FieldFilter("status", "in", list(ledger.UNSETTLED)))
             .where(filter=FieldFilter("createdAt", "<", cutoff))
             .order_by("createdAt")
             .limit(SWEEP_BATCH)
@@ -59,7 +59,10 @@ def sweep_pending(
             minutes = older_than.total_seconds() / 60
             try:
                 settlement = ledger.refund(
-                    client, doc.id, f"not settled within {minutes:g} min; refunded by the sweeper"
+                    client,
+                    doc.id,
+                    f"not settled within {minutes:g} min; refunded by the sweeper",
+                    kind="timeout",
                 )
             except GaveUp:
                 log.error("sweeper could not refund %s; next run retries", doc.id)

@@ -45,12 +45,16 @@ class Thresholds:
 THRESHOLDS = Thresholds()
 
 
+BUCKET_FIELDS = ("total", "completed", "failed", "canceled", "pending", "credits", "refunded")
+
+
 @dataclass
 class Bucket:
     total: int = 0
     completed: int = 0
     failed: int = 0
-    pending: int = 0
+    canceled: int = 0
+    pending: int = 0  # still unsettled (pending, queued or processing)
     credits: int = 0
     refunded: int = 0
 
@@ -62,11 +66,14 @@ class Bucket:
         elif status == "failed":
             self.failed += 1
             self.refunded += cost
+        elif status == "canceled":
+            self.canceled += 1
+            self.refunded += cost
         else:
             self.pending += 1
 
     def merge(self, other: Bucket) -> None:
-        for name in ("total", "completed", "failed", "pending", "credits", "refunded"):
+        for name in BUCKET_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def failure_rate(self) -> float:
@@ -78,6 +85,7 @@ class Bucket:
             "total": self.total,
             "completed": self.completed,
             "failed": self.failed,
+            "canceled": self.canceled,
             "pending": self.pending,
             "failureRate": self.failure_rate(),
             "credits": self.credits,
@@ -124,6 +132,7 @@ def report_totals(
         "totalRequests": o.total,
         "completed": o.completed,
         "failed": o.failed,
+        "canceled": o.canceled,
         "pending": o.pending,
         "totalCreditsSpent": o.credits,
         "totalCreditsRefunded": o.refunded,
@@ -140,7 +149,7 @@ def remainder(overall: Bucket, parts: Iterable[Bucket]) -> Bucket:
     """What `overall` has beyond the sum of `parts` (requests under keys not asked about)."""
     rest = Bucket(**vars(overall))
     for part in parts:
-        for name in ("total", "completed", "failed", "pending", "credits", "refunded"):
+        for name in BUCKET_FIELDS:
             setattr(rest, name, getattr(rest, name) - getattr(part, name))
     return rest
 

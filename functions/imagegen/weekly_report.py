@@ -1,8 +1,8 @@
 """Build and store the weekly report `reports/{YYYY-Www}` from the generation requests.
 
 Totals come from Firestore aggregation queries (count and sums over the numeric outcome
-fields each request carries, see `ledger.outcome_fields`): one query for the week and one per
-model, style, size and color, each billed one read per 1,000 index entries instead of one read
+fields each request carries, see `ledger.outcome_fields`): two queries for the week and one
+per model, style, size and color, each billed one read per 1,000 index entries instead of one read
 per request. Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays
 flat in the number of requests. `build_report_by_scan` computes the same report by streaming
 every request; it is the baseline in `bench/bench_reports.py` and a cross-check in the tests.
@@ -35,7 +35,9 @@ from .simulator import MODEL_NAMES
 REPORTS = "reports"
 PAGE = 1000
 SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
-OUTCOME_SUMS = ("isCompleted", "isFailed", "creditsSpent", "creditsRefunded")
+# Summed per segment (with the count, the five aggregations one query allows); refunded
+# credits are only reported for the whole week, by one more query.
+SEGMENT_SUMS = ("isCompleted", "isFailed", "isCanceled", "creditsSpent")
 OTHER = "other"
 CATALOG_OF = {"byStyle": "styles", "bySize": "sizes", "byColor": "colors"}
 
@@ -60,23 +62,34 @@ def _week_query(client: firestore.Client, start: datetime, end: datetime) -> Any
     )
 
 
-def _aggregate(query: Any, cost: Cost) -> Bucket:
-    """One aggregation query: count and the four outcome sums of the matching requests."""
-    agg = query.count(alias="total")
-    for field in OUTCOME_SUMS:
-        agg = agg.sum(field, alias=field)
+def _run(agg: Any, cost: Cost) -> dict[str, float]:
     values = {result.alias: result.value for result in agg.get()[0]}
-    total = int(values["total"])
     cost.queries += 1
-    cost.billed_reads += max(1, math.ceil(total / 1000))
+    cost.billed_reads += max(1, math.ceil(int(values.get("total", 0)) / 1000))
+    return values
+
+
+def _aggregate(query: Any, cost: Cost, refunded: bool = False) -> Bucket:
+    """Count and outcome sums of the matching requests: one aggregation query (at most five
+    aggregations each), plus one for the refunded credits when `refunded` is asked for."""
+    agg = query.count(alias="total")
+    for field in SEGMENT_SUMS:
+        agg = agg.sum(field, alias=field)
+    values = _run(agg, cost)
+    if refunded:
+        extra = _run(query.count(alias="total").sum("creditsRefunded", alias="refunded"), cost)
+        values["creditsRefunded"] = extra["refunded"]
+    total = int(values["total"])
     completed, failed = int(values["isCompleted"]), int(values["isFailed"])
+    canceled = int(values["isCanceled"])
     return Bucket(
         total=total,
         completed=completed,
         failed=failed,
-        pending=total - completed - failed,
+        canceled=canceled,
+        pending=total - completed - failed - canceled,
         credits=int(values["creditsSpent"]),
-        refunded=int(values["creditsRefunded"]),
+        refunded=int(values.get("creditsRefunded", 0)),
     )
 
 
@@ -125,7 +138,7 @@ def totals_by_aggregation(
 ) -> dict[str, Any]:
     start, end = weeks.week_bounds(week)
     base = _week_query(client, start, end)
-    overall = _aggregate(base, cost)
+    overall = _aggregate(base, cost, refunded=True)
     by: dict[str, dict[str, Bucket]] = {name: {} for name in DIMENSIONS}
     if overall.total:
         for dim, keys in dimension_keys(client, history).items():
