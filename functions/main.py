@@ -12,6 +12,7 @@ from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from imagegen import endpoints, generation, recovery, weekly_report, weeks
 from imagegen.firestore_client import db
+from imagegen.settings import WEBHOOK_SECRET
 
 initialize_app()
 
@@ -72,7 +73,24 @@ def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa
 def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     """Task: run a queued generation and settle it. An exception makes Cloud Tasks retry with
     backoff; settlement stays exactly once."""
-    generation.process_queued(db(), str(req.data["requestId"]), endpoints.MODELS)
+    generation.process_queued(
+        db(), str(req.data["requestId"]), endpoints.MODELS, endpoints.notify_settled
+    )
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(
+        max_attempts=8, min_backoff_seconds=1, max_backoff_seconds=300, max_doublings=6
+    ),
+    rate_limits=options.RateLimits(max_concurrent_dispatches=20),
+    secrets=[WEBHOOK_SECRET],
+    timeout_sec=60,
+    concurrency=40,
+)
+def deliverWebhook(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
+    """Task: POST a settled request's final state, signed, to its webhookUrl; retried with
+    backoff until the receiver answers 2xx."""
+    endpoints.deliver_webhook(str(req.data["requestId"]), WEBHOOK_SECRET.value)
 
 
 @https_fn.on_request(cors=_CORS)
@@ -116,7 +134,9 @@ def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N
 )
 def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Every 10 minutes: refund requests charged but never settled."""
-    recovery.sweep_pending(db(), endpoints.pending_timeout(), datetime.now(UTC))
+    recovery.sweep_pending(
+        db(), endpoints.pending_timeout(), datetime.now(UTC), on_settled=endpoints.notify_settled
+    )
 
 
 @scheduler_fn.on_schedule(

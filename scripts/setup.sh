@@ -112,8 +112,19 @@ check_ports() {
   fi
 }
 
+# The emulator reads secret params from functions/.secret.local (never deployed, not in git);
+# a random development secret is written once so no Secret Manager is needed.
+setup_local_secrets() {
+  local file="$ROOT/functions/.secret.local"
+  if ! grep -q '^WEBHOOK_SECRET=' "$file" 2>/dev/null; then
+    echo "WEBHOOK_SECRET=dev-$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')" >> "$file"
+    log "wrote a development WEBHOOK_SECRET to functions/.secret.local"
+  fi
+}
+
 setup_all() {
   setup_python
+  setup_local_secrets
   setup_node
   setup_java
   setup_local_emulators

@@ -214,3 +214,26 @@ def test_runtime_options_allow_concurrency():
     assert endpoints["scheduleWeeklyReport"].scheduleTrigger["schedule"] == "0 0 * * 1"
     assert endpoints["scheduleWeeklyReport"].scheduleTrigger["timeZone"] == "UTC"
     assert endpoints["sweepPendingRequests"].concurrency == 1
+
+
+def test_webhook_signatures_and_urls():
+    from imagegen import webhooks
+
+    body, headers = webhooks.build(
+        {"generationRequestId": "r1", "status": "completed"}, "completed", "s3cret", 1_700_000_000
+    )
+    assert headers["Webhook-Id"] == "r1-completed"
+    sig = headers["Webhook-Signature"]
+    assert webhooks.verify("s3cret", "1700000000", body, sig)
+    assert not webhooks.verify("s3cret", "1700000001", body, sig)
+    assert not webhooks.verify("s3cret", "1700000000", body + b" ", sig)
+    assert webhooks.validate_url("https://hooks.example.com/x", False)
+    assert webhooks.validate_url("http://127.0.0.1:8000/x", True)
+    for bad, loopback in [
+        ("http://127.0.0.1:8000/x", False),
+        ("http://example.com", True),
+        ("https://", True),
+        ("x" * 3000, True),
+    ]:
+        with pytest.raises(errors.ApiError):
+            webhooks.validate_url(bad, loopback)

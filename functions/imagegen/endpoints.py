@@ -11,7 +11,17 @@ from typing import Any
 
 from firebase_functions import https_fn
 
-from . import audit, auth, errors, idempotency, ledger, recovery, weekly_report, weeks
+from . import (
+    audit,
+    auth,
+    errors,
+    idempotency,
+    ledger,
+    recovery,
+    webhooks,
+    weekly_report,
+    weeks,
+)
 from .catalog import Catalog, CatalogCache, catalog_from_documents
 from .firestore_client import db
 from .generation import SimulatedCrash, enqueue, generate, new_request_id
@@ -62,18 +72,48 @@ def wants_async(req: https_fn.Request) -> bool:
     return any(p.strip().lower() == "respond-async" for p in prefer.replace(";", ",").split(","))
 
 
-def send_task(request_id: str) -> None:
-    """Queue the generation task (Cloud Tasks; the emulator's in development)."""
+WEBHOOK_FUNCTION = "deliverWebhook"
+
+
+def _enqueue_task(function_name: str, request_id: str, task_id: str) -> None:
+    """Queue a task for a task-queue function (Cloud Tasks; the emulator's in development)."""
     from firebase_admin import functions
 
-    queue = functions.task_queue(TASK_FUNCTION)  # in us-central1, like every function here
+    queue = functions.task_queue(function_name)  # in us-central1, like every function here
     # The task id deduplicates enqueues in production. In the emulator the Admin SDK cannot
     # parse the name the emulator echoes back for a task given an id (it drops one character
     # too many), so there the emulator names the task; processing is idempotent either way.
-    options = None if running_in_emulator() else functions.TaskOptions(task_id=request_id)
+    options = None if running_in_emulator() else functions.TaskOptions(task_id=task_id)
     # A task function reads a callable-style body, {"data": ...}, which the Python Admin SDK
     # does not add by itself.
     queue.enqueue({"data": {"requestId": request_id}}, options)
+
+
+def send_task(request_id: str) -> None:
+    """Queue the generation of an asynchronous request."""
+    _enqueue_task(TASK_FUNCTION, request_id, request_id)
+
+
+def notify_settled(request_id: str) -> None:
+    """Queue the webhook delivery of a settled request that asked for one. Never raises:
+    settlement is done, and the final state can always be polled."""
+    try:
+        snap = db().collection(ledger.REQUESTS).document(request_id).get()
+        data = snap.to_dict() or {}
+        if data.get("webhookUrl") and data.get("status") not in ledger.UNSETTLED:
+            _enqueue_task(WEBHOOK_FUNCTION, request_id, f"{request_id}-{data['status']}")
+    except Exception:
+        log.exception("could not queue the webhook of request %s", request_id)
+
+
+def deliver_webhook(request_id: str, secret: str) -> None:
+    """The delivery task: POST the final state of the request to its webhookUrl (raises on
+    failure so that Cloud Tasks retries it)."""
+    snap = db().collection(ledger.REQUESTS).document(request_id).get()
+    data = snap.to_dict() if snap.exists else None
+    if not data or not data.get("webhookUrl") or data.get("status") in ledger.UNSETTLED:
+        return
+    webhooks.deliver(request_json(request_id, data), data["webhookUrl"], secret)
 
 
 def caller_of(req: https_fn.Request) -> auth.Caller:
@@ -107,7 +147,7 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
     key = req.headers.get(idempotency.HEADER)
     if key is not None:
         idempotency.validate_key(key)
-    order = parse_generation_input(body, current_catalog(), MODEL_NAMES)
+    order = parse_generation_input(body, current_catalog(), MODEL_NAMES, running_in_emulator())
     auth.require_user(caller, order.user_id)
     client = db()
 
@@ -123,7 +163,10 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
                 "remainingCredits": charged.balance,
             }
         try:
-            return generate(client, order, MODELS, forced, request_id, crash).response()
+            outcome = generate(client, order, MODELS, forced, request_id, crash)
+            if order.webhook_url and outcome.settlement.settled_now:
+                notify_settled(outcome.request_id)
+            return outcome.response()
         except SimulatedCrash as crashed:
             raise errors.ApiError(
                 500,
@@ -184,7 +227,9 @@ def cancel_generation_request(req: https_fn.Request) -> https_fn.Response:
     if data is None or not caller.may_act_for(str(data.get("userId"))):
         raise errors.request_not_found()
     settlement = ledger.cancel(client, request_id)
-    if not settlement.settled_now:
+    if settlement.settled_now:
+        notify_settled(request_id)
+    else:
         raise errors.ApiError(
             409,
             "not-cancelable",
@@ -218,6 +263,7 @@ REQUEST_FIELDS: tuple[str, ...] = (
     "failureStage",
     "refundedCredits",
     "mode",
+    "webhookUrl",
 )
 REQUEST_TIMES: tuple[str, ...] = (
     "createdAt",
@@ -346,7 +392,7 @@ def pending_timeout(req: https_fn.Request | None = None) -> timedelta:
 def recover_pending_requests(req: https_fn.Request) -> https_fn.Response:
     """Admin: run the sweeper now (refund requests pending longer than the timeout)."""
     auth.require_admin(caller_of(req))
-    result = recovery.sweep_pending(db(), pending_timeout(req), now())
+    result = recovery.sweep_pending(db(), pending_timeout(req), now(), on_settled=notify_settled)
     return json_response(200, result.as_dict())
 
 

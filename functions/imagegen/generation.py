@@ -131,10 +131,14 @@ def enqueue(
 
 
 def process_queued(
-    client: firestore.Client, request_id: str, models: Mapping[str, ImageModel]
+    client: firestore.Client,
+    request_id: str,
+    models: Mapping[str, ImageModel],
+    on_settled: Callable[[str], None] | None = None,
 ) -> ledger.Settlement | None:
     """The task: take a queued request to processing, run the model, settle. Safe to run
-    again for the same request (task retries): a settled or canceled request is left alone."""
+    again for the same request (task retries): a settled or canceled request is left alone.
+    `on_settled(request_id)` runs after a settlement this call made (e.g. queue a webhook)."""
     data = ledger.start_processing(client, request_id)
     if data is None:
         return None
@@ -142,4 +146,7 @@ def process_queued(
         request_id, data["model"], data["style"], data["color"], data["size"], data["prompt"]
     )
     raw = data.get("simulateOutcome")
-    return run_and_settle(client, models, spec, Outcome(raw) if raw else None)
+    settlement = run_and_settle(client, models, spec, Outcome(raw) if raw else None)
+    if settlement.settled_now and on_settled is not None:
+        on_settled(request_id)
+    return settlement

@@ -8,6 +8,7 @@ safely with a late settlement: whichever commits first wins, the other sees a se
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,7 +38,11 @@ class SweepResult:
 
 
 def sweep_pending(
-    client: firestore.Client, older_than: timedelta, now: datetime, max_requests: int = 2000
+    client: firestore.Client,
+    older_than: timedelta,
+    now: datetime,
+    max_requests: int = 2000,
+    on_settled: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Refund every request still pending that was created before `now - older_than`."""
     cutoff = now - older_than
@@ -70,6 +75,8 @@ def sweep_pending(
                 continue
             if settlement.settled_now:
                 result.refunded.append(doc.id)
+                if on_settled is not None:
+                    on_settled(doc.id)
             else:
                 result.already_settled.append(doc.id)
         if len(docs) < SWEEP_BATCH or result.failed:

@@ -28,6 +28,7 @@ PENDING_TIMEOUT_SECONDS = params.IntParam(
     default=600,
     description="A request still pending after this long is refunded by the sweeper.",
 )
+WEBHOOK_SECRET = params.SecretParam("WEBHOOK_SECRET")  # signs webhook deliveries
 
 
 def failure_rate() -> float:

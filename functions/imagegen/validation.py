@@ -9,6 +9,7 @@ from typing import Any
 
 from . import errors
 from .catalog import Catalog
+from .webhooks import validate_url
 
 REQUIRED_FIELDS: tuple[str, ...] = ("userId", "model", "style", "color", "size", "prompt")
 MAX_PROMPT_LENGTH = 2000
@@ -27,10 +28,11 @@ class GenerationInput:
     size: str
     prompt: str
     cost: int
+    webhook_url: str | None = None
 
     def as_payload(self) -> dict[str, str]:
         """The client-supplied fields, as stored and as compared for idempotency."""
-        return {
+        payload = {
             "userId": self.user_id,
             "model": self.model,
             "style": self.style,
@@ -38,6 +40,9 @@ class GenerationInput:
             "size": self.size,
             "prompt": self.prompt,
         }
+        if self.webhook_url is not None:
+            payload["webhookUrl"] = self.webhook_url
+        return payload
 
 
 def validate_user_id(value: Any, field: str = "userId") -> str:
@@ -60,7 +65,10 @@ def validate_user_id(value: Any, field: str = "userId") -> str:
 
 
 def parse_generation_input(
-    body: Mapping[str, Any], catalog: Catalog, models: Sequence[str]
+    body: Mapping[str, Any],
+    catalog: Catalog,
+    models: Sequence[str],
+    allow_loopback_webhooks: bool = False,
 ) -> GenerationInput:
     """Validate a decoded JSON body; raise the first ApiError that applies."""
     missing = [name for name in REQUIRED_FIELDS if body.get(name) in (None, "")]
@@ -87,4 +95,9 @@ def parse_generation_input(
             "prompt",
             f"prompt must be at most {MAX_PROMPT_LENGTH} characters (got {len(prompt)}).",
         )
-    return GenerationInput(user_id, model, style, color, size, prompt, catalog.price(size))
+    webhook_url = body.get("webhookUrl")
+    if webhook_url is not None:
+        webhook_url = validate_url(webhook_url, allow_loopback_webhooks)
+    return GenerationInput(
+        user_id, model, style, color, size, prompt, catalog.price(size), webhook_url
+    )

@@ -1,0 +1,118 @@
+"""Webhooks: tell a client's URL the final state of its request, signed, retried, deduplicable.
+
+A request may carry `webhookUrl`. Once it is settled (completed, failed or canceled) a delivery
+task is queued (`deliverWebhook`); settlement never waits for it. The delivery POSTs JSON
+
+    {"deliveryId", "event": "generation.settled", "generationRequest": {...}}
+
+with the headers `Webhook-Id` (the delivery id: the same on every retry, for deduplication),
+`Webhook-Timestamp` (Unix seconds) and `Webhook-Signature: v1=<hex HMAC-SHA256 of
+"<timestamp>.<body>" with the secret WEBHOOK_SECRET>`. A non-2xx answer or a network error
+raises, so Cloud Tasks retries it with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import errors
+
+log = logging.getLogger(__name__)
+
+MAX_URL_LENGTH = 2048
+EVENT = "generation.settled"
+LOOPBACK_HOSTS = ("localhost",)
+TIMEOUT_SECONDS = 10
+
+
+def validate_url(value: Any, allow_loopback_http: bool) -> str:
+    """A webhook URL: https with a host; plain http only to loopback, and only when allowed
+    (inside the emulator)."""
+    if not isinstance(value, str):
+        raise errors.invalid_type("webhookUrl", "a string", value)
+    parts = urlsplit(value)
+    loopback = parts.hostname in LOOPBACK_HOSTS or _is_loopback_ip(parts.hostname)
+    ok_scheme = parts.scheme == "https" or (
+        parts.scheme == "http" and allow_loopback_http and loopback
+    )
+    if len(value) > MAX_URL_LENGTH or not parts.hostname or not ok_scheme:
+        raise errors.invalid_field(
+            "webhookUrl",
+            "webhookUrl must be an https URL"
+            + (" (or http on loopback in the emulator)." if allow_loopback_http else "."),
+        )
+    return value
+
+
+def _is_loopback_ip(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def delivery_id(request_id: str, status: str) -> str:
+    return f"{request_id}-{status}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The `Webhook-Signature` header value for `body` sent at `timestamp`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver does: recompute the signature and compare in constant time."""
+    try:
+        expected = sign(secret, int(timestamp), body)
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, signature)
+
+
+def build(request: Mapping[str, Any], status: str, secret: str, now: int) -> tuple[bytes, dict]:
+    """The body and headers of one delivery of `request` (as the API shows it)."""
+    did = delivery_id(str(request["generationRequestId"]), status)
+    body = json.dumps(
+        {"deliveryId": did, "event": EVENT, "generationRequest": dict(request)},
+        separators=(",", ":"),
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Webhook-Id": did,
+        "Webhook-Timestamp": str(now),
+        "Webhook-Signature": sign(secret, now, body),
+        "User-Agent": "imagegen-webhooks/1",
+    }
+    return body, headers
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """POST the delivery; raise unless the receiver answered 2xx (so the task is retried)."""
+    req = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as resp:  # noqa: S310
+        status = int(resp.status)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"webhook answered {status}")
+    return status
+
+
+def deliver(
+    request: Mapping[str, Any],
+    url: str,
+    secret: str,
+    send: Callable[[str, bytes, Mapping[str, str]], int] = post,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Deliver the final state of `request` to `url` once; exceptions mean "retry"."""
+    body, headers = build(request, str(request["status"]), secret, int(clock()))
+    return send(url, body, headers)
