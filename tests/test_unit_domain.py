@@ -229,11 +229,16 @@ def test_webhook_signatures_and_urls():
     assert not webhooks.verify("s3cret", "1700000000", body + b" ", sig)
     assert webhooks.validate_url("https://hooks.example.com/x", False)
     assert webhooks.validate_url("http://127.0.0.1:8000/x", True)
-    for bad, loopback in [
+    bad_urls = [
         ("http://127.0.0.1:8000/x", False),
         ("http://example.com", True),
         ("https://", True),
         ("x" * 3000, True),
-    ]:
+        ("https://10.0.0.5/hook", False),
+        ("https://169.254.169.254/latest", False),
+        ("https://localhost/hook", False),
+        ("https://[::1]/hook", False),
+    ]
+    for bad, loopback in bad_urls:
         with pytest.raises(errors.ApiError):
             webhooks.validate_url(bad, loopback)

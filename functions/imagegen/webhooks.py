@@ -44,13 +44,23 @@ def validate_url(value: Any, allow_loopback_http: bool) -> str:
     ok_scheme = parts.scheme == "https" or (
         parts.scheme == "http" and allow_loopback_http and loopback
     )
-    if len(value) > MAX_URL_LENGTH or not parts.hostname or not ok_scheme:
+    # Outside the emulator, never point deliveries at this network's own hosts.
+    internal = (loopback or _is_internal_ip(parts.hostname)) and not allow_loopback_http
+    if len(value) > MAX_URL_LENGTH or not parts.hostname or not ok_scheme or internal:
         raise errors.invalid_field(
             "webhookUrl",
             "webhookUrl must be an https URL"
             + (" (or http on loopback in the emulator)." if allow_loopback_http else "."),
         )
     return value
+
+
+def _is_internal_ip(host: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_unspecified
 
 
 def _is_loopback_ip(host: str | None) -> bool:
