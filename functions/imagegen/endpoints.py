@@ -137,7 +137,8 @@ def now() -> datetime:
 
 @endpoint("POST")
 def create_generation_request(req: https_fn.Request) -> https_fn.Response:
-    """Charge, generate and settle one image; 200 with the image or 500 after a refund."""
+    """Charge, generate and settle one image: 200 with the image or 500 after a refund; with
+    `Prefer: respond-async`, 202 once charged and queued."""
     caller = caller_of(req)
     body = read_json_object(req)
     if caller.uid is not None and body.get("userId") in (None, ""):
