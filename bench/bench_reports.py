@@ -77,7 +77,7 @@ def insert_week(db, week: str, n: int, seed: int) -> float:
     for i in range(0, len(users), 500):
         batch = db.batch()
         for uid in users[i : i + 500]:
-            batch.set(markers.document(uid), {"userId": uid, "lastRequestAt": start})
+            batch.set(markers.document(uid), {"userId": uid, "firstRequestAt": start})
         batch.commit()
     return time.perf_counter() - began
 

@@ -50,7 +50,7 @@ def write(db: Any, docs: list[dict[str, Any]], markers: bool = True) -> None:
                     .collection("users")
                     .document(doc["userId"])
                 )
-                batch.set(marker, {"userId": doc["userId"], "lastRequestAt": doc["createdAt"]})
+                batch.set(marker, {"userId": doc["userId"], "firstRequestAt": doc["createdAt"]})
         batch.commit()
 
 

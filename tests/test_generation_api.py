@@ -119,3 +119,18 @@ def test_parallel_requests_never_overdraw(api, db, new_user):
             assert r.json()["error"]["code"] in ("insufficient-credits", "busy")
     assert balance(db, uid) == 0
     assert len(requests_of(db, uid)) == 5
+
+
+def test_charge_marks_the_user_active_in_the_week_once(api, db, new_user):
+    from datetime import UTC, datetime
+
+    from imagegen.weeks import week_id
+
+    uid = new_user(5)
+    week = week_id(datetime.now(UTC))
+    marker = db.collection("weeklyActiveUsers").document(week).collection("users").document(uid)
+    assert api.generate(userId=uid).status_code == 200
+    first = marker.get()
+    assert first.exists and first.to_dict()["userId"] == uid
+    assert api.generate(userId=uid).status_code == 200
+    assert marker.get().update_time == first.update_time  # not rewritten by later charges

@@ -102,14 +102,26 @@ def charge(
 
     Safe to call again with the same `request_id`: once the request exists it charges nothing.
     Raises user_not_found, insufficient_credits, or busy (nothing charged). The same commit
-    marks the user active in the request's ISO week (for the report's unique users).
+    marks the user active in the request's ISO week (for the report's unique users) when that
+    marker does not exist yet; it is read in the same round trip as the user.
     """
     user_ref = _user_ref(client, order.user_id)
     request_ref = client.collection(REQUESTS).document(request_id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(ledger_entry_id(request_id, DEDUCTION))
 
     def attempt() -> ChargeResult:
-        user, existing = _get_both(client, user_ref, request_ref)
+        created = datetime.now(UTC)
+        marker_ref = (
+            client.collection(WEEKLY_ACTIVE_USERS)
+            .document(week_id(created))
+            .collection("users")
+            .document(order.user_id)
+        )
+        by_path = {
+            snap.reference.path: snap
+            for snap in client.get_all([user_ref, request_ref, marker_ref])
+        }
+        user, existing = by_path[user_ref.path], by_path[request_ref.path]
         if existing.exists:
             data = existing.to_dict() or {}
             return ChargeResult(
@@ -125,7 +137,6 @@ def charge(
         if balance < order.cost:
             raise errors.insufficient_credits(balance, order.cost)
         new_balance = balance - order.cost
-        created = datetime.now(UTC)
         batch = client.batch()
         batch.update(
             user_ref,
@@ -155,13 +166,8 @@ def charge(
                 "timestamp": firestore.SERVER_TIMESTAMP,
             },
         )
-        batch.set(
-            client.collection(WEEKLY_ACTIVE_USERS)
-            .document(week_id(created))
-            .collection("users")
-            .document(order.user_id),
-            {"userId": order.user_id, "lastRequestAt": created},
-        )
+        if not by_path[marker_ref.path].exists:  # once per user and week: read, not write
+            batch.set(marker_ref, {"userId": order.user_id, "firstRequestAt": created})
         user_written, request_written, *_ = batch.commit()
         return ChargeResult(
             request_id,
