@@ -117,11 +117,7 @@ def charge(
             .collection("users")
             .document(order.user_id)
         )
-        by_path = {
-            snap.reference.path: snap
-            for snap in client.get_all([user_ref, request_ref, marker_ref])
-        }
-        user, existing = by_path[user_ref.path], by_path[request_ref.path]
+        user, existing, marker = _get_many(client, user_ref, request_ref, marker_ref)
         if existing.exists:
             data = existing.to_dict() or {}
             return ChargeResult(
@@ -166,7 +162,7 @@ def charge(
                 "timestamp": firestore.SERVER_TIMESTAMP,
             },
         )
-        if not by_path[marker_ref.path].exists:  # once per user and week: read, not write
+        if not marker.exists:  # once per user and week: read, not write
             batch.set(marker_ref, {"userId": order.user_id, "firstRequestAt": created})
         user_written, request_written, *_ = batch.commit()
         return ChargeResult(
@@ -185,10 +181,10 @@ def charge(
         raise errors.busy("this user's credits") from None
 
 
-def _get_both(client: firestore.Client, first: Any, second: Any) -> tuple[Any, Any]:
-    """Read two documents in one round trip, returned in the order asked."""
-    by_path = {snap.reference.path: snap for snap in client.get_all([first, second])}
-    return by_path[first.path], by_path[second.path]
+def _get_many(client: firestore.Client, *refs: Any) -> list[Any]:
+    """Read documents in one round trip, returned in the order asked."""
+    by_path = {snap.reference.path: snap for snap in client.get_all(list(refs))}
+    return [by_path[ref.path] for ref in refs]
 
 
 @dataclass(frozen=True)
@@ -513,7 +509,7 @@ def grant(
     entry_ref = user_ref.collection(TRANSACTIONS).document(entry_id)
 
     def attempt() -> tuple[int, bool]:
-        user, existing = _get_both(client, user_ref, entry_ref)
+        user, existing = _get_many(client, user_ref, entry_ref)
         if existing.exists:
             return (_credits_of(user) if user.exists else 0), False
         balance = _credits_of(user) if user.exists else 0
