@@ -129,6 +129,12 @@ def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N
     return endpoints.generate_weekly_report(req)
 
 
+@_batch_job
+def migrateRequestOutcomes(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST (admin): add report fields to request documents written without them; resumable."""
+    return endpoints.migrate_request_outcomes(req)
+
+
 @scheduler_fn.on_schedule(
     schedule="every 10 minutes", timeout_sec=540, max_instances=1, concurrency=1
 )
@@ -150,4 +156,5 @@ def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N
 def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
     moment = event.schedule_time or datetime.now(UTC)
-    weekly_report.write_report(db(), weeks.previous_week(moment))
+    report = weekly_report.write_report(db(), weeks.previous_week(moment))
+    weekly_report.log_alerts(report)

@@ -37,6 +37,16 @@ def request(
     }
 
 
+CONTRACT_FIELDS = (
+    *("userId", "model", "style", "color", "size", "prompt", "cost", "status", "createdAt"),
+)
+
+
+def contract_only(doc: dict[str, Any]) -> dict[str, Any]:
+    """A request as an older version, an import or another tool writes it: no outcome fields."""
+    return {k: doc[k] for k in CONTRACT_FIELDS}
+
+
 def write(db: Any, docs: list[dict[str, Any]], markers: bool = True) -> None:
     """Store requests as the charge does, with the weekly active-user markers (unless told)."""
     for i in range(0, len(docs), 200):

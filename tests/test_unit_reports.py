@@ -115,3 +115,64 @@ def test_normal_weeks_rarely_alarm():
     series = [random_week() for _ in range(308)]
     alarms = sum(bool(detect_anomalies(series[i], series[i - 8 : i][::-1])) for i in range(8, 308))
     assert alarms <= 6, alarms  # <= 2% of weeks
+
+
+def test_outcome_patch_fills_only_what_is_missing_or_wrong():
+    from imagegen.ledger import outcome_fields, outcome_patch
+
+    legacy = {"status": "failed", "cost": 3}
+    assert outcome_patch(legacy) == {
+        "isCompleted": 0,
+        "isFailed": 1,
+        "isCanceled": 0,
+        "creditsSpent": 0,
+        "creditsRefunded": 3,
+    }
+    assert outcome_patch({"status": "completed", "cost": 4, **outcome_fields("completed", 4)}) == {}
+    stale = {"status": "completed", "cost": 4, **outcome_fields("pending", 4)}
+    assert outcome_patch(stale) == {"isCompleted": 1, "creditsSpent": 4}
+    assert outcome_patch({"status": "queued", "cost": "x"})["creditsRefunded"] == 0
+    assert outcome_patch({"status": "completed", "cost": 2.0, "isCompleted": True})["isCompleted"]
+
+
+def test_report_counts_odd_costs_as_zero_and_unsettled_as_pending():
+    from imagegen.reports import whole_credits
+
+    assert [whole_credits(v) for v in (3, 2.0, "4", None, True, float("nan"))] == [3, 2, 0, 0, 0, 0]
+    totals = (
+        WeekAggregate()
+        .add_all(
+            [
+                {"status": "completed", "cost": 3, "model": "model-a", "userId": "a"},
+                {"status": "processing", "cost": 1, "model": "model-a", "userId": "a"},
+                {"status": "queued", "cost": 1, "model": "model-b", "userId": "b"},
+                {"status": "failed", "cost": "bad", "model": "model-b", "userId": "b"},
+            ]
+        )
+        .totals()
+    )
+    assert (totals["completed"], totals["failed"], totals["pending"]) == (1, 1, 2)
+    assert totals["successRate"] == 50.0 and totals["totalCreditsSpent"] == 3
+
+
+def test_anomaly_alerts_carry_the_evidence_and_severity():
+    from imagegen.reports import anomaly_alerts
+
+    history = [
+        {
+            "weekId": f"2020-W{w}",
+            "byModel": {"model-a": {"completed": 95, "failed": 5, "total": 100}},
+        }
+        for w in range(10, 15)
+    ]
+    current = {"byModel": {"model-a": {"completed": 50, "failed": 50, "total": 100}}}
+    anomalies = [a for a in detect_anomalies(current, history) if a["metric"] == "failureRate"]
+    assert len(anomalies) == 1 and anomalies[0]["test"] == "binomial"
+    (alert,) = anomaly_alerts("2020-W15", anomalies)
+    assert alert["severity"] == "ERROR"  # critical: p far below alpha
+    assert alert["segment"] == "byModel/model-a" and alert["value"] == 50.0
+    assert alert["baseline"] == anomalies[0]["baseline"] and 0 < alert["pValue"] < 1e-10
+    assert alert["event"] == "weekly-report-anomaly" and alert["weekId"] == "2020-W15"
+    mild = {**anomalies[0], "severity": "warning", "dimension": None, "key": None}
+    (warning,) = anomaly_alerts("2020-W15", [mild])
+    assert (warning["severity"], warning["segment"]) == ("WARNING", "overall")

@@ -17,6 +17,7 @@ from . import (
     errors,
     idempotency,
     ledger,
+    migration,
     recovery,
     webhooks,
     weekly_report,
@@ -424,3 +425,14 @@ def generate_weekly_report(req: https_fn.Request) -> https_fn.Response:
         raise errors.invalid_field("week", f"{week} has not ended yet; reports cover whole weeks.")
     report = weekly_report.write_report(db(), week)
     return json_response(200, weekly_report.report_json(report))
+
+
+@endpoint("POST")
+def migrate_request_outcomes(req: https_fn.Request) -> https_fn.Response:
+    """Admin: add the outcome fields and weekly markers to request documents written without
+    them; `?pageToken=` resumes, `?maxDocuments=` bounds one call."""
+    auth.require_admin(caller_of(req))
+    limit = query_int(req, "maxDocuments", migration.MAX_DOCUMENTS, 1, migration.MAX_DOCUMENTS)
+    token = req.args.get("pageToken") or None
+    progress = migration.migrate_outcome_fields(db(), token, limit)
+    return json_response(200, progress.as_dict())

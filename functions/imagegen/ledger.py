@@ -90,6 +90,19 @@ def outcome_fields(status: str, cost: int) -> dict[str, int]:
     }
 
 
+OUTCOME_FIELDS: tuple[str, ...] = tuple(outcome_fields(PENDING, 0))
+
+
+def outcome_patch(data: dict[str, Any]) -> dict[str, int]:
+    """The outcome fields a stored request lacks or holds wrongly for its status and cost
+    (empty when it is consistent): what a migration writes to documents from elsewhere."""
+    cost = data.get("cost")
+    if isinstance(cost, bool) or not isinstance(cost, int):
+        cost = int(cost) if isinstance(cost, float) and cost == cost else 0
+    expected = outcome_fields(str(data.get("status", PENDING)), cost)
+    return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
+
+
 def charge(
     client: firestore.Client,
     order: GenerationInput,

@@ -104,7 +104,7 @@ class WeekAggregate:
 
     def add(self, request: Mapping[str, Any]) -> None:
         status = str(request.get("status", "pending"))
-        cost = int(request.get("cost") or 0)
+        cost = whole_credits(request.get("cost"))
         self.overall.add(status, cost)
         for name, attr in DIMENSIONS.items():
             key = str(request.get(attr, "unknown"))
@@ -120,6 +120,13 @@ class WeekAggregate:
     def totals(self) -> dict[str, Any]:
         """The report's totals and breakdowns (without period, anomalies, timestamps)."""
         return report_totals(self.overall, self.by, len(self.users))
+
+
+def whole_credits(value: Any) -> int:
+    """A stored cost as an integer; anything that is not a number counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return int(value)
 
 
 def report_totals(
@@ -205,12 +212,21 @@ def _volume_anomaly(
         "key": key,
         "current": current,
         "baseline": round(baseline, 2),
+        "test": "robust-z+poisson" if z is not None else "poisson",
+        "pValue": _p_value(p),
+        **({"robustZ": round(z, 2)} if z is not None else {}),
+        "baselineWeeks": len(history),
         "severity": _severity(p, z, t.volume_alpha, t),
         "message": (
             f"{_label(metric, dim, key)} {'up' if up else 'down'} {how}: {current:g} vs "
             f"baseline {baseline:.1f} over {len(history)} week(s) ({detail}{_p(p)})"
         ),
     }
+
+
+def _p_value(p: float) -> float:
+    """A p-value rounded to four significant digits for storage (tiny values stay > 0)."""
+    return float(f"{p:.4g}")
 
 
 def _p(p: float) -> str:
@@ -279,6 +295,10 @@ def _rate_anomalies(
                     "key": key,
                     "current": round(100 * rate, 2),
                     "baseline": round(100 * base, 2),
+                    "test": "binomial",
+                    "pValue": _p_value(p),
+                    "alpha": _p_value(alpha),
+                    "settledRequests": n,
                     "severity": _severity(p, None, alpha, t),
                     "message": (
                         f"{key} failure rate {100 * rate:.1f}% vs baseline {100 * base:.1f}% "
@@ -287,3 +307,26 @@ def _rate_anomalies(
                 }
             )
     return found
+
+
+ANOMALY_LOG_EVENT = "weekly-report-anomaly"
+
+
+def anomaly_alerts(week: str, anomalies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One structured log entry per anomaly, for log-based alerting: `severity` is ERROR for
+    critical anomalies and WARNING otherwise; the other fields are the evidence."""
+    return [
+        {
+            "severity": "ERROR" if a.get("severity") == "critical" else "WARNING",
+            "event": ANOMALY_LOG_EVENT,
+            "weekId": week,
+            "metric": a.get("metric"),
+            "segment": f"{a['dimension']}/{a['key']}" if a.get("dimension") else "overall",
+            "value": a.get("current"),
+            "baseline": a.get("baseline"),
+            "test": a.get("test"),
+            "pValue": a.get("pValue"),
+            "message": a.get("message"),
+        }
+        for a in anomalies
+    ]

@@ -15,8 +15,9 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from firebase_functions import logger
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -26,6 +27,7 @@ from .reports import (
     THRESHOLDS,
     Bucket,
     WeekAggregate,
+    anomaly_alerts,
     detect_anomalies,
     remainder,
     report_totals,
@@ -49,9 +51,40 @@ class Cost:
     method: str
     queries: int = 0
     billed_reads: int = 0
+    documents: int | None = None  # request documents in the week (plain count)
+    without_outcome_fields: int = 0  # of those, unseen by the aggregations: counted by a scan
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "queries": self.queries, "billedReads": self.billed_reads}
+        out: dict[str, Any] = {
+            "method": self.method,
+            "queries": self.queries,
+            "billedReads": self.billed_reads,
+        }
+        if self.documents is not None:
+            out["documents"] = self.documents
+        if self.without_outcome_fields:
+            out["documentsWithoutOutcomeFields"] = self.without_outcome_fields
+            out["note"] = (
+                f"{self.without_outcome_fields} of {self.documents} request documents lack the "
+                "outcome fields the aggregation queries sum, so every request of the week was "
+                "read to count them exactly. Run the migration (migrateRequestOutcomes or "
+                "scripts/migrate_requests.py) to make the fast path whole again."
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """How many of a week's requests the fast path sees: aggregation queries that sum fields
+    leave out every document lacking one of them (even from their count), so a plain count of
+    the week is compared with the aggregated counts."""
+
+    documents: int  # every request created in the week (plain count)
+    visible: int  # those carrying every outcome field the aggregations sum
+
+    @property
+    def hidden(self) -> int:
+        return self.documents - self.visible
 
 
 def _week_query(client: firestore.Client, start: datetime, end: datetime) -> Any:
@@ -69,16 +102,13 @@ def _run(agg: Any, cost: Cost) -> dict[str, float]:
     return values
 
 
-def _aggregate(query: Any, cost: Cost, refunded: bool = False) -> Bucket:
-    """Count and outcome sums of the matching requests: one aggregation query (at most five
-    aggregations each), plus one for the refunded credits when `refunded` is asked for."""
+def _aggregate(query: Any, cost: Cost) -> Bucket:
+    """Count and outcome sums of the matching requests, in one aggregation query (at most
+    five aggregations each); `refunded` is left 0."""
     agg = query.count(alias="total")
     for field in SEGMENT_SUMS:
         agg = agg.sum(field, alias=field)
     values = _run(agg, cost)
-    if refunded:
-        extra = _run(query.count(alias="total").sum("creditsRefunded", alias="refunded"), cost)
-        values["creditsRefunded"] = extra["refunded"]
     total = int(values["total"])
     completed, failed = int(values["isCompleted"]), int(values["isFailed"])
     canceled = int(values["isCanceled"])
@@ -89,8 +119,17 @@ def _aggregate(query: Any, cost: Cost, refunded: bool = False) -> Bucket:
         canceled=canceled,
         pending=total - completed - failed - canceled,
         credits=int(values["creditsSpent"]),
-        refunded=int(values.get("creditsRefunded", 0)),
     )
+
+
+def _week_overall(query: Any, cost: Cost) -> tuple[Bucket, Visibility]:
+    """The whole week: the segment aggregation, the refunded credits, and a plain count to
+    tell how many documents those two could not see."""
+    overall = _aggregate(query, cost)
+    refunds = _run(query.count(alias="total").sum("creditsRefunded", alias="refunded"), cost)
+    overall.refunded = int(refunds["refunded"])
+    documents = int(_run(query.count(alias="total"), cost)["total"])
+    return overall, Visibility(documents, min(overall.total, int(refunds["total"])))
 
 
 def dimension_keys(client: firestore.Client, history: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -135,10 +174,14 @@ def _pages(query: Any) -> Iterator[Any]:
 
 def totals_by_aggregation(
     client: firestore.Client, week: str, history: list[dict[str, Any]], cost: Cost
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any] | None, Visibility]:
+    """The week's totals from aggregation queries, and how many requests those could see;
+    None instead of totals when some could not be seen (they would be incomplete)."""
     start, end = weeks.week_bounds(week)
     base = _week_query(client, start, end)
-    overall = _aggregate(base, cost, refunded=True)
+    overall, visibility = _week_overall(base, cost)
+    if visibility.hidden:
+        return None, visibility
     by: dict[str, dict[str, Bucket]] = {name: {} for name in DIMENSIONS}
     if overall.total:
         for dim, keys in dimension_keys(client, history).items():
@@ -149,7 +192,7 @@ def totals_by_aggregation(
             if rest.total:
                 by[dim][OTHER] = rest
     users = unique_users(client, week, base, cost) if overall.total else 0
-    return report_totals(overall, by, users)
+    return report_totals(overall, by, users), visibility
 
 
 def requests_between(
@@ -183,14 +226,26 @@ def baseline_reports(client: firestore.Client, week: str) -> list[dict[str, Any]
 def build_report(
     client: firestore.Client, week: str, method: str = "aggregation"
 ) -> dict[str, Any]:
-    """The report for `week` (not stored); `method` is "aggregation" or "scan"."""
+    """The report for `week` (not stored); `method` is "aggregation" or "scan".
+
+    Aggregation is the fast path. When the week holds request documents it cannot see (written
+    without the outcome fields: by an older version, an import or another tool), the totals are
+    computed again by reading every request of the week, and `computedWith` says so: a report
+    is exact, never a silent undercount. `migrate_outcome_fields` makes the fast path whole.
+    """
     start, end = weeks.week_bounds(week)
     history = baseline_reports(client, week)
     cost = Cost(method)
     if method == "scan":
         totals = totals_by_scan(client, week, cost)
     else:
-        totals = totals_by_aggregation(client, week, history, cost)
+        fast, visibility = totals_by_aggregation(client, week, history, cost)
+        cost.documents = visibility.documents
+        totals = fast if fast is not None else {}
+        if fast is None:
+            cost.method = "aggregation+scan"
+            cost.without_outcome_fields = visibility.hidden
+            totals = totals_by_scan(client, week, cost)
     return {
         "weekId": week,
         "period": {"start": start, "end": end},
@@ -208,6 +263,13 @@ def write_report(client: firestore.Client, week: str) -> dict[str, Any]:
         {**report, "generatedAt": firestore.SERVER_TIMESTAMP}
     )
     return report
+
+
+def log_alerts(report: dict[str, Any]) -> None:
+    """Log one structured line per anomaly (WARNING, or ERROR when critical) for log-based
+    alerting; see "Alerts" in the README."""
+    for entry in anomaly_alerts(report["weekId"], report["anomalies"]):
+        logger.write(cast(logger.LogEntry, entry))
 
 
 def report_json(report: dict[str, Any]) -> dict[str, Any]:
