@@ -27,9 +27,9 @@ os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
 PROJECT = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
 
 from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
-from imagegen.ledger import outcome_fields  # noqa: E402
+from imagegen.report_queries import build_report  # noqa: E402
 from imagegen.simulator import MODEL_NAMES  # noqa: E402
-from imagegen.weekly_report import build_report  # noqa: E402
+from imagegen.vocabulary import outcome_fields  # noqa: E402
 from imagegen.weeks import week_bounds  # noqa: E402
 
 

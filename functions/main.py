@@ -1,4 +1,6 @@
-"""Firebase entry points. The domain lives in the `imagegen` package beside this file.
+"""Firebase entry points. Each one hands over to the `imagegen` package beside this file: HTTPS
+functions to their adapter in `imagegen.http_endpoints`, task and scheduled functions straight
+to the application layer, `imagegen.operations`, where every operation is written once.
 
 Runtime options are chosen per function; see "Production runtime options" in the README.
 """
@@ -10,8 +12,8 @@ from datetime import UTC, datetime
 from firebase_admin import initialize_app
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
-from imagegen import endpoints, generation, recovery, weekly_report, weeks
-from imagegen.firestore_client import db
+from imagegen import http_endpoints as endpoints
+from imagegen import operations
 from imagegen.settings import WEBHOOK_SECRET
 
 initialize_app()
@@ -73,9 +75,7 @@ def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa
 def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     """Task: run a queued generation and settle it. An exception makes Cloud Tasks retry with
     backoff; settlement stays exactly once."""
-    generation.process_queued(
-        db(), str(req.data["requestId"]), endpoints.MODELS, endpoints.notify_settled
-    )
+    operations.process_queued_generation(str(req.data["requestId"]))
 
 
 @tasks_fn.on_task_dispatched(
@@ -90,7 +90,7 @@ def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N8
 def deliverWebhook(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     """Task: POST a settled request's final state, signed, to its webhookUrl; retried with
     backoff until the receiver answers 2xx."""
-    endpoints.deliver_webhook(str(req.data["requestId"]), WEBHOOK_SECRET.value)
+    operations.deliver_webhook(str(req.data["requestId"]), WEBHOOK_SECRET.value)
 
 
 @https_fn.on_request(cors=_CORS)
@@ -140,9 +140,7 @@ def migrateRequestOutcomes(req: https_fn.Request) -> https_fn.Response:  # noqa:
 )
 def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Every 10 minutes: refund requests charged but never settled."""
-    recovery.sweep_pending(
-        db(), endpoints.pending_timeout(), datetime.now(UTC), on_settled=endpoints.notify_settled
-    )
+    operations.sweep_stuck_requests()
 
 
 @scheduler_fn.on_schedule(
@@ -155,6 +153,4 @@ def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N
 )
 def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
-    moment = event.schedule_time or datetime.now(UTC)
-    report = weekly_report.write_report(db(), weeks.previous_week(moment))
-    weekly_report.log_alerts(report)
+    operations.run_weekly_report(event.schedule_time or datetime.now(UTC))

@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from imagegen.ledger import outcome_fields
+from imagegen.vocabulary import outcome_fields
 from imagegen.weeks import week_bounds, week_id
 
 STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]

@@ -78,16 +78,17 @@ def queued_without_task(db, uid):
     from imagegen.catalog import DEFAULT_CATALOG
     from imagegen.simulator import MODEL_NAMES
     from imagegen.validation import parse_generation_input
+    from imagegen.vocabulary import RequestStatus
 
     order = parse_generation_input({"userId": uid, **BODY}, DEFAULT_CATALOG, MODEL_NAMES)
     rid = uuid.uuid4().hex
-    money.charge(db, order, rid, money.QUEUED, {"mode": "async"})
+    money.charge(db, order, rid, RequestStatus.QUEUED, {"mode": "async"})
     return rid
 
 
 def test_cancel_a_queued_request_refunds_once(api, db, new_user):
     from imagegen import generation
-    from imagegen.endpoints import MODELS
+    from imagegen.wiring import models
 
     uid = new_user(10)
     rid = queued_without_task(db, uid)
@@ -102,7 +103,7 @@ def test_cancel_a_queued_request_refunds_once(api, db, new_user):
 
     again = api.post("cancelGenerationRequest", params={"id": rid})
     assert again.status_code == 409 and again.json()["error"]["code"] == "not-cancelable"
-    assert generation.process_queued(db, rid, MODELS) is None  # a late task does nothing
+    assert generation.process_queued(db, rid, models()) is None  # a late task does nothing
     assert request_doc(db, rid)["status"] == "canceled"
     assert balance(db, uid) == 10 and len(refunds(db, uid, rid)) == 1
 

@@ -15,7 +15,7 @@ import requests
 from conftest import PROJECT_ID, ROOT
 from reportdata import contract_only, normal_week, request, write
 
-from imagegen.reports import WeekAggregate
+from imagegen.report_rules import WeekAggregate
 from imagegen.weeks import week_bounds
 
 pytestmark = pytest.mark.emulator

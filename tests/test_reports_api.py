@@ -138,7 +138,7 @@ def test_unfinished_week_is_400(api, admin_headers):
 def test_aggregation_and_scan_agree(db, week, markers):
     """Both ways of counting give the same report, including a key outside the catalog and
     requests written without active-user markers (older data)."""
-    from imagegen.weekly_report import build_report
+    from imagegen.report_queries import build_report
 
     rng = random.Random(13)
     docs = normal_week(week, rng, {"model-a": (40, 3), "model-b": (35, 9)})

@@ -8,16 +8,19 @@ from pathlib import Path
 import pytest
 from google.api_core import exceptions as gexc
 
-from imagegen import errors
+from imagegen import errors, shapes
 from imagegen.catalog import (
     DEFAULT_CATALOG,
     CatalogCache,
     catalog_documents,
     catalog_from_documents,
 )
-from imagegen.ledger import decode_page_token, encode_page_token
+from imagegen.errors import DomainError
+from imagegen.history import decode_page_token, encode_page_token
+from imagegen.http_api import http_status
+from imagegen.image_models import ImageSpec, Outcome
 from imagegen.retry import GaveUp, RetryPolicy, retry_on_conflict
-from imagegen.simulator import MODEL_NAMES, ImageSpec, Outcome, SimulatedModel
+from imagegen.simulator import MODEL_NAMES, SimulatedModel
 from imagegen.validation import parse_generation_input
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,21 +46,21 @@ def test_valid_input_is_priced_from_the_catalog():
 
 
 def test_missing_fields_are_listed_in_contract_order():
-    with pytest.raises(errors.ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         parse_generation_input({"model": "model-a"}, DEFAULT_CATALOG, MODEL_NAMES)
     assert exc.value.message == "Missing required fields: userId, style, color, size, prompt"
 
 
 def test_null_and_empty_string_count_as_missing():
-    with pytest.raises(errors.ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         parse(style=None, color="")
     assert exc.value.details["missingFields"] == ["style", "color"]
 
 
 def test_error_body_shape():
     err = errors.invalid_choice("size", "1x1", ["512x512"])
-    assert err.status == 400
-    assert err.body() == {
+    assert http_status(err) == 400
+    assert shapes.error_json(err) == {
         "error": {
             "code": "invalid-size",
             "message": "Invalid size '1x1'. Please use one of ['512x512']",
@@ -142,7 +145,7 @@ def test_simulator_latency_is_applied():
 
 def test_page_token_round_trip_and_rejection():
     assert decode_page_token(encode_page_token("abc-deduction")) == "abc-deduction"
-    with pytest.raises(errors.ApiError):
+    with pytest.raises(DomainError):
         decode_page_token("!!!")
 
 
@@ -162,9 +165,9 @@ def test_bearer_token_parsing():
     assert bearer_token("Bearer abc") == "abc"
     assert bearer_token("bearer  abc ") == "abc"
     for bad in ("Basic abc", "Bearer", "abc"):
-        with pytest.raises(errors.ApiError) as exc:
+        with pytest.raises(DomainError) as exc:
             bearer_token(bad)
-        assert exc.value.status == 401
+        assert http_status(exc.value) == 401
 
 
 def test_caller_permissions():
@@ -240,5 +243,5 @@ def test_webhook_signatures_and_urls():
         ("https://[::1]/hook", False),
     ]
     for bad, loopback in bad_urls:
-        with pytest.raises(errors.ApiError):
+        with pytest.raises(DomainError):
             webhooks.validate_url(bad, loopback)

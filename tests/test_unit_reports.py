@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from imagegen import stats, weeks
-from imagegen.reports import WeekAggregate, detect_anomalies
+from imagegen.report_rules import WeekAggregate, detect_anomalies
 
 
 def test_iso_weeks():
@@ -118,7 +118,7 @@ def test_normal_weeks_rarely_alarm():
 
 
 def test_outcome_patch_fills_only_what_is_missing_or_wrong():
-    from imagegen.ledger import outcome_fields, outcome_patch
+    from imagegen.vocabulary import outcome_fields, outcome_patch
 
     legacy = {"status": "failed", "cost": 3}
     assert outcome_patch(legacy) == {
@@ -136,7 +136,7 @@ def test_outcome_patch_fills_only_what_is_missing_or_wrong():
 
 
 def test_report_counts_odd_costs_as_zero_and_unsettled_as_pending():
-    from imagegen.reports import whole_credits
+    from imagegen.report_rules import whole_credits
 
     assert [whole_credits(v) for v in (3, 2.0, "4", None, True, float("nan"))] == [3, 2, 0, 0, 0, 0]
     totals = (
@@ -156,7 +156,7 @@ def test_report_counts_odd_costs_as_zero_and_unsettled_as_pending():
 
 
 def test_anomaly_alerts_carry_the_evidence_and_severity():
-    from imagegen.reports import anomaly_alerts
+    from imagegen.report_rules import anomaly_alerts
 
     history = [
         {

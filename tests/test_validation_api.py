@@ -179,3 +179,37 @@ def test_bad_simulate_header(api, victim):
 def test_oversized_body(api, victim):
     body = {"userId": victim, **VALID, "padding": "z" * 70_000}
     assert_error(post_json(api, body), 413, "body-too-large")
+
+
+@pytest.mark.parametrize(
+    "field,raw,code",
+    [
+        ("prompt", r"a \ud800 cat", "invalid-prompt"),
+        ("prompt", r"a \u0000 cat", "invalid-prompt"),
+        ("prompt", r"\udfff", "invalid-prompt"),
+        ("style", r"anime\ud800", "invalid-style"),
+        ("model", r"model-a\u0000", "invalid-model"),
+        ("webhookUrl", r"https://example.com/\ud800", "invalid-webhook-url"),
+    ],
+)
+def test_text_that_is_not_unicode_is_a_field_specific_400(api, victim, field, raw, code):
+    """JSON can carry a lone UTF-16 surrogate or a NUL character, which Firestore cannot
+    store: refused like any other bad field, before anything is charged."""
+    fields = {**VALID, "userId": victim}
+    text = "{" + ",".join(f'"{k}":"{v}"' for k, v in fields.items() if k != field)
+    text += f',"{field}":"{raw}"}}'
+    resp = api.post(
+        "createGenerationRequest", data=text, headers={"Content-Type": "application/json"}
+    )
+    err = assert_error(resp, 400, code, "Unicode text" if field != "webhookUrl" else "")
+    assert err.get("field", field) == field
+
+
+@pytest.mark.parametrize("raw", [r"user\ud800", r"user\u0000x"])
+def test_user_id_that_is_not_unicode_is_a_400(api, raw):
+    text = '{"userId":"' + raw + '","model":"model-a","style":"anime","color":"neon",'
+    text += '"size":"512x512","prompt":"a cat"}'
+    resp = api.post(
+        "createGenerationRequest", data=text, headers={"Content-Type": "application/json"}
+    )
+    assert_error(resp, 400, "invalid-user-id", "Unicode text")

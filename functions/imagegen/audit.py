@@ -1,4 +1,4 @@
-"""Ledger audit: check DESIGN.md invariants 1-3 over every user and request.
+"""Ledger audit: check the invariants 1-3 of docs/design.md over every user and request.
 
 1. credits == granted - deducted + refunded, summed over the user's ledger;
 2. a balance is never negative;
@@ -17,7 +17,16 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import ledger
+from .vocabulary import (
+    REFUNDED,
+    REQUESTS,
+    SETTLED,
+    TRANSACTIONS,
+    UNSETTLED,
+    USERS,
+    EntryType,
+    RequestStatus,
+)
 
 
 def check_user(
@@ -37,23 +46,23 @@ def check_user(
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             problems.append(f"{uid}: ledger entry {e.get('id')} has credits {amount!r}")
             continue
-        if kind not in (ledger.GRANT, ledger.DEDUCTION, ledger.REFUND):
+        if kind not in tuple(EntryType):
             problems.append(f"{uid}: ledger entry {e.get('id')} has type {kind!r}")
             continue
         sums[kind] += amount
-        if kind == ledger.DEDUCTION:
+        if kind == EntryType.DEDUCTION:
             deductions[str(e.get("generationRequestId"))] += 1
-        elif kind == ledger.REFUND:
+        elif kind == EntryType.REFUND:
             refunds[str(e.get("generationRequestId"))] += 1
-    expected = sums[ledger.GRANT] - sums[ledger.DEDUCTION] + sums[ledger.REFUND]
+    expected = sums[EntryType.GRANT] - sums[EntryType.DEDUCTION] + sums[EntryType.REFUND]
     if not isinstance(credits, int) or isinstance(credits, bool):
         problems.append(f"{uid}: credits {credits!r} is not an integer")
     else:
         if credits != expected:
             problems.append(
                 f"{uid}: credits {credits} != ledger {expected} "
-                f"(granted {sums[ledger.GRANT]}, deducted {sums[ledger.DEDUCTION]}, "
-                f"refunded {sums[ledger.REFUND]})"
+                f"(granted {sums[EntryType.GRANT]}, deducted {sums[EntryType.DEDUCTION]}, "
+                f"refunded {sums[EntryType.REFUND]})"
             )
         if credits < 0:
             problems.append(f"{uid}: balance {credits} is negative")
@@ -63,17 +72,17 @@ def check_user(
         seen.add(rid)
         if deductions[rid] != 1:
             problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
-        if status == ledger.COMPLETED and refunds[rid]:
+        if status == RequestStatus.COMPLETED and refunds[rid]:
             problems.append(f"{uid}: completed request {rid} was refunded {refunds[rid]} time(s)")
-        elif status in (ledger.FAILED, ledger.CANCELED) and refunds[rid] != 1:
+        elif status in REFUNDED and refunds[rid] != 1:
             problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
-        elif status in ledger.UNSETTLED:
+        elif status in UNSETTLED:
             created = r.get("createdAt")
             if refunds[rid]:
                 problems.append(f"{uid}: {status} request {rid} was already refunded")
             if stuck_before is None or (isinstance(created, datetime) and created < stuck_before):
                 problems.append(f"{uid}: request {rid} is stuck {status} since {created}")
-        elif status not in (ledger.COMPLETED, ledger.FAILED, ledger.CANCELED, *ledger.UNSETTLED):
+        elif status not in (*SETTLED, *UNSETTLED):
             problems.append(f"{uid}: request {rid} has status {status!r}")
     for rid in set(deductions) - seen:
         problems.append(f"{uid}: deduction for unknown request {rid}")
@@ -81,14 +90,14 @@ def check_user(
 
 
 def audit_user(client: firestore.Client, uid: str, stuck_before: datetime | None) -> list[str]:
-    user = client.collection(ledger.USERS).document(uid).get()
+    user = client.collection(USERS).document(uid).get()
     if not user.exists:
         return []
     entries = [
         {"id": d.id, **(d.to_dict() or {})}
-        for d in user.reference.collection(ledger.TRANSACTIONS).stream()
+        for d in user.reference.collection(TRANSACTIONS).stream()
     ]
-    query = client.collection(ledger.REQUESTS).where(filter=FieldFilter("userId", "==", uid))
+    query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", uid))
     requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
     return check_user(uid, (user.to_dict() or {}).get("credits"), entries, requests, stuck_before)
 
@@ -103,7 +112,7 @@ def audit(
     uids = (
         list(user_ids)
         if user_ids is not None
-        else [ref.id for ref in client.collection(ledger.USERS).list_documents()]
+        else [ref.id for ref in client.collection(USERS).list_documents()]
     )
     problems: list[str] = []
     for uid in uids:

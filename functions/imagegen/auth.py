@@ -50,7 +50,7 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def verify(header: str | None) -> Caller:
-    """The caller behind an Authorization header; raises 401 ApiError when not acceptable."""
+    """The caller behind an Authorization header; raises `unauthenticated` when not acceptable."""
     token = bearer_token(header)
     if token is None:
         if unauthenticated_allowed(UNAUTHENTICATED_ACCESS.value, running_in_emulator()):

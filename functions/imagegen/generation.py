@@ -1,8 +1,9 @@
-"""A generation request from charge to settlement: the synchronous money path."""
+"""A generation request from charge to settlement: the money path, synchronous and queued."""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,10 +11,11 @@ from typing import Any
 
 from google.cloud import firestore
 
-from . import errors, ledger
+from . import errors, ledger, request_log
+from .image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from .retry import GaveUp
-from .simulator import GenerationResult, ImageModel, ImageSpec, Outcome
 from .validation import GenerationInput
+from .vocabulary import UNSETTLED, FailureKind, RequestStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +34,6 @@ class GenerationOutcome:
     balance_after_charge: int
     settlement: ledger.Settlement
 
-    def response(self) -> tuple[int, dict[str, Any]]:
-        """The HTTP status and JSON body the client gets."""
-        if self.settlement.status == ledger.COMPLETED:
-            return 200, {
-                "generationRequestId": self.request_id,
-                "status": ledger.COMPLETED,
-                "deductedCredits": self.order.cost,
-                "remainingCredits": self.balance_after_charge,
-                "imageUrl": self.settlement.image_url,
-                "model": self.order.model,
-                "style": self.order.style,
-                "color": self.order.color,
-                "size": self.order.size,
-            }
-        err = errors.generation_failed(self.request_id, self.settlement.refunded)
-        return err.status, err.body()
-
-
-class SimulatedCrash(Exception):
-    """Emulator-only fault injection: stop right after the charge, without settling."""
-
 
 def generate(
     client: firestore.Client,
@@ -68,21 +49,47 @@ def generate(
     completes the request or refunds it, and happens exactly once. Should this process die in
     between, the request stays `pending` until the sweeper refunds it. Called again with the
     same `request_id` it charges nothing more and, once settled, returns the settlement.
+    `crash_after_charge` (emulator only) stops right after the charge, as a crash would.
     """
+    started = time.perf_counter()
     request_id = request_id or new_request_id()
     charged = ledger.charge(client, order, request_id)
     if crash_after_charge:
-        raise SimulatedCrash(request_id)
-    if charged.status not in ledger.UNSETTLED:
+        request_log.left_to_sweeper(request_id, order.user_id, "simulated crash after the charge")
+        raise errors.simulated_crash(request_id)
+    if charged.status not in UNSETTLED:
         settlement = ledger.current_settlement(client, request_id)
         return GenerationOutcome(request_id, order, charged.balance, settlement)
     spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
     try:
         settlement = run_and_settle(client, models, spec, forced, charged)
     except GaveUp:
-        log.error("could not settle request %s; the sweeper will refund it", request_id)
+        request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
         raise errors.internal() from None
+    if settlement.settled_now:
+        log_settled(request_id, order.as_payload(), order.cost, settlement, started)
     return GenerationOutcome(request_id, order, charged.balance, settlement)
+
+
+def log_settled(
+    request_id: str,
+    request: Mapping[str, Any],
+    cost: int,
+    settlement: ledger.Settlement,
+    started: float,
+    **extra: Any,
+) -> None:
+    """The structured line for a request this process settled (see `request_log`)."""
+    request_log.settled(
+        request_id,
+        str(request.get("userId")),
+        str(request.get("model")),
+        str(request.get("size")),
+        cost,
+        settlement.status,
+        (time.perf_counter() - started) * 1000,
+        **extra,
+    )
 
 
 def run_and_settle(
@@ -116,14 +123,14 @@ def enqueue(
     extra: dict[str, Any] = {"mode": "async"}
     if forced is not None:  # emulator-only test header, remembered for the task
         extra["simulateOutcome"] = forced.value
-    charged = ledger.charge(client, order, request_id, ledger.QUEUED, extra)
-    if charged.status != ledger.QUEUED:
+    charged = ledger.charge(client, order, request_id, RequestStatus.QUEUED, extra)
+    if charged.status != RequestStatus.QUEUED:
         return charged  # charged earlier (a retry): already queued or further along
     try:
         send_task(request_id)
     except Exception:
         log.exception("could not enqueue request %s; refunding", request_id)
-        ledger.refund(client, request_id, "could not be queued", kind="enqueue-failed")
+        ledger.refund(client, request_id, "could not be queued", kind=FailureKind.ENQUEUE_FAILED)
         raise errors.unavailable(
             "The request could not be queued; its credits were refunded. Retry shortly."
         ) from None
@@ -139,6 +146,7 @@ def process_queued(
     """The task: take a queued request to processing, run the model, settle. Safe to run
     again for the same request (task retries): a settled or canceled request is left alone.
     `on_settled(request_id)` runs after a settlement this call made (e.g. queue a webhook)."""
+    started = time.perf_counter()
     data = ledger.start_processing(client, request_id)
     if data is None:
         return None
@@ -147,6 +155,8 @@ def process_queued(
     )
     raw = data.get("simulateOutcome")
     settlement = run_and_settle(client, models, spec, Outcome(raw) if raw else None)
-    if settlement.settled_now and on_settled is not None:
-        on_settled(request_id)
+    if settlement.settled_now:
+        log_settled(request_id, data, int(data.get("cost", 0)), settlement, started, mode="async")
+        if on_settled is not None:
+            on_settled(request_id)
     return settlement

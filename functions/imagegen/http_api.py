@@ -1,5 +1,5 @@
-"""HTTP glue: JSON in, JSON out, errors as `{"error": {...}}`, method checks, emulator-only
-test headers. The endpoints themselves are in `endpoints.py`."""
+"""HTTP glue: JSON in, JSON out, the one table from error codes to HTTP statuses, method
+checks, emulator-only test headers. The endpoints themselves are in `http_endpoints.py`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,32 @@ from typing import Any
 
 from firebase_functions import https_fn
 
-from . import errors
+from . import errors, shapes
+from .errors import DomainError
+from .image_models import Outcome
 from .settings import running_in_emulator
-from .simulator import Outcome
 
 log = logging.getLogger(__name__)
+
+# Every error code's HTTP status; codes not listed (invalid-*, missing-fields,
+# insufficient-credits, ...) are 400.
+HTTP_STATUS: dict[str, int] = {
+    "unauthenticated": 401,
+    "permission-denied": 403,
+    "user-not-found": 404,
+    "not-found": 404,
+    "method-not-allowed": 405,
+    "idempotency-key-reused": 409,
+    "request-in-progress": 409,
+    "not-cancelable": 409,
+    "body-too-large": 413,
+    "generation-failed": 500,
+    "simulated-crash": 500,
+    "internal": 500,
+    "busy": 503,
+    "unavailable": 503,
+}
+RETRY_AFTER_CODES = frozenset({"busy", "request-in-progress"})
 
 MAX_BODY_BYTES = 64 * 1024
 SIMULATE_OUTCOME_HEADER = "X-Simulate-Outcome"
@@ -34,12 +55,28 @@ def json_response(
     )
 
 
-def error_response(err: errors.ApiError) -> https_fn.Response:
-    return json_response(err.status, err.body(), err.headers)
+def http_status(err: DomainError) -> int:
+    return HTTP_STATUS.get(err.code, 400)
+
+
+def error_response(err: DomainError) -> https_fn.Response:
+    """The HTTP answer to a domain error: its status, `{"error": {...}}`, and the headers
+    that go with it."""
+    headers: dict[str, str] = {}
+    if err.code in RETRY_AFTER_CODES:
+        headers["Retry-After"] = "1"
+    if err.code == "unauthenticated":
+        headers["WWW-Authenticate"] = 'Bearer realm="firebase"'
+    if err.code == "method-not-allowed":
+        headers["Allow"] = ", ".join(err.details.get("allowed", []))
+    if err.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(http_status(err), shapes.error_json(err), headers)
 
 
 def endpoint(*methods: str) -> Callable[[Handler], Handler]:
-    """Allow only `methods`, and turn ApiError (or any crash) into a JSON error response."""
+    """Allow only `methods`, and turn a DomainError (or any crash) into a JSON error
+    response."""
 
     def wrap(handler: Handler) -> Handler:
         def run(req: https_fn.Request) -> https_fn.Response:
@@ -47,7 +84,7 @@ def endpoint(*methods: str) -> Callable[[Handler], Handler]:
                 if req.method not in methods:
                     raise errors.method_not_allowed(req.method, methods)
                 return handler(req)
-            except errors.ApiError as err:
+            except DomainError as err:
                 return error_response(err)
             except Exception:
                 log.exception("unhandled error in %s", handler.__name__)
@@ -99,9 +136,7 @@ def forced_outcome(req: https_fn.Request) -> Outcome | None:
     try:
         return Outcome(raw.strip().lower())
     except ValueError:
-        raise errors.ApiError(
-            400, "invalid-header", "X-Simulate-Outcome must be 'success' or 'failure'."
-        ) from None
+        raise errors.invalid_header(SIMULATE_OUTCOME_HEADER, "'success' or 'failure'") from None
 
 
 def simulated_crash(req: https_fn.Request) -> bool:
@@ -110,5 +145,5 @@ def simulated_crash(req: https_fn.Request) -> bool:
     if not raw or not running_in_emulator():
         return False
     if raw.strip().lower() != "after-charge":
-        raise errors.ApiError(400, "invalid-header", "X-Simulate-Crash must be 'after-charge'.")
+        raise errors.invalid_header(SIMULATE_CRASH_HEADER, "'after-charge'")
     return True

@@ -1,4 +1,4 @@
-"""The credit ledger: charge, settle (complete or refund), grant, and read the history.
+"""The credit ledger: charge, settle (complete, refund or cancel) and grant: every money move.
 
 Every balance change is one atomic Firestore commit that updates `users/{uid}.credits` and
 creates the matching `users/{uid}/transactions/{id}` entry, on the condition that the user
@@ -13,51 +13,40 @@ cannot be committed even by a buggy caller.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import errors
+from . import errors, request_log
+from .history import credits_of
 from .retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
 from .validation import GenerationInput
+from .vocabulary import (
+    REQUESTS,
+    TRANSACTIONS,
+    UNSETTLED,
+    USERS,
+    WEEKLY_ACTIVE_USERS,
+    EntryType,
+    FailureKind,
+    RequestStatus,
+    ledger_entry_id,
+    outcome_fields,
+)
 from .weeks import week_id
 
-USERS = "users"
-TRANSACTIONS = "transactions"
-REQUESTS = "generationRequests"
-
-PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
-QUEUED, PROCESSING, CANCELED = "queued", "processing", "canceled"  # the asynchronous stages
-UNSETTLED = (PENDING, QUEUED, PROCESSING)  # charged, not yet completed, failed or canceled
-DEDUCTION, REFUND, GRANT = "deduction", "refund", "grant"
+PENDING, QUEUED, PROCESSING = RequestStatus.PENDING, RequestStatus.QUEUED, RequestStatus.PROCESSING
+COMPLETED, FAILED, CANCELED = RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELED
 
 CHARGE_POLICY = RetryPolicy(max_attempts=30, deadline_seconds=10.0)
 # Settlement must land: a charged request left pending is only repaired by the sweeper.
 SETTLE_POLICY = RetryPolicy(max_attempts=200, deadline_seconds=60.0, max_delay=0.5)
 
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
-
-def ledger_entry_id(request_id: str, kind: str) -> str:
-    return f"{request_id}-{kind}"
-
 
 def _user_ref(client: firestore.Client, user_id: str) -> Any:
     return client.collection(USERS).document(user_id)
-
-
-def _credits_of(snapshot: Any) -> int:
-    credits = (snapshot.to_dict() or {}).get("credits")
-    if not isinstance(credits, int) or isinstance(credits, bool):
-        raise RuntimeError(f"user {snapshot.id} has no integer credits field")
-    return credits
 
 
 def _unchanged(client: firestore.Client, snapshot: Any) -> Any:
@@ -73,34 +62,6 @@ class ChargeResult:
     status: str = PENDING  # the request's status; not pending when it was charged earlier
     request_version: Any = None  # update_time of the request and user written by this charge
     user_version: Any = None
-
-
-WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"
-
-
-def outcome_fields(status: str, cost: int) -> dict[str, int]:
-    """Numeric mirrors of a request's status, kept in the same writes as the status, so weekly
-    reports can use count/sum aggregation queries instead of reading every request."""
-    return {
-        "isCompleted": int(status == COMPLETED),
-        "isFailed": int(status == FAILED),
-        "isCanceled": int(status == CANCELED),
-        "creditsSpent": cost if status == COMPLETED else 0,
-        "creditsRefunded": cost if status in (FAILED, CANCELED) else 0,
-    }
-
-
-OUTCOME_FIELDS: tuple[str, ...] = tuple(outcome_fields(PENDING, 0))
-
-
-def outcome_patch(data: dict[str, Any]) -> dict[str, int]:
-    """The outcome fields a stored request lacks or holds wrongly for its status and cost
-    (empty when it is consistent): what a migration writes to documents from elsewhere."""
-    cost = data.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, int):
-        cost = int(cost) if isinstance(cost, float) and cost == cost else 0
-    expected = outcome_fields(str(data.get("status", PENDING)), cost)
-    return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
 
 
 def charge(
@@ -120,7 +81,9 @@ def charge(
     """
     user_ref = _user_ref(client, order.user_id)
     request_ref = client.collection(REQUESTS).document(request_id)
-    entry_ref = user_ref.collection(TRANSACTIONS).document(ledger_entry_id(request_id, DEDUCTION))
+    entry_ref = user_ref.collection(TRANSACTIONS).document(
+        ledger_entry_id(request_id, EntryType.DEDUCTION)
+    )
 
     def attempt() -> ChargeResult:
         created = datetime.now(UTC)
@@ -137,12 +100,12 @@ def charge(
                 request_id,
                 order.user_id,
                 int(data["cost"]),
-                _credits_of(user),
+                credits_of(user),
                 str(data.get("status")),
             )
         if not user.exists:
             raise errors.user_not_found()
-        balance = _credits_of(user)
+        balance = credits_of(user)
         if balance < order.cost:
             raise errors.insufficient_credits(balance, order.cost)
         new_balance = balance - order.cost
@@ -168,7 +131,7 @@ def charge(
         batch.create(
             entry_ref,
             {
-                "type": DEDUCTION,
+                "type": EntryType.DEDUCTION.value,
                 "credits": order.cost,
                 "generationRequestId": request_id,
                 "balanceAfter": new_balance,
@@ -191,6 +154,7 @@ def charge(
     try:
         return retry_on_conflict(attempt, CHARGE_POLICY)
     except GaveUp:
+        request_log.busy(order.user_id, "charge")
         raise errors.busy("this user's credits") from None
 
 
@@ -216,8 +180,8 @@ class Failure:
     (model-error, timeout, canceled, enqueue-failed) and a message."""
 
     reason: str
-    kind: str = "model-error"
-    status: str = FAILED
+    kind: FailureKind = FailureKind.MODEL_ERROR
+    status: RequestStatus = FAILED
 
 
 def complete(
@@ -232,7 +196,7 @@ def refund(
     request_id: str,
     reason: str,
     charged: ChargeResult | None = None,
-    kind: str = "model-error",
+    kind: FailureKind = FailureKind.MODEL_ERROR,
 ) -> Settlement:
     """Mark an unsettled request failed and give its credits back, exactly once."""
     return _settle(client, request_id, None, Failure(reason, kind), charged)
@@ -241,7 +205,7 @@ def refund(
 def cancel(client: firestore.Client, request_id: str) -> Settlement:
     """Cancel a request that is still queued and refund it, exactly once; a request that is
     processing or finished is left as it is (`settled_now` False, its current status)."""
-    failure = Failure("canceled by the user", "canceled", CANCELED)
+    failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
     return _settle(client, request_id, None, failure, None, only_from=(QUEUED,))
 
 
@@ -344,9 +308,9 @@ def _commit_settlement(
         option=client.write_option(last_update_time=p.user_version),
     )
     batch.create(
-        user_ref.collection(TRANSACTIONS).document(ledger_entry_id(p.request_id, REFUND)),
+        user_ref.collection(TRANSACTIONS).document(ledger_entry_id(p.request_id, EntryType.REFUND)),
         {
-            "type": REFUND,
+            "type": EntryType.REFUND.value,
             "credits": p.cost,
             "generationRequestId": p.request_id,
             "balanceAfter": new_balance,
@@ -401,110 +365,12 @@ def _settle(
                 pending.cost,
                 pending.stage,
                 request.update_time,
-                _credits_of(user),
+                credits_of(user),
                 user.update_time,
             )
         return _commit_settlement(client, pending, image_url, failure)
 
     return retry_on_conflict(attempt, SETTLE_POLICY)
-
-
-@dataclass(frozen=True)
-class LedgerPage:
-    balance: int
-    entries: list[dict[str, Any]]
-    next_page_token: str | None
-
-
-def encode_page_token(entry_id: str) -> str:
-    return base64.urlsafe_b64encode(entry_id.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> str:
-    try:
-        entry_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        entry_id = ""
-    if not entry_id or "/" in entry_id:
-        raise errors.invalid_field("pageToken", "Invalid pageToken.")
-    return entry_id
-
-
-def read_ledger(
-    client: firestore.Client, user_id: str, page_size: int, page_token: str | None
-) -> LedgerPage:
-    """The balance and one page of the ledger, newest first."""
-    user_ref = _user_ref(client, user_id)
-    user = user_ref.get()
-    if not user.exists:
-        raise errors.user_not_found()
-    entries_ref = user_ref.collection(TRANSACTIONS)
-    query = entries_ref.order_by("timestamp", direction=firestore.Query.DESCENDING).order_by(
-        "__name__", direction=firestore.Query.DESCENDING
-    )
-    docs, token = _page(query, entries_ref, page_size, page_token, lambda data: True)
-    entries = [ledger_entry_json(doc.id, doc.to_dict() or {}) for doc in docs]
-    return LedgerPage(_credits_of(user), entries, token)
-
-
-def _page(
-    query: Any,
-    collection: Any,
-    page_size: int,
-    page_token: str | None,
-    belongs: Callable[[dict[str, Any]], bool],
-) -> tuple[list[Any], str | None]:
-    """One page of `query` after the document named by `page_token` (which must exist in
-    `collection` and satisfy `belongs`), and the token of the next page (None at the end)."""
-    if page_token:
-        cursor = collection.document(decode_page_token(page_token)).get()
-        if not cursor.exists or not belongs(cursor.to_dict() or {}):
-            raise errors.invalid_field("pageToken", "Invalid pageToken.")
-        query = query.start_after(cursor)
-    docs = list(query.limit(page_size + 1).stream())
-    token = encode_page_token(docs[page_size - 1].id) if len(docs) > page_size else None
-    return docs[:page_size], token
-
-
-def list_requests(
-    client: firestore.Client,
-    user_id: str,
-    status: str | None,
-    model: str | None,
-    page_size: int,
-    page_token: str | None,
-) -> tuple[list[Any], str | None]:
-    """One page of a user's generation requests, newest first, optionally filtered."""
-    requests = client.collection(REQUESTS)
-    query = requests.where(filter=FieldFilter("userId", "==", user_id))
-    if status:
-        query = query.where(filter=FieldFilter("status", "==", status))
-    if model:
-        query = query.where(filter=FieldFilter("model", "==", model))
-    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
-        "__name__", direction=firestore.Query.DESCENDING
-    )
-    return _page(query, requests, page_size, page_token, lambda data: data.get("userId") == user_id)
-
-
-def ledger_entry_json(entry_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A ledger entry as the API shows it."""
-    return {
-        "id": entry_id,
-        "type": data.get("type"),
-        "credits": data.get("credits"),
-        "generationRequestId": data.get("generationRequestId"),
-        "timestamp": iso(data.get("timestamp")),
-        **({"balanceAfter": data["balanceAfter"]} if "balanceAfter" in data else {}),
-        **({"reason": data["reason"]} if "reason" in data else {}),
-    }
-
-
-def iso(value: Any) -> str | None:
-    """A Firestore timestamp as ISO 8601 UTC text (None stays None)."""
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return None
 
 
 MAX_GRANT = 1_000_000
@@ -524,8 +390,8 @@ def grant(
     def attempt() -> tuple[int, bool]:
         user, existing = _get_many(client, user_ref, entry_ref)
         if existing.exists:
-            return (_credits_of(user) if user.exists else 0), False
-        balance = _credits_of(user) if user.exists else 0
+            return (credits_of(user) if user.exists else 0), False
+        balance = credits_of(user) if user.exists else 0
         new_balance = balance + credits
         batch = client.batch()
         if user.exists:
@@ -546,7 +412,7 @@ def grant(
         batch.create(
             entry_ref,
             {
-                "type": GRANT,
+                "type": EntryType.GRANT.value,
                 "credits": credits,
                 "reason": reason,
                 "balanceAfter": new_balance,
@@ -559,4 +425,5 @@ def grant(
     try:
         return retry_on_conflict(attempt, CHARGE_POLICY)
     except GaveUp:
+        request_log.busy(user_id, "grant")
         raise errors.busy("this user's credits") from None

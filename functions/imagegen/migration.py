@@ -3,7 +3,7 @@
 Request documents written by an older version, an import or another tool may carry only the
 contract's fields (`userId, model, style, color, size, prompt, cost, status, createdAt`).
 Weekly reports still count them exactly (by a slower scan), and this migration adds to each
-one the numeric outcome fields (`ledger.outcome_fields`) and its user's weekly active-user
+one the numeric outcome fields (`vocabulary.outcome_fields`) and its user's weekly active-user
 marker, so that the aggregation queries alone see every request again.
 
 - Idempotent: a document whose outcome fields already match its status is left alone.
@@ -24,8 +24,10 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import errors, ledger
+from . import errors
+from .history import decode_page_token, encode_page_token
 from .retry import GaveUp, RetryPolicy, retry_on_conflict
+from .vocabulary import REQUESTS, WEEKLY_ACTIVE_USERS, outcome_patch
 from .weeks import week_id
 
 PAGE_SIZE = 200  # documents per batch; with their markers, well under 500 writes
@@ -58,7 +60,7 @@ def _marker_ref(client: firestore.Client, data: dict[str, Any]) -> Any | None:
     if not isinstance(created, datetime) or not isinstance(user_id, str) or not user_id:
         return None
     return (
-        client.collection(ledger.WEEKLY_ACTIVE_USERS)
+        client.collection(WEEKLY_ACTIVE_USERS)
         .document(week_id(created))
         .collection("users")
         .document(user_id)
@@ -70,7 +72,7 @@ def _migrate_page(
 ) -> tuple[list[Any], int, int]:
     """Read up to `limit` requests after the id `after` and fix them in one atomic batch.
     Returns (documents read, documents updated, markers written)."""
-    requests = client.collection(ledger.REQUESTS)
+    requests = client.collection(REQUESTS)
     query = requests.order_by("__name__")
     if after is not None:
         query = query.where(filter=FieldFilter("__name__", ">", requests.document(after)))
@@ -80,7 +82,7 @@ def _migrate_page(
     markers: dict[str, tuple[Any, dict[str, Any]]] = {}
     for doc in docs:
         data = doc.to_dict() or {}
-        patch = ledger.outcome_patch(data)
+        patch = outcome_patch(data)
         if not patch:
             continue
         batch.update(
@@ -112,7 +114,7 @@ def migrate_outcome_fields(
     """Visit up to `max_documents` requests after `page_token` (from the start without one),
     adding the outcome fields and markers where missing. `on_page` sees the progress after
     every page."""
-    after = ledger.decode_page_token(page_token) if page_token else None
+    after = decode_page_token(page_token) if page_token else None
     progress = MigrationProgress(next_page_token=page_token)
     while progress.scanned < max_documents:
         limit = min(page_size, max_documents - progress.scanned)
@@ -129,7 +131,7 @@ def migrate_outcome_fields(
             progress.next_page_token = None
         else:
             after = docs[-1].id
-            progress.next_page_token = ledger.encode_page_token(after)
+            progress.next_page_token = encode_page_token(after)
         if on_page is not None:
             on_page(progress)
         if progress.next_page_token is None:

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import ledger
+from . import ledger, request_log
 from .retry import GaveUp
+from .vocabulary import REQUESTS, UNSETTLED, FailureKind
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ def sweep_pending(
     seen = 0
     while seen < max_requests:
         query = (
-            client.collection(ledger.REQUESTS)
-            .where(filter=FieldFilter("status", "in", list(ledger.UNSETTLED)))
+            client.collection(REQUESTS)
+            .where(filter=FieldFilter("status", "in", list(UNSETTLED)))
             .where(filter=FieldFilter("createdAt", "<", cutoff))
             .order_by("createdAt")
             .limit(SWEEP_BATCH)
@@ -61,19 +62,34 @@ def sweep_pending(
             break
         for doc in docs:
             seen += 1
+            data = doc.to_dict() or {}
             minutes = older_than.total_seconds() / 60
             try:
                 settlement = ledger.refund(
                     client,
                     doc.id,
                     f"not settled within {minutes:g} min; refunded by the sweeper",
-                    kind="timeout",
+                    kind=FailureKind.TIMEOUT,
                 )
             except GaveUp:
-                log.error("sweeper could not refund %s; next run retries", doc.id)
+                request_log.left_to_sweeper(
+                    doc.id, str(data.get("userId")), "the sweeper could not refund it this run"
+                )
                 result.failed.append(doc.id)
                 continue
             if settlement.settled_now:
+                request_log.settled(
+                    doc.id,
+                    str(data.get("userId")),
+                    str(data.get("model")),
+                    str(data.get("size")),
+                    settlement.refunded,
+                    settlement.status,
+                    (now - data["createdAt"]).total_seconds() * 1000
+                    if isinstance(data.get("createdAt"), datetime)
+                    else 0.0,
+                    refundedBy="sweeper",
+                )
                 result.refunded.append(doc.id)
                 if on_settled is not None:
                     on_settled(doc.id)

@@ -1,8 +1,8 @@
-"""Image models behind a small provider interface, and the simulated `model-a`/`model-b`.
+"""The simulated `model-a`/`model-b` behind the provider interface (`image_models`).
 
-A real provider is added by implementing `ImageModel.generate` and registering it in
-`build_models`. The simulated models sleep for a configurable latency, then fail with a
-configurable probability, or return a placeholder image URL of the requested size.
+They sleep for a configurable latency, then fail with a configurable probability, or return a
+placeholder image URL of the requested size. `build_models` is the registry of the models this
+deployment offers.
 """
 
 from __future__ import annotations
@@ -10,48 +10,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import Enum
-from typing import Protocol
 
-
-class Outcome(Enum):
-    """A forced outcome for the simulated models (emulator only; see `http_api`)."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What to draw."""
-
-    request_id: str
-    model: str
-    style: str
-    color: str
-    size: str
-    prompt: str
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    """What a model returned: an image URL, or a failure reason."""
-
-    image_url: str | None = None
-    failure_reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.image_url is not None
-
-
-class ImageModel(Protocol):
-    """A provider of images. Must not raise for model errors; return a failure instead."""
-
-    name: str
-
-    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult: ...
+from .image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 
 
 class SimulatedModel:

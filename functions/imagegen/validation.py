@@ -45,10 +45,31 @@ class GenerationInput:
         return payload
 
 
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as text (None when it can): JSON may carry a lone UTF-16
+    surrogate (`"\\ud800"`), which is not Unicode text, or a NUL character."""
+    if "\x00" in value:
+        return "a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "an unpaired surrogate (not valid Unicode)"
+    return None
+
+
+def validate_text(field: str, value: str) -> str:
+    """400 `invalid-<field>` unless `value` is storable text; return it."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise errors.invalid_field(field, f"{field} must be Unicode text; it contains {problem}.")
+    return value
+
+
 def validate_user_id(value: Any, field: str = "userId") -> str:
     """Check that `value` can be a user id (a Firestore document id); return it."""
     if not isinstance(value, str):
         raise errors.invalid_type(field, "a string", value)
+    validate_text(field, value)
     if (
         not value
         or len(value) > MAX_USER_ID_LENGTH
@@ -70,13 +91,14 @@ def parse_generation_input(
     models: Sequence[str],
     allow_loopback_webhooks: bool = False,
 ) -> GenerationInput:
-    """Validate a decoded JSON body; raise the first ApiError that applies."""
+    """Validate a decoded JSON body; raise the first DomainError that applies."""
     missing = [name for name in REQUIRED_FIELDS if body.get(name) in (None, "")]
     if missing:
         raise errors.missing_fields(missing)
     for name in REQUIRED_FIELDS:
         if not isinstance(body[name], str):
             raise errors.invalid_type(name, "a string", body[name])
+        validate_text(name, body[name])
     user_id = validate_user_id(body["userId"])
     model, style, color, size = body["model"], body["style"], body["color"], body["size"]
     if model not in models:

@@ -46,7 +46,14 @@ def validate_url(value: Any, allow_loopback_http: bool) -> str:
     )
     # Outside the emulator, never point deliveries at this network's own hosts.
     internal = (loopback or _is_internal_ip(parts.hostname)) and not allow_loopback_http
-    if len(value) > MAX_URL_LENGTH or not parts.hostname or not ok_scheme or internal:
+    printable = value.isprintable()  # no NUL, no control characters, no lone surrogates
+    if (
+        len(value) > MAX_URL_LENGTH
+        or not printable
+        or not parts.hostname
+        or not ok_scheme
+        or internal
+    ):
         raise errors.invalid_field(
             "webhookUrl",
             "webhookUrl must be an https URL"

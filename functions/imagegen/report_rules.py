@@ -1,4 +1,5 @@
-"""Weekly report: aggregation of generation requests and anomaly rules (pure; no I/O).
+"""Weekly report rules: aggregation of generation requests and anomaly detection (pure; no
+I/O; the queries are in `report_queries`).
 
 Thresholds live in `Thresholds`; the README explains each one.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import stats
+from .vocabulary import RequestStatus
 
 DIMENSIONS: dict[str, str] = {
     "byModel": "model",
@@ -60,16 +62,16 @@ class Bucket:
 
     def add(self, status: str, cost: int) -> None:
         self.total += 1
-        if status == "completed":
+        if status == RequestStatus.COMPLETED:
             self.completed += 1
             self.credits += cost
-        elif status == "failed":
+        elif status == RequestStatus.FAILED:
             self.failed += 1
             self.refunded += cost
-        elif status == "canceled":
+        elif status == RequestStatus.CANCELED:
             self.canceled += 1
             self.refunded += cost
-        else:
+        else:  # pending, queued, processing (or unknown): not settled when counted
             self.pending += 1
 
     def merge(self, other: Bucket) -> None:
@@ -103,7 +105,7 @@ class WeekAggregate:
     users: set[str] = field(default_factory=set)
 
     def add(self, request: Mapping[str, Any]) -> None:
-        status = str(request.get("status", "pending"))
+        status = str(request.get("status", RequestStatus.PENDING))
         cost = whole_credits(request.get("cost"))
         self.overall.add(status, cost)
         for name, attr in DIMENSIONS.items():

@@ -1,11 +1,13 @@
-"""Build and store the weekly report `reports/{YYYY-Www}` from the generation requests.
+"""Build and store the weekly report `reports/{YYYY-Www}` from the generation requests
+(Firestore queries; the arithmetic and the anomaly rules are in `report_rules`).
 
 Totals come from Firestore aggregation queries (count and sums over the numeric outcome
-fields each request carries, see `ledger.outcome_fields`): two queries for the week and one
+fields each request carries, see `vocabulary.outcome_fields`): two queries for the week and one
 per model, style, size and color, each billed one read per 1,000 index entries instead of one read
 per request. Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays
-flat in the number of requests. `build_report_by_scan` computes the same report by streaming
-every request; it is the baseline in `bench/bench_reports.py` and a cross-check in the tests.
+flat in the number of requests. `build_report(method="scan")` computes the same report by
+streaming every request; it is the baseline in `bench/bench_reports.py`, a cross-check in the
+tests, and the exact fallback for weeks holding documents without the outcome fields.
 Re-running for a week rewrites the same document with the same totals.
 """
 
@@ -21,8 +23,8 @@ from firebase_functions import logger
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import ledger, weeks
-from .reports import (
+from . import weeks
+from .report_rules import (
     DIMENSIONS,
     THRESHOLDS,
     Bucket,
@@ -33,8 +35,8 @@ from .reports import (
     report_totals,
 )
 from .simulator import MODEL_NAMES
+from .vocabulary import REPORTS, REQUESTS, WEEKLY_ACTIVE_USERS
 
-REPORTS = "reports"
 PAGE = 1000
 SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
 # Summed per segment (with the count, the five aggregations one query allows); refunded
@@ -89,7 +91,7 @@ class Visibility:
 
 def _week_query(client: firestore.Client, start: datetime, end: datetime) -> Any:
     return (
-        client.collection(ledger.REQUESTS)
+        client.collection(REQUESTS)
         .where(filter=FieldFilter("createdAt", ">=", start))
         .where(filter=FieldFilter("createdAt", "<", end))
     )
@@ -146,7 +148,7 @@ def dimension_keys(client: firestore.Client, history: list[dict[str, Any]]) -> d
 
 def unique_users(client: firestore.Client, week: str, base: Any, cost: Cost) -> int:
     """Users active in `week`, from the markers the charge writes (a scan for old data)."""
-    markers = client.collection(ledger.WEEKLY_ACTIVE_USERS).document(week).collection("users")
+    markers = client.collection(WEEKLY_ACTIVE_USERS).document(week).collection("users")
     count = int(markers.count().get()[0][0].value)
     cost.queries += 1
     cost.billed_reads += max(1, math.ceil(count / 1000))
@@ -270,12 +272,3 @@ def log_alerts(report: dict[str, Any]) -> None:
     alerting; see "Alerts" in the README."""
     for entry in anomaly_alerts(report["weekId"], report["anomalies"]):
         logger.write(cast(logger.LogEntry, entry))
-
-
-def report_json(report: dict[str, Any]) -> dict[str, Any]:
-    """A report with its timestamps as ISO text, for HTTP responses."""
-    out = dict(report)
-    out["period"] = {k: ledger.iso(v) for k, v in report["period"].items()}
-    if "generatedAt" in out:
-        out["generatedAt"] = ledger.iso(out["generatedAt"])
-    return out

@@ -1,0 +1,125 @@
+"""Reading what happened: a user's balance and ledger, one request, a user's requests, page by
+page (Firestore reads; no writes). Pages are newest first; a page token names the last
+document of the previous page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from . import errors
+from .vocabulary import REQUESTS, TRANSACTIONS, USERS
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page to read: its size, and the token of the page before (None: the first)."""
+
+    size: int = DEFAULT_PAGE_SIZE
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored document: its id and fields."""
+
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    user_id: str
+    balance: int
+    entries: list[Record]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class RequestsPage:
+    user_id: str
+    requests: list[Record]
+    next_page_token: str | None
+
+
+def encode_page_token(doc_id: str) -> str:
+    return base64.urlsafe_b64encode(doc_id.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> str:
+    try:
+        doc_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        doc_id = ""
+    if not doc_id or "/" in doc_id:
+        raise errors.invalid_field("pageToken", "Invalid pageToken.")
+    return doc_id
+
+
+def credits_of(snapshot: Any) -> int:
+    """The integer balance of a user snapshot (a corrupt one is an internal error)."""
+    credits = (snapshot.to_dict() or {}).get("credits")
+    if not isinstance(credits, int) or isinstance(credits, bool):
+        raise RuntimeError(f"user {snapshot.id} has no integer credits field")
+    return credits
+
+
+def _page(
+    query: Any, collection: Any, page: Page, belongs: Callable[[dict[str, Any]], bool]
+) -> tuple[list[Record], str | None]:
+    """One page of `query` after the document named by the page token (which must exist in
+    `collection` and satisfy `belongs`), and the token of the next page (None at the end)."""
+    if page.token:
+        cursor = collection.document(decode_page_token(page.token)).get()
+        if not cursor.exists or not belongs(cursor.to_dict() or {}):
+            raise errors.invalid_field("pageToken", "Invalid pageToken.")
+        query = query.start_after(cursor)
+    docs = list(query.limit(page.size + 1).stream())
+    token = encode_page_token(docs[page.size - 1].id) if len(docs) > page.size else None
+    return [Record(doc.id, doc.to_dict() or {}) for doc in docs[: page.size]], token
+
+
+def read_ledger(client: firestore.Client, user_id: str, page: Page) -> LedgerPage:
+    """The balance and one page of the ledger, newest first."""
+    user_ref = client.collection(USERS).document(user_id)
+    user = user_ref.get()
+    if not user.exists:
+        raise errors.user_not_found()
+    entries_ref = user_ref.collection(TRANSACTIONS)
+    query = entries_ref.order_by("timestamp", direction=firestore.Query.DESCENDING).order_by(
+        "__name__", direction=firestore.Query.DESCENDING
+    )
+    entries, token = _page(query, entries_ref, page, lambda data: True)
+    return LedgerPage(user_id, credits_of(user), entries, token)
+
+
+def read_request(client: firestore.Client, request_id: str) -> Record | None:
+    """One generation request, or None."""
+    snap = client.collection(REQUESTS).document(request_id).get()
+    return Record(snap.id, snap.to_dict() or {}) if snap.exists else None
+
+
+def list_requests(
+    client: firestore.Client, user_id: str, status: str | None, model: str | None, page: Page
+) -> RequestsPage:
+    """One page of a user's generation requests, newest first, optionally filtered."""
+    requests = client.collection(REQUESTS)
+    query = requests.where(filter=FieldFilter("userId", "==", user_id))
+    if status:
+        query = query.where(filter=FieldFilter("status", "==", status))
+    if model:
+        query = query.where(filter=FieldFilter("model", "==", model))
+    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
+        "__name__", direction=firestore.Query.DESCENDING
+    )
+    docs, token = _page(query, requests, page, lambda data: data.get("userId") == user_id)
+    return RequestsPage(user_id, docs, token)

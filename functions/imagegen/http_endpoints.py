@@ -1,0 +1,167 @@
+"""The HTTPS endpoints: adapters that parse a request, call one operation of the application
+layer (`operations`) and shape its result (`shapes`). No business rules live here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from firebase_functions import https_fn
+
+from . import auth, errors, idempotency, migration, operations, shapes
+from .history import MAX_PAGE_SIZE, Page
+from .http_api import (
+    endpoint,
+    forced_outcome,
+    json_response,
+    query_int,
+    read_json_object,
+    simulated_crash,
+)
+from .wiring import pending_timeout
+
+ASYNC_PREFERENCE = "respond-async"
+
+
+def caller_of(req: https_fn.Request) -> auth.Caller:
+    return auth.verify(req.headers.get("Authorization"))
+
+
+def wants_async(req: https_fn.Request) -> bool:
+    """`Prefer: respond-async` (RFC 7240) asks for the asynchronous mode."""
+    prefer = req.headers.get("Prefer", "")
+    return any(p.strip().lower() == ASYNC_PREFERENCE for p in prefer.replace(";", ",").split(","))
+
+
+def page_of(req: https_fn.Request) -> Page:
+    size = query_int(req, "pageSize", Page().size, 1, MAX_PAGE_SIZE)
+    return Page(size, req.args.get("pageToken") or None)
+
+
+def request_id_of(req: https_fn.Request) -> str:
+    request_id = req.args.get("id") or (
+        read_json_object(req).get("id") if req.method == "POST" else None
+    )
+    if not request_id:
+        raise errors.missing_fields(["id"])
+    return request_id
+
+
+@endpoint("POST")
+def create_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """Charge, generate and settle one image: 200 with the image or 500 after a refund; with
+    `Prefer: respond-async`, 202 once charged and queued."""
+    caller = caller_of(req)
+    body = read_json_object(req)
+    key = req.headers.get(idempotency.HEADER)
+    options = operations.GenerationOptions(
+        idempotency_key=idempotency.validate_key(key) if key is not None else None,
+        asynchronous=wants_async(req),
+        forced=forced_outcome(req),
+        crash_after_charge=simulated_crash(req),
+    )
+    outcome = operations.create_generation(caller, operations.order_for(caller, body), options)
+    headers = {"Preference-Applied": ASYNC_PREFERENCE} if options.asynchronous else {}
+    if outcome.replayed:
+        headers = {"Idempotent-Replayed": "true"}
+    return json_response(202 if outcome.accepted else 200, outcome.body, headers)
+
+
+@endpoint("GET")
+def get_user_credits(req: https_fn.Request) -> https_fn.Response:
+    """The user's balance and ledger, newest first, one page at a time."""
+    page = operations.get_credits(caller_of(req), req.args.get("userId"), page_of(req))
+    return json_response(200, shapes.credits_json(page))
+
+
+@endpoint("POST")
+def cancel_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """Cancel a queued request and refund it; a processing or finished one is left alone."""
+    caller = caller_of(req)
+    request_id = request_id_of(req)
+    settlement = operations.cancel_generation(caller, request_id)
+    return json_response(200, shapes.canceled_json(request_id, settlement.refunded))
+
+
+@endpoint("GET")
+def get_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """One generation request with its status, for polling."""
+    record = operations.get_generation(caller_of(req), request_id_of(req))
+    return json_response(200, shapes.record_json(record))
+
+
+@endpoint("GET")
+def list_generation_requests(req: https_fn.Request) -> https_fn.Response:
+    """The caller's requests, newest first, one page at a time; `status` and `model` filter."""
+    page = operations.list_generations(
+        caller_of(req),
+        req.args.get("userId"),
+        req.args.get("status"),
+        req.args.get("model"),
+        page_of(req),
+    )
+    return json_response(200, shapes.requests_page_json(page))
+
+
+@endpoint("GET")
+def health(req: https_fn.Request) -> https_fn.Response:
+    """Liveness without I/O; `?deep=1` also reads from Firestore."""
+    return json_response(200, operations.check_health(req.args.get("deep") in ("1", "true")))
+
+
+@endpoint("POST")
+def grant_credits(req: https_fn.Request) -> https_fn.Response:
+    """Admin: add credits to a user (created if missing) with a `grant` ledger entry."""
+    caller = caller_of(req)
+    auth.require_admin(caller)  # before reading the body: nothing about it is revealed
+    body = read_json_object(req)
+    result = operations.grant_credits(
+        caller,
+        body.get("userId"),
+        body.get("credits"),
+        body.get("reason"),
+        req.headers.get(idempotency.HEADER),
+    )
+    return json_response(
+        200,
+        shapes.grant_json(
+            result.user_id, result.granted, result.balance, result.entry_id, not result.granted
+        ),
+    )
+
+
+@endpoint("POST")
+def recover_pending_requests(req: https_fn.Request) -> https_fn.Response:
+    """Admin: run the sweeper now (refund requests pending longer than the timeout)."""
+    caller = caller_of(req)
+    auth.require_admin(caller)
+    low = int(operations.min_recovery_age().total_seconds())
+    default = int(pending_timeout().total_seconds())
+    seconds = query_int(req, "olderThanSeconds", default, low, 7 * 24 * 3600)
+    result = operations.recover_pending(caller, timedelta(seconds=seconds))
+    return json_response(200, result.as_dict())
+
+
+@endpoint("GET", "POST")
+def audit_ledger(req: https_fn.Request) -> https_fn.Response:
+    """Admin: check the ledger invariants; `?userId=` limits the audit to one user."""
+    return json_response(200, operations.audit_ledger(caller_of(req), req.args.get("userId")))
+
+
+@endpoint("POST")
+def generate_weekly_report(req: https_fn.Request) -> https_fn.Response:
+    """Admin: build (or rebuild) the report of one complete ISO week, `?week=YYYY-Www`."""
+    caller = caller_of(req)
+    auth.require_admin(caller)
+    week = req.args.get("week") or read_json_object(req).get("week")
+    report = operations.build_weekly_report(caller, week)
+    return json_response(200, shapes.report_json(report))
+
+
+@endpoint("POST")
+def migrate_request_outcomes(req: https_fn.Request) -> https_fn.Response:
+    """Admin: add the outcome fields and weekly markers to request documents written without
+    them; `?pageToken=` resumes, `?maxDocuments=` bounds one call."""
+    caller = caller_of(req)
+    limit = query_int(req, "maxDocuments", migration.MAX_DOCUMENTS, 1, migration.MAX_DOCUMENTS)
+    progress = operations.migrate_request_outcomes(caller, req.args.get("pageToken") or None, limit)
+    return json_response(200, progress.as_dict())
