@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+
+from firestore_target import add_target_arguments, client_for  # noqa: E402
 
 from imagegen.migration import PAGE_SIZE, MigrationProgress, migrate_outcome_fields  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Backfill report fields on request documents.")
-    parser.add_argument("--project", default=None)
-    parser.add_argument("--production", action="store_true", help="migrate a real project")
+    add_target_arguments(parser, "migrate")
     parser.add_argument("--resume", metavar="TOKEN", help="continue after an interruption")
     parser.add_argument("--batch-size", type=int, default=PAGE_SIZE, help="documents per batch")
     parser.add_argument("--max-documents", type=int, default=None, help="stop after this many")
@@ -34,17 +34,7 @@ def main() -> int:
     if not 1 <= args.batch_size <= 240:
         parser.error("--batch-size must be from 1 to 240 (a batch also writes markers)")
 
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore
-
-    if args.production:
-        if not args.project:
-            parser.error("--production needs --project <id>")
-        client = firestore.Client(project=args.project)
-    else:
-        os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
-        project = args.project or os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
-        client = firestore.Client(project=project, credentials=AnonymousCredentials())
+    client = client_for(args, parser)
 
     def report(progress: MigrationProgress) -> None:
         resume = progress.next_page_token or "-"

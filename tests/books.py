@@ -29,7 +29,7 @@ def request_doc(db: Any, request_id: str) -> dict[str, Any] | None:
 
 
 def check_books(db: Any, uids: list[str]) -> list[str]:
-    """Every violation of DESIGN.md invariants 1-3 for these users (empty when clean)."""
+    """Every violation of invariants 1-3 (docs/design.md) for these users (empty when clean)."""
     problems: list[str] = []
     for uid in uids:
         snap = db.collection("users").document(uid).get()

@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from imagegen.vocabulary import outcome_fields
+from imagegen.vocabulary import RequestStatus, outcome_fields
 from imagegen.weeks import week_bounds, week_id
 
 STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]
@@ -71,7 +71,7 @@ def normal_week(
     start, _ = week_bounds(week)
     docs = []
     for model, (n, failures) in per_model.items():
-        statuses = ["failed"] * failures + ["completed"] * (n - failures)
+        statuses = [RequestStatus.FAILED] * failures + [RequestStatus.COMPLETED] * (n - failures)
         rng.shuffle(statuses)
         for status in statuses:
             docs.append(

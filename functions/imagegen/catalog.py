@@ -2,7 +2,7 @@
 
 Styles, colors and sizes live in Firestore (`styles/{name}`, `colors/{name}`, `sizes/{WxH}`)
 so they change without a deploy; `CatalogCache` keeps a copy for at most `ttl` seconds.
-Models are code (see `simulator.py`), so their list lives there.
+Models are code (see `simulator.build_models`), so their list lives there.
 """
 
 from __future__ import annotations
