@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and starts the Firebase emulators (Auth, Functions, Firestore,
-# Pub/Sub, and the Emulator UI when it can be had) for demo-imagegen with the seeded data
+# Pub/Sub, Storage, and the Emulator UI when it can be had) for demo-imagegen with the seeded data
 # from initial_data/. Ctrl-C stops everything it started.
 #
 #   ./start-emulator.sh                    # start with the seed data; changes are discarded
@@ -46,7 +46,9 @@ announce_when_ready() {
               getGenerationRequest (GET)       listGenerationRequests (GET)
               health (GET)   admin: grantCredits auditLedger recoverPendingRequests
                              generateWeeklyReport (see README)
+              getGenerationImage (GET ?id=, the PNG of a completed request)
    Firestore  127.0.0.1:8080    Auth 127.0.0.1:9099    Pub/Sub 127.0.0.1:8085
+   Storage    127.0.0.1:9199 ($( [ -n "${STORAGE_FALLBACK:-}" ] && echo "gcp-storage-emulator" || echo "Firebase Storage emulator" )), bucket $PROJECT_ID.appspot.com
    Emulator UI $( [ -n "${EMULATOR_UI_DISABLED:-}" ] && echo "disabled (could not be downloaded)" || echo "http://127.0.0.1:4000" )
  Try:
    curl -s "$base/getUserCredits?userId=testUser1"

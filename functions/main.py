@@ -58,6 +58,12 @@ def getGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N
 
 
 @https_fn.on_request(cors=_CORS)
+def getGenerationImage(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET ?id=: a completed request's PNG, to its owner or an admin."""
+    return endpoints.get_generation_image(req)
+
+
+@https_fn.on_request(cors=_CORS)
 def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST ?id=: cancel a queued request and refund it."""
     return endpoints.cancel_generation_request(req)

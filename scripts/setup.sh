@@ -74,34 +74,72 @@ setup_local_emulators() {
   return 0
 }
 
-# Sets FIREBASE_CONFIG_ARGS: the default config when the Emulator UI is available, or a copy
-# with the UI disabled when it cannot be downloaded (offline, its download failure would
-# otherwise stop every emulator from starting).
-setup_ui() {
+# Sets FIREBASE_CONFIG_ARGS to the config the emulators start with: firebase.json itself when
+# everything it names can be had, else a copy without what cannot (offline, a failed download
+# would otherwise stop every emulator from starting):
+# - the Emulator UI (a zip download), left out when it cannot be downloaded;
+# - the Firebase Storage emulator (it needs a rules-runtime jar download); offline the PyPI
+#   gcp-storage-emulator serves the same port and API instead (STORAGE_FALLBACK=1).
+setup_config() {
   FIREBASE_CONFIG_ARGS=()
-  if [ "${EMULATOR_UI:-auto}" != "off" ]; then
-    local cache="${FIREBASE_EMULATORS_PATH:-$HOME/.cache/firebase/emulators}"
-    if ls "$cache"/ui-v*/server/server.mjs >/dev/null 2>&1; then return; fi
-    if timeout 90 "$FIREBASE" setup:emulators:ui >"$STATE/ui-download.log" 2>&1 \
-       && ls "$cache"/ui-v*/server/server.mjs >/dev/null 2>&1; then
-      return
-    fi
+  local cache="${FIREBASE_EMULATORS_PATH:-$HOME/.cache/firebase/emulators}" drop=()
+  if [ "${EMULATOR_UI:-auto}" = "off" ] || ! { ls "$cache"/ui-v*/server/server.mjs >/dev/null 2>&1 \
+      || { timeout 90 "$FIREBASE" setup:emulators:ui >"$STATE/ui-download.log" 2>&1 \
+           && ls "$cache"/ui-v*/server/server.mjs >/dev/null 2>&1; }; }; then
+    drop+=(ui)
+    EMULATOR_UI_DISABLED=1
+    echo "Emulator UI disabled: it could not be downloaded (no internet?); all other emulators start normally." >&2
   fi
-  "$VENV/bin/python" - "$ROOT/firebase.json" "$ROOT/.firebase.no-ui.json" <<'PY'
+  if [ "${STORAGE_EMULATOR:-auto}" != "gcs" ] && { ls "$cache"/cloud-storage-rules-runtime-*.jar >/dev/null 2>&1 \
+      || timeout 60 "$FIREBASE" setup:emulators:storage >"$STATE/storage-download.log" 2>&1; }; then
+    STORAGE_FALLBACK=""
+    echo "Storage: the Firebase Storage emulator on 127.0.0.1:9199." >&2
+  else
+    drop+=(storage)
+    STORAGE_FALLBACK=1
+    echo "Storage: gcp-storage-emulator (PyPI) on 127.0.0.1:9199, the same Cloud Storage API; the Firebase Storage emulator could not be downloaded." >&2
+  fi
+  [ "${#drop[@]}" -eq 0 ] && return
+  "$VENV/bin/python" - "$ROOT/firebase.json" "$ROOT/.firebase.local.json" "${drop[@]}" <<'PY'
 import json, sys
-config = json.load(open(sys.argv[1]))
-config["emulators"]["ui"] = {"enabled": False}
-json.dump(config, open(sys.argv[2], "w"), indent=2)
+source, target, drop = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+config = json.load(open(source))
+if "ui" in drop:
+    config["emulators"]["ui"] = {"enabled": False}
+if "storage" in drop:
+    config.pop("storage", None)
+    config["emulators"].pop("storage", None)
+json.dump(config, open(target, "w"), indent=2)
 PY
-  FIREBASE_CONFIG_ARGS=(--config "$ROOT/.firebase.no-ui.json")
-  EMULATOR_UI_DISABLED=1
-  echo "Emulator UI disabled: it could not be downloaded (no internet?); all other emulators start normally." >&2
+  FIREBASE_CONFIG_ARGS=(--config "$ROOT/.firebase.local.json")
+}
+
+# Starts the GCS-API emulator when the Firebase Storage emulator cannot be had (its own
+# process group, stopped by stop_storage_fallback), and points every client at it.
+start_storage_fallback() {
+  [ -n "${STORAGE_FALLBACK:-}" ] || return 0
+  setsid "$VENV/bin/gcp-storage-emulator" start --host 127.0.0.1 --port 9199 --in-memory \
+    --default-bucket "$PROJECT_ID.appspot.com" >"$STATE/gcp-storage-emulator.log" 2>&1 </dev/null &
+  STORAGE_PID=$!
+  local i
+  for i in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/9199") 2>/dev/null; then break; fi
+    kill -0 "$STORAGE_PID" 2>/dev/null || die "gcp-storage-emulator did not start; see $STATE/gcp-storage-emulator.log"
+    sleep 0.2
+  done
+  export STORAGE_EMULATOR_HOST="http://127.0.0.1:9199"
+}
+
+stop_storage_fallback() {
+  [ -n "${STORAGE_PID:-}" ] || return 0
+  kill -TERM -- "-$STORAGE_PID" 2>/dev/null || true
+  STORAGE_PID=""
 }
 
 # Fails with a clear message when a port the emulators need is already in use.
 check_ports() {
   local port busy=()
-  for port in 9099 5001 8080 8085 4400 4500; do
+  for port in 9099 5001 8080 8085 9199 4400 4500; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
   done
   if [ -z "${EMULATOR_UI_DISABLED:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/4000") 2>/dev/null; then
@@ -128,7 +166,7 @@ setup_all() {
   setup_node
   setup_java
   setup_local_emulators
-  setup_ui
+  setup_config
   check_ports
   export PATH="$VENV/bin:$PATH"
 }
@@ -138,13 +176,15 @@ setup_all() {
 # Afterwards anything still left in that group is stopped too: the Functions emulator does not
 # always stop its Python workers, which would otherwise outlive the run.
 run_firebase() {
+  start_storage_fallback
   setsid "$FIREBASE" "$@" &
   FIREBASE_PID=$!
   # Should this script be killed outright (SIGKILL, or its process group killed), a watchdog
   # outside that group still stops the emulators and their workers.
   setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+    [ -n "$3" ] && kill -TERM -- "-$3" 2>/dev/null
     if kill -TERM -- "-$2" 2>/dev/null; then sleep 10; kill -KILL -- "-$2" 2>/dev/null; fi' \
-    watchdog "$$" "$FIREBASE_PID" </dev/null >/dev/null 2>&1 &
+    watchdog "$$" "$FIREBASE_PID" "${STORAGE_PID:-}" </dev/null >/dev/null 2>&1 &
   trap 'kill -TERM "$FIREBASE_PID" 2>/dev/null || true' INT TERM HUP
   local status=0
   while kill -0 "$FIREBASE_PID" 2>/dev/null; do
@@ -155,5 +195,6 @@ run_firebase() {
     sleep 1
     kill -KILL -- "-$FIREBASE_PID" 2>/dev/null || true
   fi
+  stop_storage_fallback
   return "$status"
 }

@@ -23,6 +23,14 @@ def requests_of(db: Any, uid: str) -> list[dict[str, Any]]:
     return [{"id": d.id, **d.to_dict()} for d in docs]
 
 
+def stored_images(uid: str) -> set[str]:
+    """Request ids of the images stored for `uid` in the bucket (through the emulator)."""
+    from imagegen.image_store import PREFIX, request_id_of
+    from imagegen.wiring import images
+
+    return {request_id_of(path) for path in images().paths(f"{PREFIX}/{uid}/")}
+
+
 def request_doc(db: Any, request_id: str) -> dict[str, Any] | None:
     snap = db.collection("generationRequests").document(request_id).get()
     return snap.to_dict() if snap.exists else None

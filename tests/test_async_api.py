@@ -45,7 +45,8 @@ def test_async_happy_path_goes_through_every_stage(api, db, new_user):
     assert body["status"] == "queued" and body["deductedCredits"] == 3
     assert balance(db, uid) == 7  # charged at once
     done = wait_until_settled(api, body["generationRequestId"])
-    assert done["status"] == "completed" and done["imageUrl"].startswith("https://")
+    assert done["status"] == "completed"
+    assert done["imageUrl"].endswith(f"/getGenerationImage?id={done['generationRequestId']}")
     assert done["mode"] == "async"
     assert done["queuedAt"] <= done["processingAt"] <= done["completedAt"]
     assert balance(db, uid) == 7

@@ -20,8 +20,7 @@ def test_success_charges_the_size_price_and_records_everything(api, db, new_user
     assert body["deductedCredits"] == price
     assert body["remainingCredits"] == 20 - price
     assert body["status"] == "completed"
-    w, h = size.split("x")
-    assert body["imageUrl"].endswith(f"/{w}/{h}") and rid in body["imageUrl"]
+    assert body["imageUrl"] == f"{api.url('getGenerationImage')}?id={rid}"
 
     assert balance(db, uid) == 20 - price
     doc = request_doc(db, rid)

@@ -6,7 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from books import balance, ledger, request_doc
+from books import balance, ledger, request_doc, stored_images
 
 pytestmark = pytest.mark.emulator
 
@@ -64,25 +64,37 @@ def test_crash_leaves_pending_and_the_sweeper_refunds_once(api, db, new_user, ad
 
 
 def test_sweeper_races_a_late_settlement(api, db, new_user, admin_headers):
-    """The sweeper and a late `complete` run at once: exactly one of them wins each time."""
-    from imagegen import ledger as money
+    """The sweeper and a late worker (storing the image, then completing) run at once: exactly
+    one settlement wins each time, and only a completed request keeps an image."""
+    from imagegen.generation import complete_with_image
+    from imagegen.image_store import object_path
+    from imagegen.wiring import studio
 
     uid = new_user(60)
+
+    def late_worker(rid):
+        path = object_path(uid, rid)
+        studio().images.put(path, b"\x89PNG late", "image/png")
+        return complete_with_image(db, studio(), rid, path)
+
     for _ in range(4):
         rid = crash(api, uid)
         with ThreadPoolExecutor(2) as pool:
-            late = pool.submit(money.complete, db, rid, "https://example.com/late.png")
+            late = pool.submit(late_worker, rid)
             swept = pool.submit(sweep, api, admin_headers)
             late_result, sweep_result = late.result(), swept.result()
         doc = request_doc(db, rid)
         refunds = refunds_for(db, uid, rid)
         if doc["status"] == "completed":
-            assert late_result.settled_now and refunds == []
-            assert rid not in sweep_result["refunded"]
+            assert refunds == [] and rid not in sweep_result["refunded"]
+            # the worker's commit or the sweeper's (which found the image): exactly one
+            assert late_result.settled_now != (rid in sweep_result["completed"])
+            assert rid in stored_images(uid)
         else:
             assert doc["status"] == "failed" and len(refunds) == 1
             assert not late_result.settled_now
             assert rid in sweep_result["refunded"]
+            assert rid not in stored_images(uid)
 
 
 def test_retry_with_the_same_key_after_a_crash(api, db, new_user, admin_headers):

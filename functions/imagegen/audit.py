@@ -1,15 +1,18 @@
-"""Ledger audit: check the invariants 1-3 of docs/design.md over every user and request.
+"""Ledger audit: check the invariants 1-3 of docs/design.md over every user and request,
+and that stored images match completed requests.
 
 1. credits == granted - deducted + refunded, summed over the user's ledger;
 2. a balance is never negative;
 3. every charged request is completed without a refund, or failed with exactly one refund,
-   and none stays pending past the timeout.
-`check_user` is pure; `audit` reads Firestore one user at a time.
+   and none stays pending past the timeout;
+4. every completed request has its image in the bucket, and no image exists without a
+   completed request.
+`check_user` and `check_images` are pure; `audit` reads Firestore one user at a time.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from .image_store import PREFIX, ImageStore, request_id_of
 from .vocabulary import (
     REFUNDED,
     REQUESTS,
@@ -89,7 +93,34 @@ def check_user(
     return problems
 
 
-def audit_user(client: firestore.Client, uid: str, stuck_before: datetime | None) -> list[str]:
+def check_images(
+    uid: str, requests: Iterable[Mapping[str, Any]], stored: Iterable[str]
+) -> list[str]:
+    """Every completed request has its stored image, and every stored image belongs to a
+    completed request (or to one still unsettled, about to complete or be swept)."""
+    status_of = {str(r.get("id")): r.get("status") for r in requests}
+    stored = set(stored)
+    problems = [
+        f"{uid}: completed request {rid} has no stored image"
+        for rid, status in sorted(status_of.items())
+        if status == RequestStatus.COMPLETED and rid not in stored
+    ]
+    for rid in sorted(stored):
+        status = status_of.get(rid)
+        if status is None:
+            problems.append(f"{uid}: image {rid} is stored for an unknown request")
+        elif status not in (RequestStatus.COMPLETED, *UNSETTLED):
+            problems.append(f"{uid}: image {rid} is stored for a {status} request")
+    return problems
+
+
+def audit_user(
+    client: firestore.Client,
+    uid: str,
+    stuck_before: datetime | None,
+    stored_images: Iterable[str] | None = None,
+) -> list[str]:
+    """Check one user's books; with `stored_images` (request ids), their images too."""
     user = client.collection(USERS).document(uid).get()
     if not user.exists:
         return []
@@ -99,7 +130,21 @@ def audit_user(client: firestore.Client, uid: str, stuck_before: datetime | None
     ]
     query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", uid))
     requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
-    return check_user(uid, (user.to_dict() or {}).get("credits"), entries, requests, stuck_before)
+    credits = (user.to_dict() or {}).get("credits")
+    problems = check_user(uid, credits, entries, requests, stuck_before)
+    if stored_images is not None:
+        problems += check_images(uid, requests, stored_images)
+    return problems
+
+
+def _stored_by_user(images: ImageStore, prefix: str) -> dict[str, set[str]]:
+    """Request ids of the stored images under `prefix`, by user."""
+    by_user: dict[str, set[str]] = defaultdict(set)
+    for path in images.paths(prefix):
+        parts = path.split("/")
+        if len(parts) == 3:
+            by_user[parts[1]].add(request_id_of(path))
+    return by_user
 
 
 def audit(
@@ -107,14 +152,26 @@ def audit(
     now: datetime,
     pending_timeout: timedelta,
     user_ids: Iterable[str] | None = None,
+    images: ImageStore | None = None,
 ) -> dict[str, Any]:
-    """Audit the given users (default: every user); requests pending past the timeout count."""
-    uids = (
-        list(user_ids)
-        if user_ids is not None
-        else [ref.id for ref in client.collection(USERS).list_documents()]
-    )
+    """Audit the given users (default: every user); requests pending past the timeout count.
+    With `images`, stored images are checked against completed requests as well (for every
+    user, images stored under a user that does not exist are reported too)."""
     problems: list[str] = []
+    stored: dict[str, set[str]] | None = None
+    if user_ids is not None:
+        uids = list(user_ids)
+        if images is not None:
+            stored = {uid: _stored_by_user(images, f"{PREFIX}/{uid}/")[uid] for uid in uids}
+    else:
+        uids = [ref.id for ref in client.collection(USERS).list_documents()]
+        if images is not None:
+            stored = _stored_by_user(images, f"{PREFIX}/")
+            problems += [
+                f"{uid}: {len(stored[uid])} image(s) stored for a user that does not exist"
+                for uid in sorted(set(stored) - set(uids))
+            ]
     for uid in uids:
-        problems += audit_user(client, uid, now - pending_timeout)
+        user_images = None if stored is None else stored.get(uid, set())
+        problems += audit_user(client, uid, now - pending_timeout, user_images)
     return {"usersChecked": len(uids), "clean": not problems, "discrepancies": problems}

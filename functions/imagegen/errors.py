@@ -166,12 +166,18 @@ def not_cancelable(request_id: str, status: str) -> DomainError:
     )
 
 
-def simulated_crash(request_id: str) -> DomainError:
+def simulated_crash(request_id: str, point: str) -> DomainError:
     return DomainError(
         "simulated-crash",
-        "Simulated crash after the charge (emulator only); the request stays pending.",
+        f"Simulated crash {point} (emulator only); the request stays pending until the "
+        "sweeper settles it.",
         generationRequestId=request_id,
+        crashPoint=point,
     )
+
+
+def image_not_found() -> DomainError:
+    return DomainError("image-not-found", "This generation request has no image.")
 
 
 def idempotency_key_reused() -> DomainError:

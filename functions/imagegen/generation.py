@@ -1,4 +1,10 @@
-"""A generation request from charge to settlement: the money path, synchronous and queued."""
+"""A generation request from charge to settlement: the money path, synchronous and queued.
+
+charge -> model -> store the image -> complete, or -> refund. The image is stored in the bucket
+before the request is marked completed, so a completed request always has its image; a
+request that ends failed or canceled never keeps one. A crash between the upload and the
+completion leaves the request unsettled with its image stored: the sweeper then completes it
+(the image the user paid for exists), exactly once; with no image it refunds it."""
 
 from __future__ import annotations
 
@@ -7,17 +13,35 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from google.cloud import firestore
 
 from . import errors, ledger, request_log
 from .image_models import GenerationResult, ImageModel, ImageSpec, Outcome
+from .image_store import ImageStore, object_path
 from .retry import GaveUp
 from .validation import GenerationInput
 from .vocabulary import UNSETTLED, FailureKind, RequestStatus
 
 log = logging.getLogger(__name__)
+
+
+class CrashPoint(StrEnum):
+    """Where the emulator-only fault injection stops a request, as a crash would."""
+
+    AFTER_CHARGE = "after-charge"  # charged, nothing generated
+    AFTER_UPLOAD = "after-upload"  # charged, image stored, not marked completed
+
+
+@dataclass(frozen=True)
+class Studio:
+    """What generating needs besides Firestore: the models, and where images go."""
+
+    models: Mapping[str, ImageModel]
+    images: ImageStore
+    url_for: Callable[[str], str]  # request id -> the URL that serves its image
 
 
 def new_request_id() -> str:
@@ -38,10 +62,10 @@ class GenerationOutcome:
 def generate(
     client: firestore.Client,
     order: GenerationInput,
-    models: Mapping[str, ImageModel],
+    studio: Studio,
     forced: Outcome | None = None,
     request_id: str | None = None,
-    crash_after_charge: bool = False,
+    crash: CrashPoint | None = None,
 ) -> GenerationOutcome:
     """Charge for `order`, call its model outside any transaction, then settle.
 
@@ -49,20 +73,19 @@ def generate(
     completes the request or refunds it, and happens exactly once. Should this process die in
     between, the request stays `pending` until the sweeper refunds it. Called again with the
     same `request_id` it charges nothing more and, once settled, returns the settlement.
-    `crash_after_charge` (emulator only) stops right after the charge, as a crash would.
+    `crash` (emulator only) stops at that point, as a crash would.
     """
     started = time.perf_counter()
     request_id = request_id or new_request_id()
     charged = ledger.charge(client, order, request_id)
-    if crash_after_charge:
-        request_log.left_to_sweeper(request_id, order.user_id, "simulated crash after the charge")
-        raise errors.simulated_crash(request_id)
+    if crash is CrashPoint.AFTER_CHARGE:
+        _crash(request_id, order.user_id, crash)
     if charged.status not in UNSETTLED:
         settlement = ledger.current_settlement(client, request_id)
         return GenerationOutcome(request_id, order, charged.balance, settlement)
     spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
     try:
-        settlement = run_and_settle(client, models, spec, forced, charged)
+        settlement = run_and_settle(client, studio, spec, order.user_id, forced, charged, crash)
     except GaveUp:
         request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
         raise errors.internal() from None
@@ -92,23 +115,63 @@ def log_settled(
     )
 
 
+def _crash(request_id: str, user_id: str, point: CrashPoint) -> None:
+    request_log.left_to_sweeper(request_id, user_id, f"simulated crash {point}")
+    raise errors.simulated_crash(request_id, point)
+
+
 def run_and_settle(
     client: firestore.Client,
-    models: Mapping[str, ImageModel],
+    studio: Studio,
     spec: ImageSpec,
+    user_id: str,
     forced: Outcome | None,
     charged: ledger.ChargeResult | None = None,
+    crash: CrashPoint | None = None,
 ) -> ledger.Settlement:
-    """Call the model (outside any transaction), then complete or refund the request."""
+    """Call the model (outside any transaction), store its image, then complete the request;
+    or refund it when the model failed or the image could not be stored."""
     try:
-        result: GenerationResult | None = models[spec.model].generate(spec, forced)
+        result: GenerationResult | None = studio.models[spec.model].generate(spec, forced)
     except Exception:  # a provider bug must still end in a refund
         log.exception("model %s raised for request %s", spec.model, spec.request_id)
         result = None
-    if result is not None and result.ok:
-        return ledger.complete(client, spec.request_id, result.image_url or "", charged)
-    reason = result.failure_reason if result is not None else "model raised an exception"
-    return ledger.refund(client, spec.request_id, reason or "model error", charged)
+    if result is None or result.image is None:
+        reason = result.failure_reason if result is not None else "model raised an exception"
+        return ledger.refund(client, spec.request_id, reason or "model error", charged)
+    path = object_path(user_id, spec.request_id)
+    try:
+        studio.images.put(path, result.image, result.content_type)
+    except Exception:
+        log.exception("could not store the image of request %s", spec.request_id)
+        studio.images.delete(path)  # a partial write must not outlive the refund
+        return ledger.refund(
+            client,
+            spec.request_id,
+            "the image could not be stored",
+            charged,
+            kind=FailureKind.STORAGE_ERROR,
+        )
+    if crash is CrashPoint.AFTER_UPLOAD:
+        _crash(spec.request_id, user_id, crash)
+    return complete_with_image(client, studio, spec.request_id, path, charged)
+
+
+def complete_with_image(
+    client: firestore.Client,
+    studio: Studio,
+    request_id: str,
+    path: str,
+    charged: ledger.ChargeResult | None = None,
+) -> ledger.Settlement:
+    """Mark a request completed with its stored image. Should someone else have settled it
+    first (refunded it: the sweeper, a cancel), the image is deleted: a request that did not
+    complete keeps no image."""
+    image = ledger.StoredImage(path, studio.url_for(request_id))
+    settlement = ledger.complete(client, request_id, image, charged)
+    if settlement.status != RequestStatus.COMPLETED:
+        studio.images.delete(path)
+    return settlement
 
 
 def enqueue(
@@ -140,7 +203,7 @@ def enqueue(
 def process_queued(
     client: firestore.Client,
     request_id: str,
-    models: Mapping[str, ImageModel],
+    studio: Studio,
     on_settled: Callable[[str], None] | None = None,
 ) -> ledger.Settlement | None:
     """The task: take a queued request to processing, run the model, settle. Safe to run
@@ -154,7 +217,8 @@ def process_queued(
         request_id, data["model"], data["style"], data["color"], data["size"], data["prompt"]
     )
     raw = data.get("simulateOutcome")
-    settlement = run_and_settle(client, models, spec, Outcome(raw) if raw else None)
+    forced = Outcome(raw) if raw else None
+    settlement = run_and_settle(client, studio, spec, str(data["userId"]), forced)
     if settlement.settled_now:
         log_settled(request_id, data, int(data.get("cost", 0)), settlement, started, mode="async")
         if on_settled is not None:

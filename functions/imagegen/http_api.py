@@ -12,6 +12,7 @@ from firebase_functions import https_fn
 
 from . import errors, shapes
 from .errors import DomainError
+from .generation import CrashPoint
 from .image_models import Outcome
 from .settings import running_in_emulator
 
@@ -24,6 +25,7 @@ HTTP_STATUS: dict[str, int] = {
     "permission-denied": 403,
     "user-not-found": 404,
     "not-found": 404,
+    "image-not-found": 404,
     "method-not-allowed": 405,
     "idempotency-key-reused": 409,
     "request-in-progress": 409,
@@ -139,11 +141,14 @@ def forced_outcome(req: https_fn.Request) -> Outcome | None:
         raise errors.invalid_header(SIMULATE_OUTCOME_HEADER, "'success' or 'failure'") from None
 
 
-def simulated_crash(req: https_fn.Request) -> bool:
-    """The emulator-only `X-Simulate-Crash: after-charge` header; ignored outside the emulator."""
+def simulated_crash(req: https_fn.Request) -> CrashPoint | None:
+    """The emulator-only `X-Simulate-Crash: after-charge | after-upload` header; ignored
+    outside the emulator."""
     raw = req.headers.get(SIMULATE_CRASH_HEADER)
     if not raw or not running_in_emulator():
-        return False
-    if raw.strip().lower() != "after-charge":
-        raise errors.invalid_header(SIMULATE_CRASH_HEADER, "'after-charge'")
-    return True
+        return None
+    try:
+        return CrashPoint(raw.strip().lower())
+    except ValueError:
+        allowed = " or ".join(f"'{point}'" for point in CrashPoint)
+        raise errors.invalid_header(SIMULATE_CRASH_HEADER, allowed) from None

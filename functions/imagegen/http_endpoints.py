@@ -57,7 +57,7 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
         idempotency_key=idempotency.validate_key(key) if key is not None else None,
         asynchronous=wants_async(req),
         forced=forced_outcome(req),
-        crash_after_charge=simulated_crash(req),
+        crash=simulated_crash(req),
     )
     outcome = operations.create_generation(caller, operations.order_for(caller, body), options)
     headers = {"Preference-Applied": ASYNC_PREFERENCE} if options.asynchronous else {}
@@ -87,6 +87,20 @@ def get_generation_request(req: https_fn.Request) -> https_fn.Response:
     """One generation request with its status, for polling."""
     record = operations.get_generation(caller_of(req), request_id_of(req))
     return json_response(200, shapes.record_json(record))
+
+
+IMAGE_CACHE_CONTROL = "private, max-age=31536000, immutable"  # a request's image never changes
+
+
+@endpoint("GET")
+def get_generation_image(req: https_fn.Request) -> https_fn.Response:
+    """A completed request's PNG, for its owner or an admin; `If-None-Match` gives a 304."""
+    image = operations.get_generation_image(caller_of(req), request_id_of(req))
+    etag = f'"{image.etag}"'
+    headers = {"ETag": etag, "Cache-Control": IMAGE_CACHE_CONTROL}
+    if etag in [tag.strip() for tag in req.headers.get("If-None-Match", "").split(",")]:
+        return https_fn.Response(status=304, headers=headers)
+    return https_fn.Response(image.data, status=200, headers=headers, mimetype=image.content_type)
 
 
 @endpoint("GET")

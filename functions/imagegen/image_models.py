@@ -32,14 +32,15 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """What a model returned: an image URL, or a failure reason."""
+    """What a model returned: the image's bytes and content type, or a failure reason."""
 
-    image_url: str | None = None
+    image: bytes | None = None
+    content_type: str = "image/png"
     failure_reason: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.image_url is not None
+        return self.image is not None
 
 
 class ImageModel(Protocol):

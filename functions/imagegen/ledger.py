@@ -175,6 +175,14 @@ class Settlement:
 
 
 @dataclass(frozen=True)
+class StoredImage:
+    """Where a completed request's image is: its object in the bucket and the URL serving it."""
+
+    path: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Failure:
     """Why a charged request ends without an image: its final status, a classified kind
     (model-error, timeout, canceled, enqueue-failed) and a message."""
@@ -185,10 +193,14 @@ class Failure:
 
 
 def complete(
-    client: firestore.Client, request_id: str, image_url: str, charged: ChargeResult | None = None
+    client: firestore.Client,
+    request_id: str,
+    image: StoredImage,
+    charged: ChargeResult | None = None,
 ) -> Settlement:
-    """Mark an unsettled request completed with its image. No effect on a settled request."""
-    return _settle(client, request_id, image_url, None, charged)
+    """Mark an unsettled request completed with its (already stored) image. No effect on a
+    settled request."""
+    return _settle(client, request_id, image, None, charged)
 
 
 def refund(
@@ -264,7 +276,7 @@ class _Pending:
 
 
 def _commit_settlement(
-    client: firestore.Client, p: _Pending, image_url: str | None, failure: Failure | None
+    client: firestore.Client, p: _Pending, image: StoredImage | None, failure: Failure | None
 ) -> Settlement:
     """One atomic commit, valid only if the request (and for a refund, the user) is unchanged."""
     request_ref = client.collection(REQUESTS).document(p.request_id)
@@ -274,7 +286,8 @@ def _commit_settlement(
         fields = {
             "status": COMPLETED,
             **outcome_fields(COMPLETED, p.cost),
-            "imageUrl": image_url,
+            "imageUrl": image.url if image else None,
+            "imagePath": image.path if image else None,
             "completedAt": firestore.SERVER_TIMESTAMP,
         }
         batch.update(
@@ -283,7 +296,7 @@ def _commit_settlement(
             option=unchanged_request,
         )
         batch.commit()
-        return Settlement(COMPLETED, 0, True, image_url)
+        return Settlement(COMPLETED, 0, True, image.url if image else None)
     if p.balance is None:
         raise RuntimeError("a refund needs the user's balance")
     user_ref = _user_ref(client, p.user_id)
@@ -324,7 +337,7 @@ def _commit_settlement(
 def _settle(
     client: firestore.Client,
     request_id: str,
-    image_url: str | None,
+    image: StoredImage | None,
     failure: Failure | None,
     charged: ChargeResult | None,
     only_from: tuple[str, ...] = UNSETTLED,
@@ -342,7 +355,7 @@ def _settle(
             charged.user_version,
         )
         try:
-            return _commit_settlement(client, known, image_url, failure)
+            return _commit_settlement(client, known, image, failure)
         except CONFLICTS:
             pass  # someone else wrote first: read the current state below
     request_ref = client.collection(REQUESTS).document(request_id)
@@ -368,7 +381,7 @@ def _settle(
                 credits_of(user),
                 user.update_time,
             )
-        return _commit_settlement(client, pending, image_url, failure)
+        return _commit_settlement(client, pending, image, failure)
 
     return retry_on_conflict(attempt, SETTLE_POLICY)
 

@@ -35,6 +35,7 @@ from . import (
 from .auth import Caller
 from .history import Page, Record
 from .image_models import Outcome
+from .image_store import ImageObject
 from .settings import running_in_emulator
 from .simulator import MODEL_NAMES
 from .validation import GenerationInput, parse_generation_input, validate_text, validate_user_id
@@ -45,8 +46,9 @@ from .wiring import (
     current_catalog,
     db,
     enqueue_task,
-    models,
+    images,
     pending_timeout,
+    studio,
 )
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ class GenerationOptions:
     idempotency_key: str | None = None
     asynchronous: bool = False
     forced: Outcome | None = None
-    crash_after_charge: bool = False
+    crash: generation.CrashPoint | None = None
 
 
 def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
@@ -108,7 +110,7 @@ def create_generation(
             )
             return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
         outcome = generation.generate(
-            client, order, models(), options.forced, request_id, options.crash_after_charge
+            client, order, studio(), options.forced, request_id, options.crash
         )
         settlement = outcome.settlement
         if order.webhook_url and settlement.settled_now:
@@ -134,7 +136,7 @@ def _send_generation_task(request_id: str) -> None:
 def process_queued_generation(request_id: str) -> None:
     """The task-queue step of the asynchronous mode: generate and settle a queued request.
     Raises on a transient failure so that the queue retries; settlement stays exactly once."""
-    generation.process_queued(db(), request_id, models(), notify_settled)
+    generation.process_queued(db(), request_id, studio(), notify_settled)
 
 
 def cancel_generation(caller: Caller, request_id: str) -> ledger.Settlement:
@@ -177,6 +179,24 @@ def _owned_request(caller: Caller, request_id: str) -> Record:
 def get_generation(caller: Caller, request_id: str) -> Record:
     """One generation request with its status (the owner's or, for admins, anyone's)."""
     return _owned_request(caller, request_id)
+
+
+def get_generation_image(caller: Caller, request_id: str) -> ImageObject:
+    """A completed request's image, for its owner or an admin: `not-found` for an unknown
+    request, `permission-denied` for another user's, `image-not-found` without an image."""
+    validate_user_id(request_id, "id")
+    record = history.read_request(db(), request_id)
+    if record is None:
+        raise errors.request_not_found()
+    if not caller.may_act_for(str(record.data.get("userId"))):
+        raise errors.forbidden("This image belongs to another user.")
+    path = record.data.get("imagePath")
+    if record.data.get("status") != RequestStatus.COMPLETED or not isinstance(path, str):
+        raise errors.image_not_found()
+    image = images().get(path)
+    if image is None:
+        raise errors.image_not_found()
+    return image
 
 
 def list_generations(
@@ -252,13 +272,13 @@ def audit_ledger(caller: Caller, user_id: str | None) -> dict[str, Any]:
     """Admin: check the ledger invariants for every user (or one)."""
     auth.require_admin(caller)
     users = [validate_user_id(user_id)] if user_id else None
-    return audit.audit(db(), now(), pending_timeout(), users)
+    return audit.audit(db(), now(), pending_timeout(), users, images())
 
 
 def sweep_stuck_requests(older_than: timedelta | None = None) -> recovery.SweepResult:
     """Refund every request left unsettled longer than `older_than` (default: the setting)."""
     age = pending_timeout() if older_than is None else older_than
-    return recovery.sweep_pending(db(), age, now(), on_settled=notify_settled)
+    return recovery.sweep_pending(db(), studio(), age, now(), on_settled=notify_settled)
 
 
 def recover_pending(caller: Caller, older_than: timedelta | None) -> recovery.SweepResult:

@@ -1,8 +1,10 @@
-"""Crash recovery: refund requests that were charged but never settled.
+"""Crash recovery: settle requests that were charged but never settled.
 
 A function instance can die between the charge and the settlement. Such a request stays
-`pending`; the sweeper refunds every request pending for longer than the timeout. It races
-safely with a late settlement: whichever commits first wins, the other sees a settled request.
+unsettled; the sweeper settles every request unsettled for longer than the timeout: when its
+image was stored before the crash it completes it (the user gets what they paid for),
+otherwise it refunds it. Each exactly once: it races safely with a late settlement, whichever
+commits first wins and the other sees a settled request (and a losing image is deleted).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from datetime import datetime, timedelta
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import ledger, request_log
+from . import generation, ledger, request_log
+from .generation import Studio
+from .image_store import object_path
 from .retry import GaveUp
-from .vocabulary import REQUESTS, UNSETTLED, FailureKind
+from .vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
+
+COMPLETED = RequestStatus.COMPLETED
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +33,38 @@ SWEEP_BATCH = 200
 @dataclass
 class SweepResult:
     refunded: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)  # their image was stored before a crash
     already_settled: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "refunded": self.refunded,
+            "completed": self.completed,
             "alreadySettled": self.already_settled,
             "failed": self.failed,
         }
 
 
+def _settle_stuck(
+    client: firestore.Client, studio: Studio, request_id: str, user_id: str, reason: str
+) -> ledger.Settlement:
+    path = object_path(user_id, request_id)
+    if studio.images.exists(path):
+        return generation.complete_with_image(client, studio, request_id, path)
+    return ledger.refund(client, request_id, reason, kind=FailureKind.TIMEOUT)
+
+
 def sweep_pending(
     client: firestore.Client,
+    studio: Studio,
     older_than: timedelta,
     now: datetime,
     max_requests: int = 2000,
     on_settled: Callable[[str], None] | None = None,
 ) -> SweepResult:
-    """Refund every request still pending that was created before `now - older_than`."""
+    """Settle every request still unsettled that was created before `now - older_than`:
+    complete it when its image is stored, else refund it."""
     cutoff = now - older_than
     result = SweepResult()
     seen = 0
@@ -64,13 +83,9 @@ def sweep_pending(
             seen += 1
             data = doc.to_dict() or {}
             minutes = older_than.total_seconds() / 60
+            reason = f"not settled within {minutes:g} min; refunded by the sweeper"
             try:
-                settlement = ledger.refund(
-                    client,
-                    doc.id,
-                    f"not settled within {minutes:g} min; refunded by the sweeper",
-                    kind=FailureKind.TIMEOUT,
-                )
+                settlement = _settle_stuck(client, studio, doc.id, str(data.get("userId")), reason)
             except GaveUp:
                 request_log.left_to_sweeper(
                     doc.id, str(data.get("userId")), "the sweeper could not refund it this run"
@@ -83,22 +98,21 @@ def sweep_pending(
                     str(data.get("userId")),
                     str(data.get("model")),
                     str(data.get("size")),
-                    settlement.refunded,
+                    int(data.get("cost") or 0),
                     settlement.status,
                     (now - data["createdAt"]).total_seconds() * 1000
                     if isinstance(data.get("createdAt"), datetime)
                     else 0.0,
-                    refundedBy="sweeper",
+                    settledBy="sweeper",
                 )
-                result.refunded.append(doc.id)
+                done = result.completed if settlement.status == COMPLETED else result.refunded
+                done.append(doc.id)
                 if on_settled is not None:
                     on_settled(doc.id)
             else:
                 result.already_settled.append(doc.id)
         if len(docs) < SWEEP_BATCH or result.failed:
             break
-    if result.refunded:
-        log.warning(
-            "sweeper refunded %d stuck request(s): %s", len(result.refunded), result.refunded
-        )
+    if result.refunded or result.completed:
+        log.warning("sweeper refunded %s and completed %s", result.refunded, result.completed)
     return result

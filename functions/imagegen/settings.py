@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from firebase_functions import params
@@ -29,6 +30,13 @@ PENDING_TIMEOUT_SECONDS = params.IntParam(
     description="A request still pending after this long is refunded by the sweeper.",
 )
 WEBHOOK_SECRET = params.SecretParam("WEBHOOK_SECRET")  # signs webhook deliveries
+IMAGE_BASE_URL = params.StringParam(
+    "IMAGE_BASE_URL",
+    default="",
+    description="Base URL under which getGenerationImage is reachable, for imageUrl (empty: "
+    "the function's own URL, https://us-central1-<project>.cloudfunctions.net).",
+)
+REGION = "us-central1"
 
 
 def failure_rate() -> float:
@@ -57,3 +65,23 @@ def project_id() -> str:
         if value:
             return value
     return "demo-imagegen"
+
+
+def storage_bucket() -> str:
+    """The project's default Cloud Storage bucket (from FIREBASE_CONFIG, which Firebase sets
+    in deployed functions and in the emulator)."""
+    try:
+        bucket = json.loads(os.environ.get("FIREBASE_CONFIG", "{}")).get("storageBucket")
+    except ValueError:
+        bucket = None
+    return str(bucket) if bucket else f"{project_id()}.appspot.com"
+
+
+def functions_base_url() -> str:
+    """Where this project's HTTPS functions are reachable: the emulator's address inside it."""
+    if IMAGE_BASE_URL.value:
+        return IMAGE_BASE_URL.value.rstrip("/")
+    if running_in_emulator():
+        host = os.environ.get("FUNCTIONS_EMULATOR_HOST", "127.0.0.1:5001")
+        return f"http://{host}/{project_id()}/{REGION}"
+    return f"https://{REGION}-{project_id()}.cloudfunctions.net"

@@ -1,7 +1,7 @@
 """The simulated `model-a`/`model-b` behind the provider interface (`image_models`).
 
 They sleep for a configurable latency, then fail with a configurable probability, or return a
-placeholder image URL of the requested size. `build_models` is the registry of the models this
+PNG of the requested size drawn by `image_render`. `build_models` is the registry of the models this
 deployment offers.
 """
 
@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Mapping
 
 from .image_models import GenerationResult, ImageModel, ImageSpec, Outcome
+from .image_render import CONTENT_TYPE, render_png
 
 
 class SimulatedModel:
-    """A stand-in for a real image model: fixed latency, random failures, placeholder images."""
+    """A stand-in for a real image model: fixed latency, random failures, rendered PNGs."""
 
     def __init__(
         self,
@@ -24,12 +25,14 @@ class SimulatedModel:
         latency_ms: Callable[[], int],
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        render: Callable[[ImageSpec], bytes] = render_png,
     ) -> None:
         self.name = name
         self._failure_rate = failure_rate
         self._latency_ms = latency_ms
         self._rng = rng or random.Random()
         self._sleep = sleep
+        self._render = render
 
     def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
         latency = max(0, self._latency_ms())
@@ -41,13 +44,7 @@ class SimulatedModel:
             fails = forced is Outcome.FAILURE
         if fails:
             return GenerationResult(failure_reason=f"{self.name} returned an error (simulated)")
-        return GenerationResult(image_url=placeholder_image_url(spec))
-
-
-def placeholder_image_url(spec: ImageSpec) -> str:
-    """A stable placeholder image of the requested size, unique per request."""
-    width, height = spec.size.split("x")
-    return f"https://picsum.photos/seed/{spec.request_id}/{width}/{height}"
+        return GenerationResult(image=self._render(spec), content_type=CONTENT_TYPE)
 
 
 MODEL_NAMES: tuple[str, ...] = ("model-a", "model-b")

@@ -42,6 +42,7 @@ class FailureKind(StrEnum):
     TIMEOUT = "timeout"  # left unsettled, refunded by the sweeper
     CANCELED = "canceled"
     ENQUEUE_FAILED = "enqueue-failed"
+    STORAGE_ERROR = "storage-error"  # the image could not be stored
 
 
 # Collections (Firestore).

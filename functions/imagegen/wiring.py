@@ -1,6 +1,7 @@
 """What the application is wired to, in one place: the Firestore client, the catalog cache,
-the image models, the task queues and the settings they read. Everything is created lazily,
-on first use, never at import (a deploy imports this module without credentials)."""
+the image models, the image bucket, the task queues and the settings they read. Everything is
+created lazily, on first use, never at import (a deploy imports this module without
+credentials)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,31 @@ from typing import Any
 from . import errors
 from .catalog import Catalog, CatalogCache, catalog_from_documents
 from .firestore_client import db
+from .generation import Studio
 from .image_models import ImageModel
-from .settings import PENDING_TIMEOUT_SECONDS, failure_rate, latency_ms, running_in_emulator
+from .image_store import ImageStore, image_url, open_default_bucket
+from .settings import (
+    PENDING_TIMEOUT_SECONDS,
+    failure_rate,
+    functions_base_url,
+    latency_ms,
+    project_id,
+    running_in_emulator,
+    storage_bucket,
+)
 from .simulator import build_models
 from .vocabulary import CATALOG_COLLECTIONS
 
-__all__ = ["db", "current_catalog", "models", "enqueue_task", "pending_timeout"]
+__all__ = [
+    "db",
+    "current_catalog",
+    "models",
+    "images",
+    "studio",
+    "image_url_for",
+    "enqueue_task",
+    "pending_timeout",
+]
 
 GENERATION_TASKS = "processGenerationRequest"  # the task-queue functions in main.py
 WEBHOOK_TASKS = "deliverWebhook"
@@ -33,6 +53,7 @@ def _load_catalog() -> Catalog:
 
 _CATALOG = CatalogCache(_load_catalog)
 _MODELS: Mapping[str, ImageModel] = build_models(failure_rate, latency_ms)
+_IMAGES = ImageStore(lambda: open_default_bucket(storage_bucket(), project_id()))
 
 
 def current_catalog() -> Catalog:
@@ -49,6 +70,21 @@ def current_catalog() -> Catalog:
 def models() -> Mapping[str, ImageModel]:
     """The image models this deployment offers, by name."""
     return _MODELS
+
+
+def images() -> ImageStore:
+    """The generated images in the project's default bucket."""
+    return _IMAGES
+
+
+def image_url_for(request_id: str) -> str:
+    """The URL that serves a request's image to its owner."""
+    return image_url(functions_base_url(), request_id)
+
+
+def studio() -> Studio:
+    """The models and where their images go."""
+    return Studio(_MODELS, _IMAGES, image_url_for)
 
 
 def enqueue_task(function_name: str, data: dict[str, Any], task_id: str) -> None:

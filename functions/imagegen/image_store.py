@@ -1,0 +1,93 @@
+"""Generated images in Cloud Storage: `generated/{userId}/{requestId}.png` in the project's
+default bucket, written and read only by the functions (clients never touch the bucket;
+`storage.rules` deny everything). The same client code runs against the Firebase Storage
+emulator, the GCS-API emulator and production (`STORAGE_EMULATOR_HOST` picks the emulator)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+PREFIX = "generated"
+IMAGE_ROUTE = "getGenerationImage"  # the HTTPS function that serves an image to its owner
+
+
+def object_path(user_id: str, request_id: str) -> str:
+    return f"{PREFIX}/{user_id}/{request_id}.png"
+
+
+def request_id_of(path: str) -> str:
+    """The request id an object path names (`generated/u/r.png` -> `r`)."""
+    return path.rsplit("/", 1)[-1].removesuffix(".png")
+
+
+def image_url(base_url: str, request_id: str) -> str:
+    """The URL that serves a request's image to its owner (`getGenerationImage?id=`)."""
+    return f"{base_url}/{IMAGE_ROUTE}?id={request_id}"
+
+
+@dataclass(frozen=True)
+class ImageObject:
+    data: bytes
+    content_type: str
+    etag: str  # changes with the content (the object's MD5 in base64)
+
+
+class ImageStore:
+    """The bucket's generated images; the bucket is opened on first use."""
+
+    def __init__(self, open_bucket: Callable[[], Any]) -> None:
+        self._open_bucket = open_bucket
+        self._bucket: Any = None
+
+    @property
+    def bucket(self) -> Any:
+        if self._bucket is None:
+            self._bucket = self._open_bucket()
+        return self._bucket
+
+    def put(self, path: str, data: bytes, content_type: str) -> None:
+        self.bucket.blob(path).upload_from_string(data, content_type=content_type)
+
+    def get(self, path: str) -> ImageObject | None:
+        blob = self.bucket.get_blob(path)
+        if blob is None:
+            return None
+        try:
+            data = blob.download_as_bytes()
+        except gexc.NotFound:
+            return None
+        etag = blob.md5_hash or blob.etag or str(blob.generation)
+        return ImageObject(data, blob.content_type or "application/octet-stream", etag)
+
+    def exists(self, path: str) -> bool:
+        return bool(self.bucket.blob(path).exists())
+
+    def delete(self, path: str) -> None:
+        """Remove an object; one that is already gone is fine."""
+        try:
+            self.bucket.blob(path).delete()
+        except gexc.NotFound:
+            pass
+
+    def paths(self, prefix: str) -> list[str]:
+        """Names of the objects under `prefix`."""
+        return [blob.name for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix)]
+
+
+def open_default_bucket(bucket_name: str, project: str) -> Any:
+    """The bucket through google-cloud-storage: anonymous against an emulator, the runtime's
+    default credentials in production."""
+    from google.cloud import storage  # type: ignore[attr-defined]
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        client = storage.Client(project=project, credentials=AnonymousCredentials())
+    else:
+        client = storage.Client(project=project)
+    return client.bucket(bucket_name)
