@@ -118,7 +118,7 @@ PY
 # process group, stopped by stop_storage_fallback), and points every client at it.
 start_storage_fallback() {
   [ -n "${STORAGE_FALLBACK:-}" ] || return 0
-  setsid "$VENV/bin/gcp-storage-emulator" start --host 127.0.0.1 --port 9199 --in-memory \
+  setsid "$VENV/bin/python" "$ROOT/scripts/storage_emulator.py" start --host 127.0.0.1 --port 9199 --in-memory \
     --default-bucket "$PROJECT_ID.appspot.com" >"$STATE/gcp-storage-emulator.log" 2>&1 </dev/null &
   STORAGE_PID=$!
   local i
