@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine (same steps as start-emulator.sh), lints, then runs the whole test
-# suite against real emulators started from initial_data/ and stopped afterwards.
-# Extra arguments go to pytest, e.g. ./run-tests.sh -k ledger -x
+# suite (the Firebase JS SDK client tests, then pytest) against real emulators started from
+# initial_data/ and stopped afterwards. Extra arguments go to pytest, e.g. ./run-tests.sh -k ledger -x
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
 setup_all
@@ -14,9 +14,9 @@ LINT_PATHS=(functions/main.py functions/imagegen tests seed_config.py scripts be
 echo "[run-tests] mypy"
 "$VENV/bin/mypy" --no-error-summary
 
-PYTEST_CMD="$VENV/bin/python -m pytest"
-for arg in "$@"; do PYTEST_CMD+=" $(printf '%q' "$arg")"; done
+SUITE_CMD="$ROOT/scripts/run-suite.sh"
+for arg in "$@"; do SUITE_CMD+=" $(printf '%q' "$arg")"; done
 
-echo "[run-tests] starting the emulators and running pytest"
+echo "[run-tests] starting the emulators and running the JS SDK tests and pytest"
 run_firebase emulators:exec --project "$PROJECT_ID" --import initial_data \
-  "${FIREBASE_CONFIG_ARGS[@]}" "$PYTEST_CMD"
+  "${FIREBASE_CONFIG_ARGS[@]}" "$SUITE_CMD"

@@ -8,10 +8,12 @@ Runtime options are chosen per function; see "Production runtime options" in the
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from firebase_admin import initialize_app
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
+from imagegen import callable_endpoints as callables
 from imagegen import http_endpoints as endpoints
 from imagegen import operations
 from imagegen.settings import WEBHOOK_SECRET
@@ -67,6 +69,38 @@ def getGenerationImage(req: https_fn.Request) -> https_fn.Response:  # noqa: N80
 def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST ?id=: cancel a queued request and refund it."""
     return endpoints.cancel_generation_request(req)
+
+
+# Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
+# signed-in app user; see README, "From a web or mobile app".
+@https_fn.on_call(timeout_sec=120, memory=options.MemoryOption.MB_512, concurrency=40)
+def generateImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Charge, generate and settle one image for the caller (or queue it with async: true)."""
+    return callables.generate_image(req)
+
+
+@https_fn.on_call()
+def getCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """The caller's balance and ledger, newest first, paginated."""
+    return callables.get_credits(req)
+
+
+@https_fn.on_call()
+def getGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """One of the caller's generation requests."""
+    return callables.get_generation(req)
+
+
+@https_fn.on_call()
+def listGenerations(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """The caller's requests, newest first; status and model filter, paginated."""
+    return callables.list_generations(req)
+
+
+@https_fn.on_call()
+def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Cancel one of the caller's queued requests and refund it."""
+    return callables.cancel_generation(req)
 
 
 @tasks_fn.on_task_dispatched(

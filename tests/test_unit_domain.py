@@ -292,3 +292,25 @@ def test_renders_are_exact_in_size_deterministic_and_shaped_by_the_parameters():
     assert render_png(spec(prompt="a dog")) != png  # the prompt is drawn
     assert render_png(spec(style="a style added later")).startswith(b"\x89PNG")
     assert saturation(render_png(spec(color="monochrome"))) < 5 < 60 < saturation(png)
+
+
+def test_every_error_code_has_an_http_status_and_a_callable_code():
+    """Every code HTTP answers with other than 400 has its own callable code (HTTP-only codes
+    aside), and the callable error carries the HTTP error body as details."""
+    from imagegen.callable_endpoints import CALLABLE_CODE, https_error
+    from imagegen.http_api import HTTP_STATUS
+
+    assert set(HTTP_STATUS) - {"method-not-allowed", "body-too-large"} <= set(CALLABLE_CODE)
+    err = https_error(errors.insufficient_credits(2, 3))
+    assert err.code.value == "failed-precondition" and err.message == "Insufficient credits."
+    assert err.details == {
+        "code": "insufficient-credits",
+        "message": "Insufficient credits.",
+        "currentCredits": 2,
+        "requiredCredits": 3,
+    }
+    assert https_error(errors.invalid_choice("model", "x", ["model-a"])).code.value == (
+        "invalid-argument"
+    )
+    assert https_error(errors.generation_failed("r", 1)).code.value == "aborted"
+    assert https_error(errors.busy("x")).code.value == "resource-exhausted"

@@ -36,6 +36,11 @@ IMAGE_BASE_URL = params.StringParam(
     description="Base URL under which getGenerationImage is reachable, for imageUrl (empty: "
     "the function's own URL, https://us-central1-<project>.cloudfunctions.net).",
 )
+ENFORCE_APP_CHECK = params.BoolParam(
+    "ENFORCE_APP_CHECK",
+    default=False,
+    description="Callable functions refuse calls without a valid App Check token.",
+)
 REGION = "us-central1"
 
 

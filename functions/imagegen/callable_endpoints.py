@@ -1,0 +1,165 @@
+"""Firebase callable functions (`httpsCallable` in the client SDKs): adapters that take the
+caller from the verified `context.auth`, call one operation of the application layer
+(`operations`) and return the same JSON as the HTTP endpoints. Domain errors become
+`HttpsError`s with the closest canonical code (the one table below) and `details` carrying
+the same `{code, message, ...}` as the HTTP error body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any
+
+from firebase_functions.https_fn import CallableRequest, FunctionsErrorCode, HttpsError
+
+from . import errors, idempotency, operations, shapes
+from .auth import Caller
+from .errors import DomainError
+from .history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from .image_models import Outcome
+from .settings import ENFORCE_APP_CHECK, running_in_emulator
+
+log = logging.getLogger(__name__)
+
+Code = FunctionsErrorCode
+# Every error code's canonical callable code; codes not listed (invalid-*, missing-fields)
+# are invalid-argument.
+CALLABLE_CODE: dict[str, FunctionsErrorCode] = {
+    "unauthenticated": Code.UNAUTHENTICATED,
+    "permission-denied": Code.PERMISSION_DENIED,
+    "user-not-found": Code.NOT_FOUND,
+    "not-found": Code.NOT_FOUND,
+    "image-not-found": Code.NOT_FOUND,
+    "insufficient-credits": Code.FAILED_PRECONDITION,
+    "not-cancelable": Code.FAILED_PRECONDITION,
+    "idempotency-key-reused": Code.ALREADY_EXISTS,
+    "request-in-progress": Code.ABORTED,
+    "generation-failed": Code.ABORTED,
+    "busy": Code.RESOURCE_EXHAUSTED,
+    "unavailable": Code.UNAVAILABLE,
+    "simulated-crash": Code.INTERNAL,
+    "internal": Code.INTERNAL,
+}
+
+Operation = Callable[[Caller, Mapping[str, Any]], Any]
+
+
+def https_error(err: DomainError) -> HttpsError:
+    """The callable form of a domain error."""
+    code = CALLABLE_CODE.get(err.code, Code.INVALID_ARGUMENT)
+    return HttpsError(code, err.message, details=err.as_dict())
+
+
+def caller_of(req: CallableRequest[Any]) -> Caller:
+    """The signed-in user (the SDK verified the ID token); a call without one is refused, in
+    the emulator too. With ENFORCE_APP_CHECK, a verified App Check token is required."""
+    if req.auth is None or not req.auth.uid:
+        raise errors.unauthenticated("Sign in to call this function.")
+    if ENFORCE_APP_CHECK.value and req.app is None:
+        raise errors.unauthenticated("A valid App Check token is required.")
+    return Caller(uid=req.auth.uid, admin=req.auth.token.get("admin") is True)
+
+
+def callable_operation(operation: Operation) -> Callable[[CallableRequest[Any]], Any]:
+    """Turn `operation(caller, data)` into a callable handler with the error mapping."""
+
+    @wraps(operation)
+    def run(req: CallableRequest[Any]) -> Any:
+        try:
+            data = {} if req.data is None else req.data
+            if not isinstance(data, dict):
+                raise errors.invalid_body()
+            return operation(caller_of(req), data)
+        except DomainError as err:
+            raise https_error(err) from None
+        except HttpsError:
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", operation.__name__)
+            raise https_error(errors.internal()) from None
+
+    return run
+
+
+def _page(data: Mapping[str, Any]) -> Page:
+    size, token = data.get("pageSize", DEFAULT_PAGE_SIZE), data.get("pageToken")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise errors.invalid_field(
+            "pageSize", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}."
+        )
+    if token is not None and not isinstance(token, str):
+        raise errors.invalid_type("pageToken", "a string", token)
+    return Page(size, token or None)
+
+
+def _string(data: Mapping[str, Any], name: str, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value in (None, ""):
+        if required:
+            raise errors.missing_fields([name])
+        return None
+    if not isinstance(value, str):
+        raise errors.invalid_type(name, "a string", value)
+    return value
+
+
+def _options(data: Mapping[str, Any]) -> operations.GenerationOptions:
+    key = _string(data, "idempotencyKey", required=False)
+    asynchronous = data.get("async", False)
+    if not isinstance(asynchronous, bool):
+        raise errors.invalid_type("async", "a boolean", asynchronous)
+    forced = None
+    raw = data.get("simulateOutcome")
+    if raw is not None and running_in_emulator():  # emulator only, like the HTTP header
+        try:
+            forced = Outcome(raw)
+        except ValueError:
+            raise errors.invalid_field(
+                "simulateOutcome", "simulateOutcome must be 'success' or 'failure'."
+            ) from None
+    return operations.GenerationOptions(
+        idempotency_key=idempotency.validate_key(key) if key is not None else None,
+        asynchronous=asynchronous,
+        forced=forced,
+    )
+
+
+ORDER_FIELDS = ("model", "style", "color", "size", "prompt", "webhookUrl")
+
+
+@callable_operation
+def generate_image(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST createGenerationRequest, for the signed-in user."""
+    order_data = {name: data[name] for name in ORDER_FIELDS if name in data}
+    order = operations.order_for(caller, {**order_data, "userId": caller.uid})
+    return operations.create_generation(caller, order, _options(data)).body
+
+
+@callable_operation
+def get_credits(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like GET getUserCredits, for the signed-in user."""
+    return shapes.credits_json(operations.get_credits(caller, caller.uid, _page(data)))
+
+
+@callable_operation
+def get_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like GET getGenerationRequest."""
+    request_id = _string(data, "id") or ""
+    return shapes.record_json(operations.get_generation(caller, request_id))
+
+
+@callable_operation
+def list_generations(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like GET listGenerationRequests, for the signed-in user."""
+    status, model = _string(data, "status", False), _string(data, "model", False)
+    page = operations.list_generations(caller, caller.uid, status, model, _page(data))
+    return shapes.requests_page_json(page)
+
+
+@callable_operation
+def cancel_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST cancelGenerationRequest."""
+    request_id = _string(data, "id") or ""
+    settlement = operations.cancel_generation(caller, request_id)
+    return shapes.canceled_json(request_id, settlement.refunded)

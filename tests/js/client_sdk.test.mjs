@@ -1,0 +1,304 @@
+// The Firebase client path, tested with the official Firebase JS SDK against the emulators:
+// email/password sign-in on the Auth emulator, every callable's results and error codes,
+// listeners on the caller's own documents (and denied on another user's), idempotency keys,
+// and 20 concurrent calls for one user keeping the books exact.
+//
+// Run by ./run-tests.sh inside the emulators (node --test tests/js).
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+
+import { deleteApp, initializeApp } from "firebase/app";
+import {
+  connectAuthEmulator,
+  createUserWithEmailAndPassword,
+  getAuth,
+  signInWithEmailAndPassword,
+  signOut,
+} from "firebase/auth";
+import {
+  collection,
+  connectFirestoreEmulator,
+  doc,
+  getDocs,
+  getFirestore,
+  onSnapshot,
+  terminate,
+} from "firebase/firestore";
+import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
+
+const PROJECT = process.env.GCLOUD_PROJECT || "demo-imagegen";
+const FUNCTIONS = `http://127.0.0.1:5001/${PROJECT}/us-central1`;
+const ORDER = { model: "model-a", style: "anime", color: "neon", size: "512x512", prompt: "a cat" };
+
+const apps = [];
+
+/** A Firebase app of its own (one signed-in user each), wired to the emulators. */
+function client() {
+  const app = initializeApp({ projectId: PROJECT, apiKey: "demo-key" }, `client-${randomUUID()}`);
+  const auth = getAuth(app);
+  connectAuthEmulator(auth, "http://127.0.0.1:9099", { disableWarnings: true });
+  const functions = getFunctions(app, "us-central1");
+  connectFunctionsEmulator(functions, "127.0.0.1", 5001);
+  const db = getFirestore(app);
+  connectFirestoreEmulator(db, "127.0.0.1", 8080);
+  const call = (name, data) => httpsCallable(functions, name)(data).then((r) => r.data);
+  const session = { app, auth, db, call };
+  apps.push(session);
+  return session;
+}
+
+/** A new email/password user, signed in, holding `credits` granted by the seeded admin. */
+async function newUser(credits) {
+  const session = client();
+  const email = `js-${randomUUID().slice(0, 12)}@tests.example.com`;
+  const { user } = await createUserWithEmailAndPassword(session.auth, email, "password");
+  if (credits) await grant(user.uid, credits);
+  return { ...session, uid: user.uid };
+}
+
+let adminToken;
+async function grant(uid, credits) {
+  const resp = await fetch(`${FUNCTIONS}/grantCredits`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ userId: uid, credits, reason: "js client tests" }),
+  });
+  assert.equal(resp.status, 200, await resp.text());
+}
+
+/** The callable's HttpsError: its code ("functions/<canonical>") and details. */
+async function failure(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  assert.fail("the call succeeded");
+}
+
+/** Resolves with the first snapshot value that `ready` accepts; rejects on a listener error. */
+function until(ref, ready, timeoutMs = 30000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no matching snapshot of ${ref.path} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const stop = onSnapshot(
+      ref,
+      (snap) => {
+        const value = snap.exists() ? snap.data() : undefined;
+        if (ready(value)) {
+          clearTimeout(timer);
+          stop();
+          resolve(value);
+        }
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+async function ledger(session) {
+  const snaps = await getDocs(collection(session.db, "users", session.uid, "transactions"));
+  return snaps.docs.map((d) => ({ id: d.id, ...d.data() }));
+}
+
+/** Invariant 1, from the owner's own view of the ledger. */
+function booksBalance(entries, credits) {
+  const sum = (type) => entries.filter((e) => e.type === type).reduce((a, e) => a + e.credits, 0);
+  assert.equal(credits, sum("grant") - sum("deduction") + sum("refund"));
+}
+
+before(async () => {
+  const admin = client();
+  const { user } = await signInWithEmailAndPassword(admin.auth, "admin@example.com", "password");
+  adminToken = await user.getIdToken();
+});
+
+after(async () => {
+  for (const session of apps) {
+    await terminate(session.db);
+    await deleteApp(session.app);
+  }
+});
+
+describe("callables", () => {
+  test("generateImage charges, completes and returns the HTTP endpoint's JSON", async () => {
+    const alice = await newUser(10);
+    const result = await alice.call("generateImage", { ...ORDER, simulateOutcome: "success" });
+    assert.equal(result.status, "completed");
+    assert.equal(result.deductedCredits, 1);
+    assert.equal(result.remainingCredits, 9);
+    assert.match(result.imageUrl, /\/getGenerationImage\?id=[0-9a-f]{32}$/);
+    assert.deepEqual(Object.keys(result).sort(), [
+      "color", "deductedCredits", "generationRequestId", "imageUrl", "model", "remainingCredits",
+      "size", "status", "style",
+    ]);
+    const credits = await alice.call("getCredits", { pageSize: 5 });
+    assert.equal(credits.currentCredits, 9);
+    assert.equal(credits.userId, alice.uid);
+    assert.deepEqual(credits.transactions.map((t) => t.type), ["deduction", "grant"]);
+    const one = await alice.call("getGeneration", { id: result.generationRequestId });
+    assert.equal(one.status, "completed");
+    assert.equal(one.userId, alice.uid);
+    const list = await alice.call("listGenerations", { status: "completed", pageSize: 10 });
+    assert.deepEqual(list.generationRequests.map((r) => r.generationRequestId), [
+      result.generationRequestId,
+    ]);
+    const image = await fetch(result.imageUrl, {
+      headers: { Authorization: `Bearer ${await alice.auth.currentUser.getIdToken()}` },
+    });
+    assert.equal(image.status, 200);
+    assert.equal(image.headers.get("content-type"), "image/png");
+  });
+
+  test("errors carry the canonical code and the HTTP error body as details", async () => {
+    const bob = await newUser(2);
+    let err = await failure(bob.call("generateImage", { ...ORDER, model: "model-z" }));
+    assert.equal(err.code, "functions/invalid-argument");
+    assert.equal(err.details.code, "invalid-model");
+    assert.match(err.details.message, /Invalid model 'model-z'/);
+    assert.deepEqual(err.details.allowed, ["model-a", "model-b"]);
+
+    err = await failure(bob.call("generateImage", { style: "anime" }));
+    assert.equal(err.code, "functions/invalid-argument");
+    assert.deepEqual(err.details.missingFields, ["model", "color", "size", "prompt"]);
+
+    err = await failure(bob.call("generateImage", { ...ORDER, size: "1024x1024" }));
+    assert.equal(err.code, "functions/failed-precondition");
+    assert.equal(err.details.code, "insufficient-credits");
+    assert.equal(err.details.currentCredits, 2);
+
+    err = await failure(bob.call("generateImage", { ...ORDER, simulateOutcome: "failure" }));
+    assert.equal(err.code, "functions/aborted");
+    assert.equal(err.details.code, "generation-failed");
+    assert.equal(err.details.refundedCredits, 1);
+
+    err = await failure(bob.call("getGeneration", { id: randomUUID().replaceAll("-", "") }));
+    assert.equal(err.code, "functions/not-found");
+
+    err = await failure(bob.call("listGenerations", { pageSize: 1000 }));
+    assert.equal(err.details.code, "invalid-page-size");
+
+    const queued = await bob.call("generateImage", { ...ORDER, async: true });
+    const done = await until(doc(bob.db, "generationRequests", queued.generationRequestId), (r) =>
+      ["completed", "failed"].includes(r?.status),
+    );
+    err = await failure(bob.call("cancelGeneration", { id: queued.generationRequestId }));
+    assert.equal(err.code, "functions/failed-precondition");
+    assert.equal(err.details.code, "not-cancelable");
+    assert.equal(err.details.currentStatus, done.status);
+
+    const credits = await bob.call("getCredits", {});
+    booksBalance(await ledger(bob), credits.currentCredits);
+  });
+
+  test("a call without sign-in is unauthenticated, in the emulator too", async () => {
+    const anonymous = client();
+    for (const name of ["generateImage", "getCredits", "getGeneration", "listGenerations",
+      "cancelGeneration"]) {
+      const err = await failure(anonymous.call(name, { ...ORDER, id: "x" }));
+      assert.equal(err.code, "functions/unauthenticated", name);
+    }
+  });
+
+  test("another user's request is not found, and cannot be canceled", async () => {
+    const owner = await newUser(5);
+    const other = await newUser(5);
+    const mine = await owner.call("generateImage", { ...ORDER, simulateOutcome: "success" });
+    for (const name of ["getGeneration", "cancelGeneration"]) {
+      const err = await failure(other.call(name, { id: mine.generationRequestId }));
+      assert.equal(err.code, "functions/not-found", name);
+    }
+  });
+
+  test("the same idempotencyKey charges once and replays; other data is refused", async () => {
+    const carol = await newUser(10);
+    const key = randomUUID();
+    const data = { ...ORDER, size: "1024x1024", idempotencyKey: key, simulateOutcome: "success" };
+    const first = await carol.call("generateImage", data);
+    const again = await carol.call("generateImage", data);
+    assert.deepEqual(again, first);
+    const err = await failure(carol.call("generateImage", { ...data, prompt: "a dog" }));
+    assert.equal(err.code, "functions/already-exists");
+    assert.equal(err.details.code, "idempotency-key-reused");
+    const credits = await carol.call("getCredits", {});
+    assert.equal(credits.currentCredits, 7);
+    assert.equal((await ledger(carol)).filter((e) => e.type === "deduction").length, 1);
+  });
+});
+
+describe("listeners", () => {
+  test("the owner watches a queued request reach its final status and the balance move", async () => {
+    const dave = await newUser(10);
+    const userRef = doc(dave.db, "users", dave.uid);
+    await until(userRef, (u) => u?.credits === 10);
+    const seenBalances = [];
+    const stop = onSnapshot(userRef, (snap) => seenBalances.push(snap.data()?.credits));
+    const queued = await dave.call("generateImage", {
+      ...ORDER, size: "1024x1024", async: true, simulateOutcome: "success",
+    });
+    assert.equal(queued.status, "queued");
+    const final = await until(doc(dave.db, "generationRequests", queued.generationRequestId),
+      (r) => r?.status === "completed");
+    assert.equal(final.userId, dave.uid);
+    assert.match(final.imageUrl, /getGenerationImage/);
+    await until(userRef, (u) => u?.credits === 7);
+    stop();
+    assert.ok(seenBalances.includes(7), `balances seen: ${seenBalances}`);
+    const entries = await ledger(dave);
+    assert.deepEqual(entries.map((e) => e.type).sort(), ["deduction", "grant"]);
+  });
+
+  test("listening to another user's documents is permission-denied", async () => {
+    const erin = await newUser(5);
+    const frank = await newUser(5);
+    const mine = await erin.call("generateImage", { ...ORDER, simulateOutcome: "success" });
+    const refs = [
+      doc(frank.db, "users", erin.uid),
+      doc(frank.db, "generationRequests", mine.generationRequestId),
+      collection(frank.db, "users", erin.uid, "transactions"),
+    ];
+    for (const ref of refs) {
+      const err = await until(ref, () => true, 10000).then(
+        () => assert.fail(`read ${ref.path}`),
+        (e) => e,
+      );
+      assert.equal(err.code, "permission-denied", ref.path);
+    }
+    await signOut(frank.auth);
+  });
+});
+
+describe("concurrency", () => {
+  test("20 concurrent generateImage calls for one user keep the books exact", async () => {
+    const gina = await newUser(30);
+    const calls = Array.from({ length: 20 }, () =>
+      gina.call("generateImage", { ...ORDER, size: "1024x1024" }).then(
+        (r) => ({ ok: r }),
+        (e) => ({ err: e }),
+      ),
+    );
+    const results = await Promise.all(calls);
+    const completed = results.filter((r) => r.ok).length;
+    const codes = results.filter((r) => r.err).map((r) => r.err.details?.code);
+    for (const code of codes) {
+      assert.ok(["insufficient-credits", "generation-failed", "busy"].includes(code), code);
+    }
+    const refunded = codes.filter((c) => c === "generation-failed").length;
+    const charged = completed + refunded;
+    assert.ok(completed >= 1 && charged <= 10, `completed ${completed}, refunded ${refunded}`);
+    const credits = await gina.call("getCredits", {});
+    assert.equal(credits.currentCredits, 30 - 3 * completed);
+    assert.ok(credits.currentCredits >= 0);
+    const entries = await ledger(gina);
+    assert.equal(entries.filter((e) => e.type === "deduction").length, charged);
+    assert.equal(entries.filter((e) => e.type === "refund").length, refunded);
+    booksBalance(entries, credits.currentCredits);
+  });
+});
