@@ -331,6 +331,70 @@ def ledger_pages(db, entries: int, n: int) -> dict[str, float]:
     }
 
 
+def callable_vs_http(db, n: int, clients: int, per_client: int) -> dict[str, float]:
+    """generateImage (callable protocol) against createGenerationRequest (HTTP), each called
+    with an ID token as an app would: sequential p50, and throughput at `clients` clients,
+    alternating rounds, each client with users of its own."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from id_token import unsigned_token
+
+    credits = 10 * (n + clients * per_client * ROUNDS + 20)
+    http_users, call_users = make_users(db, clients, credits), make_users(db, clients, credits)
+    sessions = [requests.Session() for _ in range(clients)]
+
+    def auth(uid: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {unsigned_token(uid, PROJECT)}"}
+
+    def http_call(i: int) -> None:
+        ok(
+            sessions[i].post(
+                f"{BASE}/createGenerationRequest",
+                json=BODY,
+                headers={**auth(http_users[i]), **SUCCESS},
+                timeout=120,
+            )
+        )
+
+    def callable_call(i: int) -> None:
+        data = {**BODY, "simulateOutcome": "success"}
+        ok(
+            sessions[i].post(
+                f"{BASE}/generateImage",
+                json={"data": data},
+                headers=auth(call_users[i]),
+                timeout=120,
+            )
+        )
+
+    for _ in range(10):  # warm both workers
+        http_call(0)
+        callable_call(0)
+    http_ms, call_ms = [], []
+    for _ in range(n):
+        http_ms.append(timed(lambda: http_call(0)))
+        call_ms.append(timed(lambda: callable_call(0)))
+
+    def rps(work: Callable[[int], None]) -> float:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda i: [work(i) for _ in range(per_client)], range(clients)))
+        return clients * per_client / (time.perf_counter() - start)
+
+    rps(http_call)  # warm a worker per client for each function
+    rps(callable_call)
+    rounds = sorted(
+        (c / h, h, c) for h, c in ((rps(http_call), rps(callable_call)) for _ in range(ROUNDS))
+    )
+    ratio, http_rps, call_rps = rounds[len(rounds) // 2]
+    return {
+        "http_p50": statistics.median(http_ms),
+        "callable_p50": statistics.median(call_ms),
+        "http_rps": http_rps,
+        "callable_rps": call_rps,
+        "rps_ratio": ratio,
+    }
+
+
 def render_times(n: int) -> dict[str, tuple[float, float, float]]:
     """Render time p50/p95 and mean PNG size per catalog size, over varied requests."""
     from imagegen.image_models import ImageSpec
@@ -355,9 +419,17 @@ def render_times(n: int) -> dict[str, tuple[float, float, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument(
+        "--only-callable", action="store_true", help="only callable vs HTTP (for a quick look)"
+    )
     args = parser.parse_args()
     n = 60 if args.quick else 200
     per_client = 10 if args.quick else 25
+    if args.only_callable:
+        db = firestore_client()
+        cv = callable_vs_http(db, n // 2, 8, per_client)
+        print({k: round(v, 2) for k, v in cv.items()})
+        return 0
     db = firestore_client()
     ok(requests.get(f"{BASE}/health", timeout=60))
     global BUCKET, PNG
@@ -388,6 +460,17 @@ def main() -> int:
             f"{c['floor_p95']:>11.1f}{c['api_p95']:>9.1f}"
             f"{c['emulator_errors']:>17}{c['other_errors']:>14}"
         )
+
+    print("\n== callable generateImage vs HTTP createGenerationRequest, with ID tokens ==")
+    cv = callable_vs_http(db, n // 2, 8, per_client)
+    print(
+        f"sequential p50: HTTP {cv['http_p50']:.1f} ms, callable {cv['callable_p50']:.1f} ms, "
+        f"ratio {cv['callable_p50'] / cv['http_p50']:.2f} (target <= 1.15)"
+    )
+    print(
+        f"8 clients: HTTP {cv['http_rps']:.1f} rps, callable {cv['callable_rps']:.1f} rps, "
+        f"ratio {cv['rps_ratio']:.2f} (median of {ROUNDS} alternating rounds)"
+    )
 
     print("\n== 50 concurrent requests on one user holding 20 credits ==")
     b = burst_one_user(db, 50, 20)
