@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and starts the Firebase emulators (Auth, Functions, Firestore,
-# Pub/Sub, Storage, and the Emulator UI when it can be had) for demo-imagegen with the seeded data
-# from initial_data/. Ctrl-C stops everything it started.
+# Pub/Sub, Storage, Hosting with the console, and the Emulator UI when it can be had) for
+# demo-imagegen with the seeded data from initial_data/. Ctrl-C stops everything it started.
 #
 #   ./start-emulator.sh                    # start with the seed data; changes are discarded
 #   ./start-emulator.sh --export-on-exit   # also save the data to emulator-data/ on exit
 #   ./start-emulator.sh --import emulator-data --export-on-exit   # resume saved data
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 
 IMPORT_DIR=""
 EXPORT_DIR=""
@@ -41,12 +41,16 @@ announce_when_ready() {
 
 ==================================================================================
  Emulators ready for $PROJECT_ID (seeded: testUser1 = 100 credits, testUser2 = 10)
+   Console    http://127.0.0.1:5000  (sign in: testuser1@example.com or admin@example.com,
+              password "password"; demo reports: functions/venv/bin/python scripts/demo_data.py)
    Functions  $base/<name>
               createGenerationRequest (POST)   getUserCredits (GET)
               getGenerationRequest (GET)       listGenerationRequests (GET)
               health (GET)   admin: grantCredits auditLedger recoverPendingRequests
                              generateWeeklyReport (see README)
               getGenerationImage (GET ?id=, the PNG of a completed request)
+              callables (Firebase SDKs): generateImage getCredits getGeneration
+                                         listGenerations cancelGeneration
    Firestore  127.0.0.1:8080    Auth 127.0.0.1:9099    Pub/Sub 127.0.0.1:8085
    Storage    127.0.0.1:9199 ($( [ -n "${STORAGE_FALLBACK:-}" ] && echo "gcp-storage-emulator" || echo "Firebase Storage emulator" )), bucket $PROJECT_ID.appspot.com
    Emulator UI $( [ -n "${EMULATOR_UI_DISABLED:-}" ] && echo "disabled (could not be downloaded)" || echo "http://127.0.0.1:4000" )

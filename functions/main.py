@@ -35,7 +35,7 @@ options.set_global_options(
 _CORS = options.CorsOptions(cors_origins="*", cors_methods=["get", "post"])
 # Admin jobs scan collections: more memory, long timeouts, one request at a time.
 _batch_job = https_fn.on_request(
-    memory=options.MemoryOption.GB_1, timeout_sec=540, concurrency=1, max_instances=2
+    cors=_CORS, memory=options.MemoryOption.GB_1, timeout_sec=540, concurrency=1, max_instances=2
 )
 
 
@@ -145,7 +145,7 @@ def health(req: https_fn.Request) -> https_fn.Response:
     return endpoints.health(req)
 
 
-@https_fn.on_request()
+@https_fn.on_request(cors=_CORS)
 def grantCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST (admin): add credits to a user with a grant ledger entry."""
     return endpoints.grant_credits(req)

@@ -139,7 +139,7 @@ stop_storage_fallback() {
 # Fails with a clear message when a port the emulators need is already in use.
 check_ports() {
   local port busy=()
-  for port in 9099 5001 8080 8085 9199 4400 4500; do
+  for port in 9099 5001 8080 8085 9199 5000 4400 4500; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
   done
   if [ -z "${EMULATOR_UI_DISABLED:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/4000") 2>/dev/null; then
@@ -160,10 +160,21 @@ setup_local_secrets() {
   fi
 }
 
+# Builds the console (web/ -> web/dist, served by Firebase Hosting) when its sources changed.
+setup_web() {
+  if [ ! -f "$ROOT/web/dist/app.js" ] || _stamp_differs web "$ROOT"/web/src/* "$ROOT/web/index.html" \
+      "$ROOT/web/build.mjs" "$ROOT/package-lock.json"; then
+    log "building the console (web/dist)"
+    (cd "$ROOT" && node web/build.mjs) || die "the console did not build"
+    _stamp_write web "$ROOT"/web/src/* "$ROOT/web/index.html" "$ROOT/web/build.mjs" "$ROOT/package-lock.json"
+  fi
+}
+
 setup_all() {
   setup_python
   setup_local_secrets
   setup_node
+  setup_web
   setup_java
   setup_local_emulators
   setup_config

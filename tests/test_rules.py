@@ -100,3 +100,14 @@ def test_nobody_writes_money_or_requests(owned, db):
     assert create("generationRequests", uid, {"userId": uid}) == 403
     assert write("users/brand-new", "brand-new", {"credits": 100}) == 403
     assert db.collection("users").document(uid).get().to_dict()["credits"] == before
+
+
+def test_only_operators_read_reports_and_nobody_writes_them(db):
+    db.collection("reports").document("2014-W01").set({"weekId": "2014-W01", "totalRequests": 0})
+    admin = {"Authorization": f"Bearer {unsigned_token('ops', PROJECT_ID, admin=True)}"}
+    url = f"{DOCS}/reports/2014-W01"
+    assert requests.get(url, headers=admin, timeout=10).status_code == 200
+    assert get("reports/2014-W01", "a-user") == 403
+    assert get("reports/2014-W01", None) == 403
+    body = {"fields": {"totalRequests": {"integerValue": "5"}}}
+    assert requests.patch(url, json=body, headers=admin, timeout=10).status_code == 403

@@ -30,7 +30,7 @@ from .report_rules import (
     Bucket,
     WeekAggregate,
     anomaly_alerts,
-    detect_anomalies,
+    assemble_report,
     remainder,
     report_totals,
 )
@@ -248,14 +248,7 @@ def build_report(
             cost.method = "aggregation+scan"
             cost.without_outcome_fields = visibility.hidden
             totals = totals_by_scan(client, week, cost)
-    return {
-        "weekId": week,
-        "period": {"start": start, "end": end},
-        **totals,
-        "anomalies": detect_anomalies(totals, history),
-        "baselineWeeks": [h.get("weekId") for h in history],
-        "computedWith": cost.as_dict(),
-    }
+    return assemble_report(week, (start, end), totals, history, cost.as_dict())
 
 
 def write_report(client: firestore.Client, week: str) -> dict[str, Any]:

@@ -154,6 +154,24 @@ def report_totals(
     }
 
 
+def assemble_report(
+    week: str,
+    period: tuple[Any, Any],
+    totals: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    computed_with: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A weekly report from its totals and the earlier reports (nearest first)."""
+    return {
+        "weekId": week,
+        "period": {"start": period[0], "end": period[1]},
+        **totals,
+        "anomalies": detect_anomalies(totals, history),
+        "baselineWeeks": [h.get("weekId") for h in history],
+        "computedWith": dict(computed_with),
+    }
+
+
 def remainder(overall: Bucket, parts: Iterable[Bucket]) -> Bucket:
     """What `overall` has beyond the sum of `parts` (requests under keys not asked about)."""
     rest = Bucket(**vars(overall))

@@ -292,7 +292,8 @@ describe("concurrency", () => {
     }
     const refunded = codes.filter((c) => c === "generation-failed").length;
     const charged = completed + refunded;
-    assert.ok(completed >= 1 && charged <= 10, `completed ${completed}, refunded ${refunded}`);
+    // Refunds free credits for further charges: what is bounded is what was kept.
+    assert.ok(completed >= 1 && 3 * completed <= 30, `completed ${completed}, refunded ${refunded}`);
     const credits = await gina.call("getCredits", {});
     assert.equal(credits.currentCredits, 30 - 3 * completed);
     assert.ok(credits.currentCredits >= 0);

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Fill past weeks with realistic traffic and build their weekly reports, so the console's
+operator dashboard shows something real: steady weeks, one week in which model-b fails often,
+and one week with a volume spike.
+
+    functions/venv/bin/python scripts/demo_data.py              # the last 10 complete weeks
+    functions/venv/bin/python scripts/demo_data.py --weeks 16
+
+Writes to the running emulator only. Idempotent: the same weeks get the same documents (ids
+derived from the week), and their reports are rebuilt. Requests belong to demo users
+(`demo-user-N`) that have no credits or ledger: they exist only as report data.
+`seed_reports` writes only the weekly reports (computed in memory by the same rules), for tests
+that need charts without thousands of request documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+
+from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
+from imagegen.report_queries import write_report  # noqa: E402
+from imagegen.report_rules import THRESHOLDS, WeekAggregate, assemble_report  # noqa: E402
+from imagegen.simulator import MODEL_NAMES  # noqa: E402
+from imagegen.vocabulary import (  # noqa: E402
+    REPORTS,
+    REQUESTS,
+    WEEKLY_ACTIVE_USERS,
+    RequestStatus,
+    outcome_fields,
+)
+from imagegen.weeks import previous_week, week_bounds, weeks_before  # noqa: E402
+
+
+def week_plan(weeks: list[str]) -> dict[str, dict[str, Any]]:
+    """Traffic per week (oldest first): steady growth, model-b failing in the third-to-last
+    week, a volume spike in the last."""
+    plan = {}
+    for i, week in enumerate(weeks):
+        volume = 160 + 12 * i
+        failure = {"model-a": 0.04, "model-b": 0.05}
+        if i == len(weeks) - 3:
+            failure["model-b"] = 0.38
+        if i == len(weeks) - 1:
+            volume *= 4
+        plan[week] = {"volume": volume, "failure": failure}
+    return plan
+
+
+def requests_for(week: str, volume: int, failure: dict[str, float]) -> list[dict[str, Any]]:
+    rng = random.Random(week)
+    start, _ = week_bounds(week)
+    styles, colors = list(DEFAULT_CATALOG.styles), list(DEFAULT_CATALOG.colors)
+    sizes = DEFAULT_CATALOG.sizes
+    docs = []
+    for _ in range(volume):
+        model = rng.choice(MODEL_NAMES)
+        size = rng.choices(list(sizes), weights=[5, 3, 2])[0]
+        status = RequestStatus.FAILED if rng.random() < failure[model] else RequestStatus.COMPLETED
+        cost = sizes[size]
+        docs.append(
+            {
+                "userId": f"demo-user-{rng.randrange(40 + volume // 8)}",
+                "model": model,
+                "style": rng.choice(styles),
+                "color": rng.choice(colors),
+                "size": size,
+                "prompt": "demo traffic",
+                "cost": cost,
+                "status": status.value,
+                "createdAt": start + timedelta(seconds=rng.randrange(7 * 24 * 3600)),
+                **outcome_fields(status, cost),
+            }
+        )
+    return docs
+
+
+def fill(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
+    """Write the demo requests of `weeks` (oldest first) and build their reports in order."""
+    reports = []
+    for week, plan in week_plan(weeks).items():
+        docs = requests_for(week, plan["volume"], plan["failure"])
+        for i in range(0, len(docs), 200):
+            batch = client.batch()
+            for n, doc in enumerate(docs[i : i + 200], start=i):
+                batch.set(client.collection(REQUESTS).document(f"demo-{week}-{n:05d}"), doc)
+                marker = (
+                    client.collection(WEEKLY_ACTIVE_USERS)
+                    .document(week)
+                    .collection("users")
+                    .document(doc["userId"])
+                )
+                batch.set(marker, {"userId": doc["userId"], "firstRequestAt": start_of(week)})
+            batch.commit()
+        reports.append(write_report(client, week))
+    return reports
+
+
+def seed_reports(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
+    """Write only the weekly reports of `weeks` (oldest first), computed in memory from the
+    same demo traffic by the report rules, without storing the requests."""
+    reports: list[dict[str, Any]] = []
+    for week, plan in week_plan(weeks).items():
+        totals = WeekAggregate().add_all(requests_for(week, plan["volume"], plan["failure"]))
+        history = list(reversed(reports))[: THRESHOLDS.max_baseline_weeks]
+        report = assemble_report(
+            week, week_bounds(week), totals.totals(), history, {"method": "demo"}
+        )
+        client.collection(REPORTS).document(week).set(report)
+        reports.append(report)
+    return reports
+
+
+def start_of(week: str) -> datetime:
+    return week_bounds(week)[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Demo traffic and weekly reports.")
+    parser.add_argument("--weeks", type=int, default=10, help="how many past weeks (4-52)")
+    args = parser.parse_args()
+    if not 4 <= args.weeks <= 52:
+        parser.error("--weeks must be from 4 to 52")
+    os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    project = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
+    client = firestore.Client(project=project, credentials=AnonymousCredentials())
+    last = previous_week(datetime.now(UTC))
+    weeks = [*reversed(weeks_before(last, args.weeks - 1)), last]
+    for report in fill(client, weeks):
+        flagged = ", ".join(a["message"] for a in report["anomalies"][:2]) or "no anomalies"
+        print(f"{report['weekId']}: {report['totalRequests']} requests; {flagged}")
+    print("Open http://127.0.0.1:5000/#operations as admin@example.com (password: password).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

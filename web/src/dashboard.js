@@ -1,0 +1,150 @@
+// The operator dashboard (admin claim only; the backend refuses non-admins anyway): weekly
+// reports as charts with anomalies marked, the ledger audit, backfills and grants.
+import { collection, getDocs, limit, orderBy, query } from "firebase/firestore";
+import uPlot from "uplot";
+import { describeError } from "./firebase.js";
+import { el, setStatus } from "./ui.js";
+
+const COLORS = ["#3b3bd1", "#d1583b", "#12805c", "#9a6100", "#7a3bd1"];
+const CHART_OF = { failureRate: "success", totalCreditsSpent: "credits" }; // others: requests
+
+const weekStart = (r) => (r.period?.start?.toDate?.() ?? new Date(r.period?.start)).getTime() / 1000;
+const successOf = (bucket) =>
+  bucket && bucket.completed + bucket.failed > 0 ? 100 - bucket.failureRate : null;
+
+function chartData(reports) {
+  const models = [...new Set(reports.flatMap((r) => Object.keys(r.byModel || {})))].sort();
+  const x = reports.map(weekStart);
+  return {
+    requests: [x, [["all requests", reports.map((r) => r.totalRequests)],
+      ...models.map((m) => [m, reports.map((r) => r.byModel?.[m]?.total ?? 0)])]],
+    success: [x, [["overall", reports.map((r) => (r.completed + r.failed ? r.successRate : null))],
+      ...models.map((m) => [m, reports.map((r) => successOf(r.byModel?.[m]))])]],
+    credits: [x, [["spent", reports.map((r) => r.totalCreditsSpent)],
+      ["refunded", reports.map((r) => r.totalCreditsRefunded)]]],
+  };
+}
+
+function markAnomalies(u, reports, chart) {
+  u.over.querySelectorAll(".anomaly-marker").forEach((m) => m.remove());
+  for (const r of reports) {
+    const found = (r.anomalies || []).filter((a) => (CHART_OF[a.metric] || "requests") === chart);
+    if (!found.length) continue;
+    const critical = found.some((a) => a.severity === "critical");
+    const text = found.map((a) => `${r.weekId}: ${a.message}`).join("\n");
+    const marker = el("span", {
+      class: `anomaly-marker ${critical ? "critical" : "warning"}`, "data-week": r.weekId,
+      "data-chart": chart, title: text, "aria-label": text, role: "img", tabindex: "0",
+    });
+    marker.style.left = `${u.valToPos(weekStart(r), "x")}px`;
+    u.over.append(marker);
+  }
+}
+
+function drawChart(target, [x, series], reports, chart, plots) {
+  plots.get(chart)?.destroy();
+  target.replaceChildren();
+  const opts = {
+    width: Math.max(280, target.clientWidth), height: 220,
+    scales: { x: { time: true } },
+    series: [{}, ...series.map(([label], i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true,
+      points: { show: true, size: 6 } }))],
+    axes: [{}, { size: 48 }],
+    hooks: { draw: [(u) => markAnomalies(u, reports, chart)] },
+  };
+  plots.set(chart, new uPlot(opts, [x, ...series.map(([, ys]) => ys)], target));
+}
+
+function anomalyRows(reports) {
+  const rows = [...reports].reverse().flatMap((r) => (r.anomalies || []).map((a) =>
+    el("tr", { "data-week": r.weekId },
+      el("td", {}, r.weekId), el("td", {}, a.metric),
+      el("td", {}, a.dimension ? `${a.dimension} ${a.key}` : "overall"),
+      el("td", {}, String(a.current)), el("td", {}, String(a.baseline)), el("td", {}, a.test ?? ""),
+      el("td", {}, a.pValue === undefined ? "" : Number(a.pValue).toExponential(2)),
+      el("td", { class: a.severity }, a.severity))));
+  return rows.length ? rows : [el("tr", {}, el("td", { colspan: "8" }, "No anomalies in these weeks."))];
+}
+
+export function startDashboard(fb) {
+  const status = document.querySelector("#reports-status");
+  const weeks = document.querySelector("#weeks");
+  const plots = new Map();
+  let reports = [];
+
+  const render = () => {
+    const data = chartData(reports);
+    for (const chart of ["requests", "success", "credits"]) {
+      drawChart(document.querySelector(`#chart-${chart}`), data[chart], reports, chart, plots);
+    }
+    document.querySelector("#anomalies tbody").replaceChildren(...anomalyRows(reports));
+  };
+
+  async function load() {
+    setStatus(status, "Loading reports…");
+    try {
+      const q = query(collection(fb.db, "reports"), orderBy("weekId", "desc"), limit(Number(weeks.value)));
+      reports = (await getDocs(q)).docs.map((d) => d.data()).reverse();
+      setStatus(status, reports.length
+        ? `${reports.length} weekly report(s), ${reports[0].weekId} to ${reports.at(-1).weekId}.`
+        : "No weekly reports yet: backfill a week below, or run scripts/demo_data.py.");
+      render();
+    } catch (err) {
+      setStatus(status, describeError(err), "error");
+    }
+  }
+
+  const onResize = () => reports.length && render();
+  window.addEventListener("resize", onResize);
+  weeks.addEventListener("change", load);
+
+  document.querySelector("#audit-button").onclick = async (event) => {
+    const out = document.querySelector("#audit-status");
+    event.target.disabled = true;
+    setStatus(out, "Auditing every user…");
+    try {
+      const audit = await fb.api("auditLedger");
+      setStatus(out, audit.clean ? `Clean: ${audit.usersChecked} user(s) checked.`
+        : `${audit.discrepancies.length} discrepancies over ${audit.usersChecked} user(s).`, audit.clean ? "ok" : "error");
+      document.querySelector("#audit-problems").replaceChildren(...audit.discrepancies.map((p) => el("li", {}, p)));
+    } catch (err) {
+      setStatus(out, describeError(err), "error");
+    } finally {
+      event.target.disabled = false;
+    }
+  };
+
+  document.querySelector("#backfill-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const out = document.querySelector("#backfill-status");
+    const week = event.target.week.value.trim();
+    setStatus(out, `Building ${week}…`);
+    try {
+      const report = await fb.api("generateWeeklyReport", { method: "POST", params: { week } });
+      setStatus(out, `${week}: ${report.totalRequests} request(s), ${report.anomalies.length} anomaly(ies).`, "ok");
+      await load();
+    } catch (err) {
+      setStatus(out, describeError(err), "error");
+    }
+  };
+
+  document.querySelector("#grant-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const out = document.querySelector("#grant-status");
+    const f = event.target;
+    try {
+      const result = await fb.api("grantCredits", { method: "POST",
+        body: { userId: f.userId.value.trim(), credits: Number(f.credits.value), reason: f.reason.value } });
+      setStatus(out, `Granted ${result.grantedCredits} to ${result.userId}: balance ${result.currentCredits}.`, "ok");
+      f.reset();
+    } catch (err) {
+      setStatus(out, describeError(err), "error");
+    }
+  };
+
+  load();
+  return () => {
+    window.removeEventListener("resize", onResize);
+    plots.forEach((p) => p.destroy());
+  };
+}

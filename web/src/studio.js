@@ -1,0 +1,116 @@
+// The user studio: balance and ledger live, the generate form from the catalog, requests live.
+import { collection, doc, getDocs, limit, onSnapshot, orderBy, query, where } from "firebase/firestore";
+import { describeError, inEmulator } from "./firebase.js";
+import { el, setStatus } from "./ui.js";
+
+const byOrder = (a, b) => (a.order ?? 0) - (b.order ?? 0) || a.id.localeCompare(b.id);
+
+async function loadCatalog(fb, form) {
+  const read = async (name) =>
+    (await getDocs(collection(fb.db, name))).docs
+      .map((d) => ({ id: d.id, ...d.data() }))
+      .filter((d) => d.active !== false)
+      .sort(byOrder);
+  const [styles, colors, sizes] = await Promise.all(["styles", "colors", "sizes"].map(read));
+  const fill = (select, items, label) =>
+    select.replaceChildren(...items.map((item) => el("option", { value: item.id }, label(item))));
+  fill(form.style, styles, (s) => s.id);
+  fill(form.color, colors, (c) => c.id);
+  fill(form.size, sizes, (s) => `${s.id} (${s.credits} credit${s.credits === 1 ? "" : "s"})`);
+  const price = () => sizes.find((s) => s.id === form.size.value)?.credits ?? "?";
+  const label = () => {
+    const credits = price();
+    form.querySelector("#generate-button").textContent =
+      `Generate (${credits} credit${credits === 1 ? "" : "s"})`;
+  };
+  form.size.addEventListener("change", label);
+  label();
+}
+
+function ledgerItem(entry) {
+  const sign = entry.type === "deduction" ? "minus" : "plus";
+  const when = entry.timestamp?.toDate?.().toLocaleString() ?? "";
+  return el("li", {}, el("span", {}, `${entry.type}${entry.reason ? ` (${entry.reason})` : ""}`),
+    el("span", { class: sign }, `${sign === "minus" ? "−" : "+"}${entry.credits}`),
+    el("span", { class: "hint" }, when));
+}
+
+function requestCard(fb, id, r, images) {
+  const card = el("li", { class: "request", "data-id": id, "data-status": r.status },
+    el("div", { class: "row" }, el("span", { class: `badge ${r.status}` }, r.status),
+      el("span", { class: "meta" }, `${r.model} · ${r.style} · ${r.color} · ${r.size} · ${r.cost} cr`)),
+    el("p", { class: "prompt" }, r.prompt));
+  if (r.status === "completed" && r.imageUrl) {
+    const img = el("img", { alt: `Generated: ${r.prompt}`, "data-size": r.size });
+    card.append(img);
+    if (!images.has(id)) images.set(id, fb.imageObjectUrl(r.imageUrl));
+    images.get(id).then((url) => (img.src = url), () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
+  }
+  if (["failed", "canceled"].includes(r.status)) {
+    card.append(el("p", { class: "error" }, r.failureReason || r.status),
+      el("p", { class: "ok refund" }, `Refunded ${r.refundedCredits ?? r.cost} credit(s).`));
+  }
+  if (r.status === "queued") {
+    const button = el("button", { type: "button", class: "secondary cancel" }, "Cancel");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await fb.call("cancelGeneration", { id });
+      } catch (err) {
+        button.replaceWith(el("p", { class: "error" }, describeError(err)));
+      }
+    });
+    card.append(button);
+  }
+  return card;
+}
+
+export function startStudio(fb, user) {
+  const form = document.querySelector("#generate-form");
+  const status = document.querySelector("#generate-status");
+  document.querySelector("#outcome-field").hidden = !inEmulator;
+  const stops = [];
+  const images = new Map();
+
+  stops.push(onSnapshot(doc(fb.db, "users", user.uid), (snap) => {
+    const credits = snap.exists() ? snap.data().credits : 0;
+    for (const id of ["#balance", "#balance-top"]) document.querySelector(id).textContent = credits;
+  }, (err) => setStatus(status, describeError(err), "error")));
+
+  const ledgerQuery = query(collection(fb.db, "users", user.uid, "transactions"), orderBy("timestamp", "desc"), limit(20));
+  stops.push(onSnapshot(ledgerQuery, (snap) => {
+    document.querySelector("#ledger").replaceChildren(...snap.docs.map((d) => ledgerItem(d.data())));
+  }));
+
+  const requestsQuery = query(collection(fb.db, "generationRequests"), where("userId", "==", user.uid),
+    orderBy("createdAt", "desc"), limit(24));
+  stops.push(onSnapshot(requestsQuery, (snap) => {
+    document.querySelector("#requests").replaceChildren(
+      ...snap.docs.map((d) => requestCard(fb, d.id, d.data(), images)));
+  }, (err) => setStatus(status, describeError(err), "error")));
+
+  loadCatalog(fb, form).catch((err) => setStatus(status, `Catalog: ${describeError(err)}`, "error"));
+
+  const onSubmit = async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("#generate-button");
+    button.disabled = true;
+    setStatus(status, "Charging and queueing…");
+    const data = Object.fromEntries(["model", "style", "color", "size", "prompt"].map((k) => [k, form[k].value]));
+    if (inEmulator && form.outcome.value) data.simulateOutcome = form.outcome.value;
+    try {
+      const result = await fb.call("generateImage", { ...data, async: true });
+      setStatus(status, `Queued: ${result.deductedCredits} credit(s) charged, ${result.remainingCredits} left.`, "ok");
+    } catch (err) {
+      setStatus(status, describeError(err), "error");
+    } finally {
+      button.disabled = false;
+    }
+  };
+  form.addEventListener("submit", onSubmit);
+  return () => {
+    stops.forEach((stop) => stop());
+    form.removeEventListener("submit", onSubmit);
+    images.forEach((p) => p.then((url) => URL.revokeObjectURL(url), () => {}));
+  };
+}
