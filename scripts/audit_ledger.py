@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
-from firestore_target import add_target_arguments, client_for  # noqa: E402
+from firestore_target import add_target_arguments, client_for, images_for  # noqa: E402
 
 from imagegen.audit import audit  # noqa: E402
 
@@ -31,7 +31,8 @@ def main() -> int:
     args = parser.parse_args()
 
     client = client_for(args, parser)
-    result = audit(client, datetime.now(UTC), timedelta(seconds=args.pending_timeout), args.user)
+    timeout = timedelta(seconds=args.pending_timeout)
+    result = audit(client, datetime.now(UTC), timeout, args.user, images_for(args))
     print(json.dumps(result, indent=2))
     return 0 if result["clean"] else 1
 

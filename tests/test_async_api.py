@@ -89,7 +89,7 @@ def queued_without_task(db, uid):
 
 def test_cancel_a_queued_request_refunds_once(api, db, new_user):
     from imagegen import generation
-    from imagegen.wiring import models
+    from imagegen.wiring import studio
 
     uid = new_user(10)
     rid = queued_without_task(db, uid)
@@ -104,7 +104,7 @@ def test_cancel_a_queued_request_refunds_once(api, db, new_user):
 
     again = api.post("cancelGenerationRequest", params={"id": rid})
     assert again.status_code == 409 and again.json()["error"]["code"] == "not-cancelable"
-    assert generation.process_queued(db, rid, models()) is None  # a late task does nothing
+    assert generation.process_queued(db, rid, studio()) is None  # a late task does nothing
     assert request_doc(db, rid)["status"] == "canceled"
     assert balance(db, uid) == 10 and len(refunds(db, uid, rid)) == 1
 

@@ -30,7 +30,6 @@ from .vocabulary import CATALOG_COLLECTIONS
 __all__ = [
     "db",
     "current_catalog",
-    "models",
     "images",
     "studio",
     "image_url_for",
@@ -65,11 +64,6 @@ def current_catalog() -> Catalog:
             "The catalog is empty: seed Firestore with `python seed_config.py`."
         )
     return catalog
-
-
-def models() -> Mapping[str, ImageModel]:
-    """The image models this deployment offers, by name."""
-    return _MODELS
 
 
 def images() -> ImageStore:
