@@ -23,13 +23,16 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 DESKTOP, PHONE = (1280, 800), (390, 844)
 CHROMIUM = next((p for p in ("chromium", "chromium-browser") if shutil.which(p)), None)
 DRIVER = shutil.which("chromedriver")
-INSTALL = "install it with: sudo apt-get install chromium chromium-driver"
+if not (CHROMIUM and DRIVER):
+    pytest.skip(
+        "browser tests need Chromium and ChromeDriver; install them with: "
+        "sudo apt-get install chromium chromium-driver",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not (CHROMIUM and DRIVER):
-        pytest.skip(f"browser tests need Chromium and ChromeDriver; {INSTALL}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
