@@ -176,3 +176,34 @@ def test_anomaly_alerts_carry_the_evidence_and_severity():
     mild = {**anomalies[0], "severity": "warning", "dimension": None, "key": None}
     (warning,) = anomaly_alerts("2020-W15", [mild])
     assert (warning["severity"], warning["segment"]) == ("WARNING", "overall")
+
+
+def test_credit_volumes_are_judged_as_sums_of_prices_not_as_counts():
+    """Steady growth in credits spent over mixed sizes is not an anomaly (a plain Poisson
+    test flagged 431 vs 368 credits at p<0.001), while a 5x jump still is."""
+    from imagegen.report_rules import credits_dispersion
+
+    def week(n, requests):
+        by_size = {  # half 512 (1 credit), 30% 1024 (3), 20% 1024x1792 (4)
+            "512x512": {"completed": requests // 2, "credits": requests // 2},
+            "1024x1024": {"completed": 3 * requests // 10, "credits": 9 * requests // 10},
+            "1024x1792": {"completed": requests // 5, "credits": 4 * requests // 5},
+        }
+        credits = sum(b["credits"] for b in by_size.values())
+        return {
+            "weekId": f"2020-W{n:02d}",
+            "totalRequests": requests,
+            "totalCreditsSpent": credits,
+            "uniqueUsers": 40,
+            "bySize": by_size,
+        }
+
+    history = [week(n, r) for n, r in ((12, 208), (11, 184), (10, 172))]
+    assert credits_dispersion(history) == pytest.approx(64 / 22, rel=0.02)
+    grown = week(13, 210)
+    grown["totalCreditsSpent"] = 431  # 1.2x the mean of 368: growth, not an incident
+    metrics = {a["metric"] for a in detect_anomalies(grown, history)}
+    assert "totalCreditsSpent" not in metrics
+    spike = week(13, 1000)
+    assert "totalCreditsSpent" in {a["metric"] for a in detect_anomalies(spike, history)}
+    assert credits_dispersion([{"bySize": {"512x512": {"completed": 9, "credits": 9}}}]) == 1.0

@@ -202,6 +202,20 @@ def _label(metric: str, dim: str | None, key: str | None) -> str:
     return f"{key} {metric}" if key else metric
 
 
+def credits_dispersion(reports: Iterable[Mapping[str, Any]]) -> float:
+    """How much more a week's credits vary than a count: credits are a sum of per-request
+    prices c, so their variance is about E[c^2]/E[c] times the mean (a compound Poisson).
+    Estimated from the completed requests and credits per size; 1 for a single price."""
+    weighted = total = 0.0
+    for report in reports:
+        for bucket in report.get("bySize", {}).values():
+            credits, completed = bucket.get("credits", 0), bucket.get("completed", 0)
+            if credits and completed:
+                weighted += credits * (credits / completed)
+                total += credits
+    return max(1.0, weighted / total) if total else 1.0
+
+
 def _volume_anomaly(
     metric: str,
     dim: str | None,
@@ -209,10 +223,18 @@ def _volume_anomaly(
     current: float,
     history: Sequence[float],
     t: Thresholds,
+    dispersion: float = 1.0,
 ) -> dict[str, Any] | None:
+    """Volumes against their history; `dispersion` > 1 scales a sum of prices down to the
+    count-like units the Poisson tail assumes."""
     lam = sum(history) / len(history)
     up = current >= lam
-    p = stats.poisson_sf(int(current), lam) if up else stats.poisson_cdf(int(current), lam)
+    scaled, scaled_lam = current / dispersion, lam / dispersion
+    p = (
+        stats.poisson_sf(int(scaled), scaled_lam)
+        if up
+        else stats.poisson_cdf(int(scaled), scaled_lam)
+    )
     z: float | None = None
     if len(history) >= t.robust_from_weeks:
         z = stats.robust_z(math.log1p(current), [math.log1p(h) for h in history], t.log_mad_floor)
@@ -270,10 +292,12 @@ def detect_anomalies(
             k for h in history for k in h.get(volume_dim, {})
         }
         series += [("requests", volume_dim, key) for key in sorted(keys)]
+    dispersion = credits_dispersion([current, *history])
     for metric, dim, key in series:
         cur = _metric_value(current, metric, dim, key) or 0
         past = [float(_metric_value(h, metric, dim, key) or 0) for h in history]
-        anomaly = _volume_anomaly(metric, dim, key, float(cur), past, t)
+        scale = dispersion if metric == "totalCreditsSpent" else 1.0
+        anomaly = _volume_anomaly(metric, dim, key, float(cur), past, t, scale)
         if anomaly:
             found.append(anomaly)
     found += _rate_anomalies(current, history, t)
