@@ -86,6 +86,7 @@ def fill(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
     """Write the demo requests of `weeks` (oldest first) and build their reports in order."""
     reports = []
     for week, plan in week_plan(weeks).items():
+        start, _ = week_bounds(week)
         docs = requests_for(week, plan["volume"], plan["failure"])
         for i in range(0, len(docs), 200):
             batch = client.batch()
@@ -97,7 +98,7 @@ def fill(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
                     .collection("users")
                     .document(doc["userId"])
                 )
-                batch.set(marker, {"userId": doc["userId"], "firstRequestAt": start_of(week)})
+                batch.set(marker, {"userId": doc["userId"], "firstRequestAt": start})
             batch.commit()
         reports.append(write_report(client, week))
     return reports
@@ -116,10 +117,6 @@ def seed_reports(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
         client.collection(REPORTS).document(week).set(report)
         reports.append(report)
     return reports
-
-
-def start_of(week: str) -> datetime:
-    return week_bounds(week)[0]
 
 
 def main() -> int:

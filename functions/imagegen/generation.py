@@ -54,7 +54,6 @@ class GenerationOutcome:
     """What happened to a request: completed with an image, or failed and refunded."""
 
     request_id: str
-    order: GenerationInput
     balance_after_charge: int
     settlement: ledger.Settlement
 
@@ -82,7 +81,7 @@ def generate(
         _crash(request_id, order.user_id, crash)
     if charged.status not in UNSETTLED:
         settlement = ledger.current_settlement(client, request_id)
-        return GenerationOutcome(request_id, order, charged.balance, settlement)
+        return GenerationOutcome(request_id, charged.balance, settlement)
     spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
     try:
         settlement = run_and_settle(client, studio, spec, order.user_id, forced, charged, crash)
@@ -91,7 +90,7 @@ def generate(
         raise errors.internal() from None
     if settlement.settled_now:
         log_settled(request_id, order.as_payload(), order.cost, settlement, started)
-    return GenerationOutcome(request_id, order, charged.balance, settlement)
+    return GenerationOutcome(request_id, charged.balance, settlement)
 
 
 def log_settled(

@@ -9,7 +9,6 @@ commits first wins and the other sees a settled request (and a losing image is d
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,8 +23,6 @@ from .retry import GaveUp
 from .vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
 
 COMPLETED = RequestStatus.COMPLETED
-
-log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
 
@@ -113,6 +110,4 @@ def sweep_pending(
                 result.already_settled.append(doc.id)
         if len(docs) < SWEEP_BATCH or result.failed:
             break
-    if result.refunded or result.completed:
-        log.warning("sweeper refunded %s and completed %s", result.refunded, result.completed)
     return result

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import stats
-from .vocabulary import RequestStatus
+from .vocabulary import RequestStatus, whole_credits
 
 DIMENSIONS: dict[str, str] = {
     "byModel": "model",
@@ -122,13 +122,6 @@ class WeekAggregate:
     def totals(self) -> dict[str, Any]:
         """The report's totals and breakdowns (without period, anomalies, timestamps)."""
         return report_totals(self.overall, self.by, len(self.users))
-
-
-def whole_credits(value: Any) -> int:
-    """A stored cost as an integer; anything that is not a number counts as 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return 0
-    return int(value)
 
 
 def report_totals(

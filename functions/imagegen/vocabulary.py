@@ -67,15 +67,17 @@ def outcome_fields(status: str, cost: int) -> dict[str, int]:
     }
 
 
-OUTCOME_FIELDS: tuple[str, ...] = tuple(outcome_fields(RequestStatus.PENDING, 0))
+def whole_credits(value: Any) -> int:
+    """A stored cost as an integer; anything that is not a number counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return int(value)
 
 
 def outcome_patch(data: dict[str, Any]) -> dict[str, int]:
     """The outcome fields a stored request lacks or holds wrongly for its status and cost
     (empty when it is consistent): what the migration writes to documents from elsewhere."""
-    cost = data.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, int):
-        cost = int(cost) if isinstance(cost, float) and cost == cost else 0
+    cost = whole_credits(data.get("cost"))
     expected = outcome_fields(str(data.get("status", RequestStatus.PENDING)), cost)
     return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
 
