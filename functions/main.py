@@ -14,11 +14,12 @@ from firebase_admin import initialize_app
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from imagegen import callable_endpoints as callables
+from imagegen import emulator_server, operations
 from imagegen import http_endpoints as endpoints
-from imagegen import operations
 from imagegen.settings import WEBHOOK_SECRET
 
 initialize_app()
+emulator_server.outlast_emulator_keepalive()
 
 # Runtime options (README, "Production runtime options"). set_global_options defaults `cpu` to
 # "gcf_gen1" (a fraction of a CPU), which forces concurrency to 1; the handlers are I/O-bound
