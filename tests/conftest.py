@@ -43,7 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def emulator_failed(resp: requests.Response) -> bool:
     """The emulator's proxy answered instead of our function (under bursts it sometimes starts
-    two workers on one port): `{"code": "ECONNRESET"}` and no `error` object of ours."""
+    two workers on one port; idle-connection resets are prevented by `emulator_server`):
+    `{"code": "ECONNRESET"}` and no `error` object of ours."""
     if resp.status_code < 500:
         return False
     try:
