@@ -28,8 +28,8 @@ PROJECT = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
 
 from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
 from imagegen.report_queries import build_report  # noqa: E402
+from imagegen.request_record import outcome_fields  # noqa: E402
 from imagegen.simulator import MODEL_NAMES  # noqa: E402
-from imagegen.vocabulary import outcome_fields  # noqa: E402
 from imagegen.weeks import week_bounds  # noqa: E402
 
 

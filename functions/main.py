@@ -1,6 +1,7 @@
 """Firebase entry points. Each one hands over to the `imagegen` package beside this file: HTTPS
 functions to their adapter in `imagegen.http_endpoints`, task and scheduled functions straight
-to the application layer, `imagegen.operations`, where every operation is written once.
+to the application layer, `imagegen.operations` (one module per concern), where every
+operation is written once.
 
 Runtime options are chosen per function; see "Production runtime options" in the README.
 """
@@ -14,8 +15,9 @@ from firebase_admin import initialize_app
 from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
 
 from imagegen import callable_endpoints as callables
-from imagegen import emulator_server, operations
+from imagegen import emulator_server
 from imagegen import http_endpoints as endpoints
+from imagegen.operations import admin, generating, notifications
 from imagegen.settings import WEBHOOK_SECRET
 
 initialize_app()
@@ -74,31 +76,31 @@ def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa
 
 # Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
 # signed-in app user; see README, "From a web or mobile app".
-@https_fn.on_call(timeout_sec=120, memory=options.MemoryOption.MB_512, concurrency=40)
+@callables.on_call(timeout_sec=120, memory=options.MemoryOption.MB_512, concurrency=40)
 def generateImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Charge, generate and settle one image for the caller (or queue it with async: true)."""
     return callables.generate_image(req)
 
 
-@https_fn.on_call()
+@callables.on_call()
 def getCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """The caller's balance and ledger, newest first, paginated."""
     return callables.get_credits(req)
 
 
-@https_fn.on_call()
+@callables.on_call()
 def getGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """One of the caller's generation requests."""
     return callables.get_generation(req)
 
 
-@https_fn.on_call()
+@callables.on_call()
 def listGenerations(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """The caller's requests, newest first; status and model filter, paginated."""
     return callables.list_generations(req)
 
 
-@https_fn.on_call()
+@callables.on_call()
 def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Cancel one of the caller's queued requests and refund it."""
     return callables.cancel_generation(req)
@@ -116,7 +118,7 @@ def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
 def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     """Task: run a queued generation and settle it. An exception makes Cloud Tasks retry with
     backoff; settlement stays exactly once."""
-    operations.process_queued_generation(str(req.data["requestId"]))
+    generating.process_queued_generation(str(req.data["requestId"]))
 
 
 @tasks_fn.on_task_dispatched(
@@ -131,7 +133,7 @@ def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N8
 def deliverWebhook(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     """Task: POST a settled request's final state, signed, to its webhookUrl; retried with
     backoff until the receiver answers 2xx."""
-    operations.deliver_webhook(str(req.data["requestId"]), WEBHOOK_SECRET.value)
+    notifications.deliver_webhook(str(req.data["requestId"]), WEBHOOK_SECRET.value)
 
 
 @https_fn.on_request(cors=_CORS)
@@ -160,7 +162,7 @@ def auditLedger(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
 
 @_batch_job
 def recoverPendingRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """POST (admin): refund requests left pending by a crash, now."""
+    """POST (admin): settle requests left unsettled by a crash, now (complete or refund)."""
     return endpoints.recover_pending_requests(req)
 
 
@@ -180,8 +182,9 @@ def migrateRequestOutcomes(req: https_fn.Request) -> https_fn.Response:  # noqa:
     schedule="every 10 minutes", timeout_sec=540, max_instances=1, concurrency=1
 )
 def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
-    """Every 10 minutes: refund requests charged but never settled."""
-    operations.sweep_stuck_requests()
+    """Every 10 minutes: settle requests charged but never settled: complete those whose
+    image was stored, refund the rest."""
+    admin.sweep_stuck_requests()
 
 
 @scheduler_fn.on_schedule(
@@ -194,4 +197,4 @@ def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N
 )
 def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
-    operations.run_weekly_report(event.schedule_time or datetime.now(UTC))
+    admin.run_weekly_report(event.schedule_time or datetime.now(UTC))

@@ -28,13 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
 from imagegen.report_queries import write_report  # noqa: E402
 from imagegen.report_rules import THRESHOLDS, WeekAggregate, assemble_report  # noqa: E402
+from imagegen.request_record import outcome_fields  # noqa: E402
 from imagegen.simulator import MODEL_NAMES  # noqa: E402
 from imagegen.vocabulary import (  # noqa: E402
     REPORTS,
     REQUESTS,
     WEEKLY_ACTIVE_USERS,
     RequestStatus,
-    outcome_fields,
 )
 from imagegen.weeks import previous_week, week_bounds, weeks_before  # noqa: E402
 

@@ -6,7 +6,8 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from imagegen.vocabulary import RequestStatus, outcome_fields
+from imagegen.request_record import outcome_fields
+from imagegen.vocabulary import RequestStatus
 from imagegen.weeks import week_bounds, week_id
 
 STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]

@@ -77,13 +77,14 @@ def queued_without_task(db, uid):
     """A request charged and queued whose task has not run yet (created directly)."""
     from imagegen import ledger as money
     from imagegen.catalog import DEFAULT_CATALOG
+    from imagegen.request_record import GenerationRequest
     from imagegen.simulator import MODEL_NAMES
     from imagegen.validation import parse_generation_input
     from imagegen.vocabulary import RequestStatus
 
     order = parse_generation_input({"userId": uid, **BODY}, DEFAULT_CATALOG, MODEL_NAMES)
     rid = uuid.uuid4().hex
-    money.charge(db, order, rid, RequestStatus.QUEUED, {"mode": "async"})
+    money.charge(db, GenerationRequest.from_order(order, rid, RequestStatus.QUEUED, mode="async"))
     return rid
 
 

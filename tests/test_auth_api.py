@@ -100,3 +100,21 @@ def test_seeded_auth_users_can_sign_in(api):
     assert resp.status_code == 200 and resp.json()["userId"] == "testUser2"
     admin = sign_in("admin@example.com")
     assert api.get("auditLedger", params={"userId": "testUser2"}, headers=bearer(admin)).ok
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"[1, 2]", b'"data"', b"\xff\xfe"],
+    ids=["broken", "array", "string", "not-utf8"],
+)
+def test_callable_with_a_malformed_body_is_a_400_and_changes_nothing(
+    api, db, new_user, token_for, raw
+):
+    """The callable protocol's body is a JSON object; anything else is the client's mistake
+    (400 INVALID_ARGUMENT), never a 500."""
+    uid = new_user(5)
+    headers = {"Content-Type": "application/json", **bearer(token_for(uid))}
+    resp = api.post("generateImage", data=raw, headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert balance(db, uid) == 5 and requests_of(db, uid) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -106,16 +107,14 @@ def test_retry_returns_after_conflicts():
         return "done"
 
     policy = RetryPolicy(max_attempts=5, deadline_seconds=10)
-    assert retry_on_conflict(attempt, policy, sleep=lambda s: None) == "done"
+    assert retry_on_conflict(attempt, policy) == "done"
     assert len(calls) == 3
 
 
 def test_retry_gives_up_and_passes_other_errors_through():
     policy = RetryPolicy(max_attempts=4, deadline_seconds=10)
     with pytest.raises(GaveUp):
-        retry_on_conflict(
-            lambda: (_ for _ in ()).throw(gexc.Aborted("x")), policy, sleep=lambda s: None
-        )
+        retry_on_conflict(lambda: (_ for _ in ()).throw(gexc.Aborted("x")), policy)
     with pytest.raises(ValueError):
         retry_on_conflict(lambda: (_ for _ in ()).throw(ValueError()), policy)
 
@@ -224,16 +223,28 @@ def test_runtime_options_allow_concurrency():
 
 
 def test_webhook_signatures_and_urls():
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
     from imagegen import webhooks
 
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    now = int(time.time())
     body, headers = webhooks.build(
-        {"generationRequestId": "r1", "status": "completed"}, "completed", "s3cret", 1_700_000_000
+        {"generationRequestId": "r1", "status": "completed"}, "completed", secret, now
     )
     assert headers["Webhook-Id"] == "r1-completed"
     sig = headers["Webhook-Signature"]
-    assert webhooks.verify("s3cret", "1700000000", body, sig)
-    assert not webhooks.verify("s3cret", "1700000001", body, sig)
-    assert not webhooks.verify("s3cret", "1700000000", body + b" ", sig)
+    assert sig.startswith("v1,")
+    assert webhooks.verify(secret, "r1-completed", str(now), body, sig)
+    assert not webhooks.verify(secret, "r1-completed", str(now + 1), body, sig)
+    assert not webhooks.verify(secret, "r1-completed", str(now), body + b" ", sig)
+    assert not webhooks.verify(secret, "r1-failed", str(now), body, sig)
+    # The spec's own library accepts the delivery and refuses a tampered one.
+    assert Webhook(secret).verify(body, headers)["deliveryId"] == "r1-completed"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body + b" ", headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "QUJD" * 8).verify(body, headers)
     assert webhooks.validate_url("https://hooks.example.com/x", False)
     assert webhooks.validate_url("http://127.0.0.1:8000/x", True)
     bad_urls = [
@@ -295,12 +306,15 @@ def test_renders_are_exact_in_size_deterministic_and_shaped_by_the_parameters():
 
 
 def test_every_error_code_has_an_http_status_and_a_callable_code():
-    """Every code HTTP answers with other than 400 has its own callable code (HTTP-only codes
-    aside), and the callable error carries the HTTP error body as details."""
+    """Both transport tables name every ErrorCode (no silent default), and the callable error
+    carries the HTTP error body as details."""
     from imagegen.callable_endpoints import CALLABLE_CODE, https_error
+    from imagegen.errors import ErrorCode
     from imagegen.http_api import HTTP_STATUS
 
-    assert set(HTTP_STATUS) - {"method-not-allowed", "body-too-large"} <= set(CALLABLE_CODE)
+    assert set(HTTP_STATUS) == set(ErrorCode)
+    assert set(CALLABLE_CODE) == set(ErrorCode)
+    assert all(400 <= status < 600 for status in HTTP_STATUS.values())
     err = https_error(errors.insufficient_credits(2, 3))
     assert err.code.value == "failed-precondition" and err.message == "Insufficient credits."
     assert err.details == {
@@ -314,3 +328,22 @@ def test_every_error_code_has_an_http_status_and_a_callable_code():
     )
     assert https_error(errors.generation_failed("r", 1)).code.value == "aborted"
     assert https_error(errors.busy("x")).code.value == "resource-exhausted"
+
+
+def test_every_field_named_in_a_field_error_has_its_own_code():
+    """`invalid_field("x", ...)`, `invalid_choice("x", ...)`, `validate_text("x", ...)` and
+    `validate_user_id(v, "x")` across the package all map to an ErrorCode member (a typo
+    would otherwise surface as a crash)."""
+    import re
+
+    from imagegen.errors import field_error_code
+    from imagegen.validation import REQUIRED_FIELDS
+
+    source = "\n".join(p.read_text() for p in (ROOT / "functions" / "imagegen").rglob("*.py"))
+    pattern = (
+        r'(?:invalid_field|invalid_choice|validate_text)\(\s*"(\w+)"|validate_user_id\(\w+, "(\w+)"'
+    )
+    named = {a or b for a, b in re.findall(pattern, source)}
+    assert {"prompt", "pageToken", "week", "credits", "idempotencyKey", "id"} <= named
+    for field in named | set(REQUIRED_FIELDS) | {"status", "olderThanSeconds", "maxDocuments"}:
+        assert field_error_code(field).startswith("invalid-")

@@ -118,7 +118,7 @@ def test_normal_weeks_rarely_alarm():
 
 
 def test_outcome_patch_fills_only_what_is_missing_or_wrong():
-    from imagegen.vocabulary import outcome_fields, outcome_patch
+    from imagegen.request_record import outcome_fields, outcome_patch
 
     legacy = {"status": "failed", "cost": 3}
     assert outcome_patch(legacy) == {
@@ -136,7 +136,7 @@ def test_outcome_patch_fills_only_what_is_missing_or_wrong():
 
 
 def test_report_counts_odd_costs_as_zero_and_unsettled_as_pending():
-    from imagegen.vocabulary import whole_credits
+    from imagegen.request_record import whole_credits
 
     assert [whole_credits(v) for v in (3, 2.0, "4", None, True, float("nan"))] == [3, 2, 0, 0, 0, 0]
     totals = (

@@ -69,12 +69,13 @@ def receiver():
 
 
 def check_signed(headers: dict[str, str], body: bytes) -> dict:
-    from imagegen.webhooks import verify
+    """Verified as a receiver would, with the Standard Webhooks reference library."""
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-    assert verify(secret(), headers["Webhook-Timestamp"], body, headers["Webhook-Signature"])
-    assert not verify(
-        "wrong-secret", headers["Webhook-Timestamp"], body, headers["Webhook-Signature"]
-    )
+    assert secret().startswith("whsec_")
+    assert Webhook(secret()).verify(body, headers)["deliveryId"] == headers["Webhook-Id"]
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "QUJD" * 8).verify(body, headers)
     payload = json.loads(body)
     assert payload["deliveryId"] == headers["Webhook-Id"]
     assert payload["event"] == "generation.settled"

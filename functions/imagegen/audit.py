@@ -1,11 +1,11 @@
-"""Ledger audit: check the invariants 1-3 of docs/design.md over every user and request,
-and that stored images match completed requests.
+"""Ledger audit: check the invariants 1-3 and 7 of docs/design.md (numbered as there) over
+every user and request.
 
 1. credits == granted - deducted + refunded, summed over the user's ledger;
 2. a balance is never negative;
-3. every charged request is completed without a refund, or failed with exactly one refund,
-   and none stays pending past the timeout;
-4. every completed request has its image in the bucket, and no image exists without a
+3. every charged request is completed without a refund, or failed/canceled with exactly one
+   refund, and none stays unsettled past the timeout;
+7. every completed request has its image in the bucket, and no image exists without a
    completed request.
 `check_user` and `check_images` are pure; `audit` reads Firestore one user at a time.
 """

@@ -6,48 +6,97 @@ the same `{code, message, ...}` as the HTTP error body."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
-from firebase_functions.https_fn import CallableRequest, FunctionsErrorCode, HttpsError
+from firebase_functions import https_fn
+from firebase_functions.https_fn import (
+    CallableRequest,
+    FunctionsErrorCode,
+    HttpsError,
+    Request,
+    Response,
+)
 
-from . import errors, idempotency, operations, shapes
+from . import errors, idempotency, shapes
 from .auth import Caller
-from .errors import DomainError
+from .errors import DomainError, ErrorCode
 from .history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from .image_models import Outcome
+from .operations import generating, reads
 from .settings import ENFORCE_APP_CHECK, running_in_emulator
 
 log = logging.getLogger(__name__)
 
 Code = FunctionsErrorCode
-# Every error code's canonical callable code; codes not listed (invalid-*, missing-fields)
-# are invalid-argument.
-CALLABLE_CODE: dict[str, FunctionsErrorCode] = {
-    "unauthenticated": Code.UNAUTHENTICATED,
-    "permission-denied": Code.PERMISSION_DENIED,
-    "user-not-found": Code.NOT_FOUND,
-    "not-found": Code.NOT_FOUND,
-    "image-not-found": Code.NOT_FOUND,
-    "insufficient-credits": Code.FAILED_PRECONDITION,
-    "not-cancelable": Code.FAILED_PRECONDITION,
-    "idempotency-key-reused": Code.ALREADY_EXISTS,
-    "request-in-progress": Code.ABORTED,
-    "generation-failed": Code.ABORTED,
-    "busy": Code.RESOURCE_EXHAUSTED,
-    "unavailable": Code.UNAVAILABLE,
-    "simulated-crash": Code.INTERNAL,
-    "internal": Code.INTERNAL,
+# Every error code's canonical callable code (a unit test checks that none is missing).
+CALLABLE_CODE: dict[ErrorCode, FunctionsErrorCode] = {
+    **dict.fromkeys(
+        (c for c in ErrorCode if c.startswith("invalid-") or c == ErrorCode.MISSING_FIELDS),
+        Code.INVALID_ARGUMENT,
+    ),
+    ErrorCode.BODY_TOO_LARGE: Code.INVALID_ARGUMENT,
+    ErrorCode.METHOD_NOT_ALLOWED: Code.INVALID_ARGUMENT,
+    ErrorCode.UNAUTHENTICATED: Code.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: Code.PERMISSION_DENIED,
+    ErrorCode.USER_NOT_FOUND: Code.NOT_FOUND,
+    ErrorCode.NOT_FOUND: Code.NOT_FOUND,
+    ErrorCode.IMAGE_NOT_FOUND: Code.NOT_FOUND,
+    ErrorCode.INSUFFICIENT_CREDITS: Code.FAILED_PRECONDITION,
+    ErrorCode.NOT_CANCELABLE: Code.FAILED_PRECONDITION,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: Code.ALREADY_EXISTS,
+    ErrorCode.REQUEST_IN_PROGRESS: Code.ABORTED,
+    ErrorCode.GENERATION_FAILED: Code.ABORTED,
+    ErrorCode.BUSY: Code.RESOURCE_EXHAUSTED,
+    ErrorCode.UNAVAILABLE: Code.UNAVAILABLE,
+    ErrorCode.SIMULATED_CRASH: Code.INTERNAL,
+    ErrorCode.INTERNAL: Code.INTERNAL,
 }
 
 Operation = Callable[[Caller, Mapping[str, Any]], Any]
 
 
+def malformed_call(request: Request) -> str | None:
+    """Why a POST cannot be a callable invocation (None when it can): the protocol's body is
+    a JSON object. The SDK answers such bodies with 500 INTERNAL; they are the client's
+    mistake, so `on_call` answers 400 INVALID_ARGUMENT first."""
+    if request.method != "POST" or not request.is_json:
+        return None  # preflight, or a content type the SDK itself refuses with a 400
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):
+        return "Request body is not valid JSON."
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object with a 'data' field."
+    return None
+
+
+def on_call(**options: Any) -> Callable[[Callable[..., Any]], Callable[[Request], Response]]:
+    """`https_fn.on_call` with the same options, answering malformed bodies with a 400."""
+    sdk_decorator: Any = https_fn.on_call(**options)
+
+    def decorate(func: Callable[..., Any]) -> Callable[[Request], Response]:
+        handler = sdk_decorator(func)
+
+        @wraps(handler)  # keeps the SDK's endpoint metadata, which deploys read
+        def guarded(request: Request) -> Response:
+            problem = malformed_call(request)
+            if problem is not None:
+                body = {"error": {"status": "INVALID_ARGUMENT", "message": problem}}
+                return Response(json.dumps(body), status=400, mimetype="application/json")
+            return handler(request)
+
+        return guarded
+
+    return decorate
+
+
 def https_error(err: DomainError) -> HttpsError:
     """The callable form of a domain error."""
-    code = CALLABLE_CODE.get(err.code, Code.INVALID_ARGUMENT)
+    code = CALLABLE_CODE[err.code]
     return HttpsError(code, err.message, details=err.as_dict())
 
 
@@ -84,13 +133,13 @@ def callable_operation(operation: Operation) -> Callable[[CallableRequest[Any]],
 
 def _page(data: Mapping[str, Any]) -> Page:
     size, token = data.get("pageSize", DEFAULT_PAGE_SIZE), data.get("pageToken")
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
+    if isinstance(size, bool) or not isinstance(size, int):
         raise errors.invalid_field(
             "pageSize", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}."
         )
     if token is not None and not isinstance(token, str):
         raise errors.invalid_type("pageToken", "a string", token)
-    return Page(size, token or None)
+    return Page.of(size, token or None)
 
 
 def _string(data: Mapping[str, Any], name: str, required: bool = True) -> str | None:
@@ -104,7 +153,7 @@ def _string(data: Mapping[str, Any], name: str, required: bool = True) -> str | 
     return value
 
 
-def _options(data: Mapping[str, Any]) -> operations.GenerationOptions:
+def _options(data: Mapping[str, Any]) -> generating.GenerationOptions:
     key = _string(data, "idempotencyKey", required=False)
     asynchronous = data.get("async", False)
     if not isinstance(asynchronous, bool):
@@ -118,7 +167,7 @@ def _options(data: Mapping[str, Any]) -> operations.GenerationOptions:
             raise errors.invalid_field(
                 "simulateOutcome", "simulateOutcome must be 'success' or 'failure'."
             ) from None
-    return operations.GenerationOptions(
+    return generating.GenerationOptions(
         idempotency_key=idempotency.validate_key(key) if key is not None else None,
         asynchronous=asynchronous,
         forced=forced,
@@ -132,28 +181,28 @@ ORDER_FIELDS = ("model", "style", "color", "size", "prompt", "webhookUrl")
 def generate_image(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like POST createGenerationRequest, for the signed-in user."""
     order_data = {name: data[name] for name in ORDER_FIELDS if name in data}
-    order = operations.order_for(caller, {**order_data, "userId": caller.uid})
-    return operations.create_generation(caller, order, _options(data)).body
+    order = generating.order_for(caller, {**order_data, "userId": caller.uid})
+    return generating.create_generation(caller, order, _options(data)).body
 
 
 @callable_operation
 def get_credits(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like GET getUserCredits, for the signed-in user."""
-    return shapes.credits_json(operations.get_credits(caller, caller.uid, _page(data)))
+    return shapes.credits_json(reads.get_credits(caller, caller.uid, _page(data)))
 
 
 @callable_operation
 def get_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like GET getGenerationRequest."""
     request_id = _string(data, "id") or ""
-    return shapes.record_json(operations.get_generation(caller, request_id))
+    return shapes.record_json(reads.get_generation(caller, request_id))
 
 
 @callable_operation
 def list_generations(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like GET listGenerationRequests, for the signed-in user."""
     status, model = _string(data, "status", False), _string(data, "model", False)
-    page = operations.list_generations(caller, caller.uid, status, model, _page(data))
+    page = reads.list_generations(caller, caller.uid, status, model, _page(data))
     return shapes.requests_page_json(page)
 
 
@@ -161,5 +210,5 @@ def list_generations(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
 def cancel_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like POST cancelGenerationRequest."""
     request_id = _string(data, "id") or ""
-    settlement = operations.cancel_generation(caller, request_id)
+    settlement = generating.cancel_generation(caller, request_id)
     return shapes.canceled_json(request_id, settlement.refunded)

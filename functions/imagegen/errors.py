@@ -1,22 +1,79 @@
 """The domain's errors: one place for every error code and message clients see.
 
-Errors carry no transport: each adapter maps the code to its own terms, in one table
-(`http_api.HTTP_STATUS` for HTTP).
+Every code is a member of `ErrorCode`; errors carry no transport: each adapter maps the code
+to its own terms in one table keyed by `ErrorCode` (`http_api.HTTP_STATUS` for HTTP,
+`callable_endpoints.CALLABLE_CODE` for callables), and a unit test checks that both tables
+name every code.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Every error code a client can see (the `code` of the JSON error body)."""
+
+    # 400: the request is malformed; nothing was changed.
+    MISSING_FIELDS = "missing-fields"
+    INVALID_FIELD_TYPE = "invalid-field-type"
+    INVALID_JSON = "invalid-json"
+    INVALID_BODY = "invalid-body"
+    INVALID_HEADER = "invalid-header"
+    INVALID_MODEL = "invalid-model"
+    INVALID_STYLE = "invalid-style"
+    INVALID_COLOR = "invalid-color"
+    INVALID_SIZE = "invalid-size"
+    INVALID_PROMPT = "invalid-prompt"
+    INVALID_USER_ID = "invalid-user-id"
+    INVALID_ID = "invalid-id"
+    INVALID_STATUS = "invalid-status"
+    INVALID_REASON = "invalid-reason"
+    INVALID_CREDITS = "invalid-credits"
+    INVALID_WEEK = "invalid-week"
+    INVALID_PAGE_SIZE = "invalid-page-size"
+    INVALID_PAGE_TOKEN = "invalid-page-token"
+    INVALID_IDEMPOTENCY_KEY = "invalid-idempotency-key"
+    INVALID_WEBHOOK_URL = "invalid-webhook-url"
+    INVALID_SIMULATE_OUTCOME = "invalid-simulate-outcome"
+    INVALID_OLDER_THAN_SECONDS = "invalid-older-than-seconds"
+    INVALID_MAX_DOCUMENTS = "invalid-max-documents"
+    INSUFFICIENT_CREDITS = "insufficient-credits"
+    # 401 / 403 / 404 / 405
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission-denied"
+    USER_NOT_FOUND = "user-not-found"
+    NOT_FOUND = "not-found"
+    IMAGE_NOT_FOUND = "image-not-found"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    # 409 / 413: a conflict with the current state, an oversized body.
+    IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
+    REQUEST_IN_PROGRESS = "request-in-progress"
+    NOT_CANCELABLE = "not-cancelable"
+    BODY_TOO_LARGE = "body-too-large"
+    # 5xx: the request was valid; credits are safe (refunded, or never charged).
+    GENERATION_FAILED = "generation-failed"
+    SIMULATED_CRASH = "simulated-crash"
+    INTERNAL = "internal"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"
+
+
+def field_error_code(field: str) -> ErrorCode:
+    """The `invalid-<field>` code of a field name (camelCase becomes kebab-case); a field
+    without its own code is a programming error, caught by the unit tests."""
+    return ErrorCode("invalid-" + re.sub(r"([A-Z])", r"-\1", field).lower())
 
 
 class DomainError(Exception):
     """An error the caller is told about: a kebab-case `code`, a human `message`, details."""
 
-    def __init__(self, code: str, message: str, **details: Any) -> None:
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = ErrorCode(code)
         self.message = message
         self.details = details
         self.replayed = False  # set when an idempotency key replays a stored error
@@ -29,7 +86,7 @@ class DomainError(Exception):
     def from_dict(cls, data: dict[str, Any]) -> DomainError:
         """The inverse of `as_dict` (for stored outcomes that are replayed)."""
         details = {k: v for k, v in data.items() if k not in ("code", "message")}
-        return cls(str(data["code"]), str(data["message"]), **details)
+        return cls(ErrorCode(str(data["code"])), str(data["message"]), **details)
 
 
 def _listing(values: Iterable[str]) -> str:
@@ -39,7 +96,7 @@ def _listing(values: Iterable[str]) -> str:
 
 def missing_fields(names: list[str]) -> DomainError:
     return DomainError(
-        "missing-fields",
+        ErrorCode.MISSING_FIELDS,
         f"Missing required fields: {', '.join(names)}",
         missingFields=names,
     )
@@ -48,41 +105,40 @@ def missing_fields(names: list[str]) -> DomainError:
 def invalid_choice(field: str, value: str, allowed: Iterable[str]) -> DomainError:
     allowed = list(allowed)
     return DomainError(
-        f"invalid-{field}",
+        field_error_code(field),
         f"Invalid {field} '{value}'. Please use one of {_listing(allowed)}",
         allowed=allowed,
     )
 
 
 def invalid_field(field: str, message: str) -> DomainError:
-    code = "invalid-" + re.sub(r"([A-Z])", r"-\1", field).lower()
-    return DomainError(code, message, field=field)
+    return DomainError(field_error_code(field), message, field=field)
 
 
 def invalid_type(field: str, expected: str, value: Any) -> DomainError:
     return DomainError(
-        "invalid-field-type",
+        ErrorCode.INVALID_FIELD_TYPE,
         f"Field '{field}' must be {expected}, got {json_type_name(value)}.",
         field=field,
     )
 
 
 def invalid_json(detail: str) -> DomainError:
-    return DomainError("invalid-json", f"Request body is not valid JSON: {detail}")
+    return DomainError(ErrorCode.INVALID_JSON, f"Request body is not valid JSON: {detail}")
 
 
 def invalid_body() -> DomainError:
-    return DomainError("invalid-body", "Request body must be a JSON object.")
+    return DomainError(ErrorCode.INVALID_BODY, "Request body must be a JSON object.")
 
 
 def body_too_large(limit: int) -> DomainError:
-    return DomainError("body-too-large", f"Request body is larger than {limit} bytes.")
+    return DomainError(ErrorCode.BODY_TOO_LARGE, f"Request body is larger than {limit} bytes.")
 
 
 def method_not_allowed(method: str, allowed: Iterable[str]) -> DomainError:
     allowed = list(allowed)
     return DomainError(
-        "method-not-allowed",
+        ErrorCode.METHOD_NOT_ALLOWED,
         f"Method {method} is not allowed here; use {' or '.join(allowed)}.",
         allowed=allowed,
     )
@@ -90,7 +146,7 @@ def method_not_allowed(method: str, allowed: Iterable[str]) -> DomainError:
 
 def insufficient_credits(current: int, required: int) -> DomainError:
     return DomainError(
-        "insufficient-credits",
+        ErrorCode.INSUFFICIENT_CREDITS,
         "Insufficient credits.",
         currentCredits=current,
         requiredCredits=required,
@@ -98,16 +154,16 @@ def insufficient_credits(current: int, required: int) -> DomainError:
 
 
 def user_not_found() -> DomainError:
-    return DomainError("user-not-found", "User not found.")
+    return DomainError(ErrorCode.USER_NOT_FOUND, "User not found.")
 
 
 def request_not_found() -> DomainError:
-    return DomainError("not-found", "Generation request not found.")
+    return DomainError(ErrorCode.NOT_FOUND, "Generation request not found.")
 
 
 def generation_failed(request_id: str, refunded: int) -> DomainError:
     return DomainError(
-        "generation-failed",
+        ErrorCode.GENERATION_FAILED,
         "AI generation failed, credits refunded.",
         generationRequestId=request_id,
         refundedCredits=refunded,
@@ -116,25 +172,25 @@ def generation_failed(request_id: str, refunded: int) -> DomainError:
 
 def busy(what: str) -> DomainError:
     return DomainError(
-        "busy",
+        ErrorCode.BUSY,
         f"Too many simultaneous updates to {what}; nothing was charged. Retry shortly.",
     )
 
 
 def unauthenticated(message: str) -> DomainError:
-    return DomainError("unauthenticated", message)
+    return DomainError(ErrorCode.UNAUTHENTICATED, message)
 
 
 def forbidden(message: str) -> DomainError:
-    return DomainError("permission-denied", message)
+    return DomainError(ErrorCode.PERMISSION_DENIED, message)
 
 
 def unavailable(message: str) -> DomainError:
-    return DomainError("unavailable", message)
+    return DomainError(ErrorCode.UNAVAILABLE, message)
 
 
 def internal() -> DomainError:
-    return DomainError("internal", "Internal error.")
+    return DomainError(ErrorCode.INTERNAL, "Internal error.")
 
 
 def json_type_name(value: Any) -> str:
@@ -153,12 +209,12 @@ def json_type_name(value: Any) -> str:
 
 
 def invalid_header(name: str, expected: str) -> DomainError:
-    return DomainError("invalid-header", f"{name} must be {expected}.", header=name)
+    return DomainError(ErrorCode.INVALID_HEADER, f"{name} must be {expected}.", header=name)
 
 
 def not_cancelable(request_id: str, status: str) -> DomainError:
     return DomainError(
-        "not-cancelable",
+        ErrorCode.NOT_CANCELABLE,
         f"The request is already {status}; only queued requests can be canceled. "
         "Nothing was changed.",
         generationRequestId=request_id,
@@ -168,7 +224,7 @@ def not_cancelable(request_id: str, status: str) -> DomainError:
 
 def simulated_crash(request_id: str, point: str) -> DomainError:
     return DomainError(
-        "simulated-crash",
+        ErrorCode.SIMULATED_CRASH,
         f"Simulated crash {point} (emulator only); the request stays pending until the "
         "sweeper settles it.",
         generationRequestId=request_id,
@@ -177,19 +233,19 @@ def simulated_crash(request_id: str, point: str) -> DomainError:
 
 
 def image_not_found() -> DomainError:
-    return DomainError("image-not-found", "This generation request has no image.")
+    return DomainError(ErrorCode.IMAGE_NOT_FOUND, "This generation request has no image.")
 
 
 def idempotency_key_reused() -> DomainError:
     return DomainError(
-        "idempotency-key-reused",
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
         "This Idempotency-Key was already used with a different request body.",
     )
 
 
 def request_in_progress(request_id: str) -> DomainError:
     return DomainError(
-        "request-in-progress",
+        ErrorCode.REQUEST_IN_PROGRESS,
         "A request with this Idempotency-Key is still in progress; retry shortly.",
         generationRequestId=request_id,
     )

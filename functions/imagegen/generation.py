@@ -21,9 +21,10 @@ from google.cloud import firestore
 from . import errors, ledger, request_log
 from .image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from .image_store import ImageStore, object_path
-from .retry import GaveUp
+from .request_record import GenerationRequest
+from .retry import GaveUp, retry_on_conflict
 from .validation import GenerationInput
-from .vocabulary import UNSETTLED, FailureKind, RequestStatus
+from .vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,14 @@ def generate(
 
     The charge and the `pending` request are one commit; the model runs afterwards; settlement
     completes the request or refunds it, and happens exactly once. Should this process die in
-    between, the request stays `pending` until the sweeper refunds it. Called again with the
+    between, the request stays `pending` until the sweeper settles it (completes it when its
+    image was stored, refunds it otherwise). Called again with the
     same `request_id` it charges nothing more and, once settled, returns the settlement.
     `crash` (emulator only) stops at that point, as a crash would.
     """
     started = time.perf_counter()
     request_id = request_id or new_request_id()
-    charged = ledger.charge(client, order, request_id)
+    charged = ledger.charge(client, GenerationRequest.from_order(order, request_id))
     if crash is CrashPoint.AFTER_CHARGE:
         _crash(request_id, order.user_id, crash)
     if charged.status not in UNSETTLED:
@@ -89,25 +91,20 @@ def generate(
         request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
         raise errors.internal() from None
     if settlement.settled_now:
-        log_settled(request_id, order.as_payload(), order.cost, settlement, started)
+        log_settled(GenerationRequest.from_order(order, request_id), settlement, started)
     return GenerationOutcome(request_id, charged.balance, settlement)
 
 
 def log_settled(
-    request_id: str,
-    request: Mapping[str, Any],
-    cost: int,
-    settlement: ledger.Settlement,
-    started: float,
-    **extra: Any,
+    request: GenerationRequest, settlement: ledger.Settlement, started: float, **extra: Any
 ) -> None:
     """The structured line for a request this process settled (see `request_log`)."""
     request_log.settled(
-        request_id,
-        str(request.get("userId")),
-        str(request.get("model")),
-        str(request.get("size")),
-        cost,
+        request.id,
+        request.user_id,
+        request.model,
+        request.size,
+        request.cost,
         settlement.status,
         (time.perf_counter() - started) * 1000,
         **extra,
@@ -182,10 +179,15 @@ def enqueue(
 ) -> ledger.ChargeResult:
     """Asynchronous mode: charge and create the request as `queued`, then hand it to the task
     queue. If it cannot be queued, it is refunded at once and the caller gets a 503."""
-    extra: dict[str, Any] = {"mode": "async"}
-    if forced is not None:  # emulator-only test header, remembered for the task
-        extra["simulateOutcome"] = forced.value
-    charged = ledger.charge(client, order, request_id, RequestStatus.QUEUED, extra)
+    request = GenerationRequest.from_order(
+        order,
+        request_id,
+        RequestStatus.QUEUED,
+        mode="async",
+        # the emulator-only forced outcome, remembered for the task
+        simulate_outcome=forced.value if forced is not None else None,
+    )
+    charged = ledger.charge(client, request)
     if charged.status != RequestStatus.QUEUED:
         return charged  # charged earlier (a retry): already queued or further along
     try:
@@ -209,17 +211,40 @@ def process_queued(
     again for the same request (task retries): a settled or canceled request is left alone.
     `on_settled(request_id)` runs after a settlement this call made (e.g. queue a webhook)."""
     started = time.perf_counter()
-    data = ledger.start_processing(client, request_id)
-    if data is None:
+    request = start_processing(client, request_id)
+    if request is None:
         return None
-    spec = ImageSpec(
-        request_id, data["model"], data["style"], data["color"], data["size"], data["prompt"]
-    )
-    raw = data.get("simulateOutcome")
-    forced = Outcome(raw) if raw else None
-    settlement = run_and_settle(client, studio, spec, str(data["userId"]), forced)
+    forced = Outcome(request.simulate_outcome) if request.simulate_outcome else None
+    settlement = run_and_settle(client, studio, request.spec(), request.user_id, forced)
     if settlement.settled_now:
-        log_settled(request_id, data, int(data.get("cost", 0)), settlement, started, mode="async")
+        log_settled(request, settlement, started, mode="async")
         if on_settled is not None:
             on_settled(request_id)
     return settlement
+
+
+WAITING_OR_RUNNING = (RequestStatus.QUEUED, RequestStatus.PROCESSING)
+
+
+def start_processing(client: firestore.Client, request_id: str) -> GenerationRequest | None:
+    """Move a queued request to `processing` and return it; a request already processing
+    (a retried task) is returned as it is; a settled or canceled one gives None."""
+    ref = client.collection(REQUESTS).document(request_id)
+
+    def attempt() -> GenerationRequest | None:
+        snap = ref.get()
+        data = snap.to_dict() if snap.exists else None
+        if data is None or data.get("status") not in WAITING_OR_RUNNING:
+            return None
+        if data["status"] == RequestStatus.QUEUED:
+            ref.update(
+                {
+                    "status": RequestStatus.PROCESSING.value,
+                    "processingAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+                option=client.write_option(last_update_time=snap.update_time),
+            )
+        return GenerationRequest.from_document(request_id, data)
+
+    return retry_on_conflict(attempt, ledger.SETTLE_POLICY)

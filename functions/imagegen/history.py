@@ -14,6 +14,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
+from .validation import within
 from .vocabulary import REQUESTS, TRANSACTIONS, USERS
 
 MAX_PAGE_SIZE = 100
@@ -26,6 +27,12 @@ class Page:
 
     size: int = DEFAULT_PAGE_SIZE
     token: str | None = None
+
+    @classmethod
+    def of(cls, size: int, token: str | None) -> Page:
+        """A page request, with its size checked (1 to MAX_PAGE_SIZE)."""
+        within("pageSize", size, 1, MAX_PAGE_SIZE)
+        return cls(size, token)
 
 
 @dataclass(frozen=True)

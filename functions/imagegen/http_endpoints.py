@@ -3,12 +3,10 @@ layer (`operations`) and shape its result (`shapes`). No business rules live her
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from firebase_functions import https_fn
 
-from . import auth, errors, idempotency, migration, operations, shapes
-from .history import MAX_PAGE_SIZE, Page
+from . import auth, errors, idempotency, shapes
+from .history import Page
 from .http_api import (
     endpoint,
     forced_outcome,
@@ -17,7 +15,7 @@ from .http_api import (
     read_json_object,
     simulated_crash,
 )
-from .wiring import pending_timeout
+from .operations import admin, generating, reads
 
 ASYNC_PREFERENCE = "respond-async"
 
@@ -33,8 +31,8 @@ def wants_async(req: https_fn.Request) -> bool:
 
 
 def page_of(req: https_fn.Request) -> Page:
-    size = query_int(req, "pageSize", Page().size, 1, MAX_PAGE_SIZE)
-    return Page(size, req.args.get("pageToken") or None)
+    size = query_int(req, "pageSize")
+    return Page.of(Page().size if size is None else size, req.args.get("pageToken") or None)
 
 
 def request_id_of(req: https_fn.Request) -> str:
@@ -53,13 +51,13 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
     caller = caller_of(req)
     body = read_json_object(req)
     key = req.headers.get(idempotency.HEADER)
-    options = operations.GenerationOptions(
+    options = generating.GenerationOptions(
         idempotency_key=idempotency.validate_key(key) if key is not None else None,
         asynchronous=wants_async(req),
         forced=forced_outcome(req),
         crash=simulated_crash(req),
     )
-    outcome = operations.create_generation(caller, operations.order_for(caller, body), options)
+    outcome = generating.create_generation(caller, generating.order_for(caller, body), options)
     headers = {"Preference-Applied": ASYNC_PREFERENCE} if options.asynchronous else {}
     if outcome.replayed:
         headers = {"Idempotent-Replayed": "true"}
@@ -69,7 +67,7 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
 @endpoint("GET")
 def get_user_credits(req: https_fn.Request) -> https_fn.Response:
     """The user's balance and ledger, newest first, one page at a time."""
-    page = operations.get_credits(caller_of(req), req.args.get("userId"), page_of(req))
+    page = reads.get_credits(caller_of(req), req.args.get("userId"), page_of(req))
     return json_response(200, shapes.credits_json(page))
 
 
@@ -78,35 +76,37 @@ def cancel_generation_request(req: https_fn.Request) -> https_fn.Response:
     """Cancel a queued request and refund it; a processing or finished one is left alone."""
     caller = caller_of(req)
     request_id = request_id_of(req)
-    settlement = operations.cancel_generation(caller, request_id)
+    settlement = generating.cancel_generation(caller, request_id)
     return json_response(200, shapes.canceled_json(request_id, settlement.refunded))
 
 
 @endpoint("GET")
 def get_generation_request(req: https_fn.Request) -> https_fn.Response:
     """One generation request with its status, for polling."""
-    record = operations.get_generation(caller_of(req), request_id_of(req))
+    record = reads.get_generation(caller_of(req), request_id_of(req))
     return json_response(200, shapes.record_json(record))
 
 
-IMAGE_CACHE_CONTROL = "private, max-age=31536000, immutable"  # a request's image never changes
+# Private to its owner; an hour at most, so an image its owner deletes leaves caches soon.
+IMAGE_CACHE_CONTROL = "private, max-age=3600"
 
 
 @endpoint("GET")
 def get_generation_image(req: https_fn.Request) -> https_fn.Response:
-    """A completed request's PNG, for its owner or an admin; `If-None-Match` gives a 304."""
-    image = operations.get_generation_image(caller_of(req), request_id_of(req))
-    etag = f'"{image.etag}"'
-    headers = {"ETag": etag, "Cache-Control": IMAGE_CACHE_CONTROL}
-    if etag in [tag.strip() for tag in req.headers.get("If-None-Match", "").split(",")]:
-        return https_fn.Response(status=304, headers=headers)
-    return https_fn.Response(image.data, status=200, headers=headers, mimetype=image.content_type)
+    """A completed request's image, for its owner or an admin; `If-None-Match` (strong, weak
+    or `*`) gives a 304, by werkzeug's conditional responses."""
+    image = reads.get_generation_image(caller_of(req), request_id_of(req))
+    response = https_fn.Response(image.data, status=200, mimetype=image.content_type)
+    response.set_etag(image.etag)
+    response.headers["Cache-Control"] = IMAGE_CACHE_CONTROL
+    response.make_conditional(req)  # 304 (body dropped) when If-None-Match matches
+    return response
 
 
 @endpoint("GET")
 def list_generation_requests(req: https_fn.Request) -> https_fn.Response:
     """The caller's requests, newest first, one page at a time; `status` and `model` filter."""
-    page = operations.list_generations(
+    page = reads.list_generations(
         caller_of(req),
         req.args.get("userId"),
         req.args.get("status"),
@@ -119,7 +119,7 @@ def list_generation_requests(req: https_fn.Request) -> https_fn.Response:
 @endpoint("GET")
 def health(req: https_fn.Request) -> https_fn.Response:
     """Liveness without I/O; `?deep=1` also reads from Firestore."""
-    return json_response(200, operations.check_health(req.args.get("deep") in ("1", "true")))
+    return json_response(200, reads.check_health(req.args.get("deep") in ("1", "true")))
 
 
 @endpoint("POST")
@@ -128,7 +128,7 @@ def grant_credits(req: https_fn.Request) -> https_fn.Response:
     caller = caller_of(req)
     auth.require_admin(caller)  # before reading the body: nothing about it is revealed
     body = read_json_object(req)
-    result = operations.grant_credits(
+    result = admin.grant_credits(
         caller,
         body.get("userId"),
         body.get("credits"),
@@ -145,20 +145,17 @@ def grant_credits(req: https_fn.Request) -> https_fn.Response:
 
 @endpoint("POST")
 def recover_pending_requests(req: https_fn.Request) -> https_fn.Response:
-    """Admin: run the sweeper now (refund requests pending longer than the timeout)."""
+    """Admin: run the sweeper now: settle requests unsettled longer than `olderThanSeconds`."""
     caller = caller_of(req)
     auth.require_admin(caller)
-    low = int(operations.min_recovery_age().total_seconds())
-    default = int(pending_timeout().total_seconds())
-    seconds = query_int(req, "olderThanSeconds", default, low, 7 * 24 * 3600)
-    result = operations.recover_pending(caller, timedelta(seconds=seconds))
+    result = admin.recover_pending(caller, query_int(req, "olderThanSeconds"))
     return json_response(200, result.as_dict())
 
 
 @endpoint("GET", "POST")
 def audit_ledger(req: https_fn.Request) -> https_fn.Response:
     """Admin: check the ledger invariants; `?userId=` limits the audit to one user."""
-    return json_response(200, operations.audit_ledger(caller_of(req), req.args.get("userId")))
+    return json_response(200, admin.audit_ledger(caller_of(req), req.args.get("userId")))
 
 
 @endpoint("POST")
@@ -167,7 +164,7 @@ def generate_weekly_report(req: https_fn.Request) -> https_fn.Response:
     caller = caller_of(req)
     auth.require_admin(caller)
     week = req.args.get("week") or read_json_object(req).get("week")
-    report = operations.build_weekly_report(caller, week)
+    report = admin.build_weekly_report(caller, week)
     return json_response(200, shapes.report_json(report))
 
 
@@ -176,6 +173,7 @@ def migrate_request_outcomes(req: https_fn.Request) -> https_fn.Response:
     """Admin: add the outcome fields and weekly markers to request documents written without
     them; `?pageToken=` resumes, `?maxDocuments=` bounds one call."""
     caller = caller_of(req)
-    limit = query_int(req, "maxDocuments", migration.MAX_DOCUMENTS, 1, migration.MAX_DOCUMENTS)
-    progress = operations.migrate_request_outcomes(caller, req.args.get("pageToken") or None, limit)
+    auth.require_admin(caller)
+    limit = query_int(req, "maxDocuments")
+    progress = admin.migrate_request_outcomes(caller, req.args.get("pageToken") or None, limit)
     return json_response(200, progress.as_dict())

@@ -26,7 +26,7 @@ from typing import Any
 from google.cloud import firestore
 
 from . import errors
-from .errors import DomainError
+from .errors import DomainError, ErrorCode
 from .generation import new_request_id
 from .retry import GaveUp, RetryPolicy, retry_on_conflict
 from .vocabulary import IDEMPOTENCY_KEYS, REQUESTS, UNSETTLED
@@ -63,8 +63,8 @@ class ReplayRule:
     """Which outcomes an idempotency key stores for replay: every success and every error,
     except those listed as releasing or holding the key."""
 
-    releasing: frozenset[str]
-    holding: frozenset[str]
+    releasing: frozenset[ErrorCode]
+    holding: frozenset[ErrorCode]
 
     def fate(self, error: DomainError | None) -> KeyFate:
         if error is None:
@@ -77,7 +77,8 @@ class ReplayRule:
 
 
 REPLAY_RULE = ReplayRule(
-    releasing=frozenset({"busy"}), holding=frozenset({"simulated-crash", "internal"})
+    releasing=frozenset({ErrorCode.BUSY}),
+    holding=frozenset({ErrorCode.SIMULATED_CRASH, ErrorCode.INTERNAL}),
 )
 
 

@@ -13,7 +13,8 @@ cannot be committed even by a buggy caller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,21 +22,24 @@ from google.cloud import firestore
 
 from . import errors, request_log
 from .history import credits_of
+from .request_record import (
+    GenerationRequest,
+    completion_fields,
+    failure_fields,
+    weekly_marker,
+    weekly_marker_ref,
+)
 from .retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
-from .validation import GenerationInput
 from .vocabulary import (
     REQUESTS,
     TRANSACTIONS,
     UNSETTLED,
     USERS,
-    WEEKLY_ACTIVE_USERS,
     EntryType,
     FailureKind,
     RequestStatus,
     ledger_entry_id,
-    outcome_fields,
 )
-from .weeks import week_id
 
 PENDING, QUEUED, PROCESSING = RequestStatus.PENDING, RequestStatus.QUEUED, RequestStatus.PROCESSING
 COMPLETED, FAILED, CANCELED = RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELED
@@ -64,89 +68,63 @@ class ChargeResult:
     user_version: Any = None
 
 
-def charge(
-    client: firestore.Client,
-    order: GenerationInput,
-    request_id: str,
-    status: str = PENDING,
-    extra: dict[str, Any] | None = None,
-) -> ChargeResult:
-    """Deduct the price of `order` and create its request (`pending`, or `queued` for the
-    asynchronous mode, with `extra` fields), atomically.
+def charge(client: firestore.Client, request: GenerationRequest) -> ChargeResult:
+    """Deduct `request.cost` and create the request (`pending`, or `queued` for the
+    asynchronous mode), atomically.
 
-    Safe to call again with the same `request_id`: once the request exists it charges nothing.
+    Safe to call again with the same request id: once the request exists it charges nothing.
     Raises user_not_found, insufficient_credits, or busy (nothing charged). The same commit
     marks the user active in the request's ISO week (for the report's unique users) when that
     marker does not exist yet; it is read in the same round trip as the user.
     """
-    user_ref = _user_ref(client, order.user_id)
-    request_ref = client.collection(REQUESTS).document(request_id)
+    user_ref = _user_ref(client, request.user_id)
+    request_ref = client.collection(REQUESTS).document(request.id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(
-        ledger_entry_id(request_id, EntryType.DEDUCTION)
+        ledger_entry_id(request.id, EntryType.DEDUCTION)
     )
 
     def attempt() -> ChargeResult:
         created = datetime.now(UTC)
-        marker_ref = (
-            client.collection(WEEKLY_ACTIVE_USERS)
-            .document(week_id(created))
-            .collection("users")
-            .document(order.user_id)
-        )
+        marker_ref = weekly_marker_ref(client, request.user_id, created)
         user, existing, marker = _get_many(client, user_ref, request_ref, marker_ref)
         if existing.exists:
-            data = existing.to_dict() or {}
+            stored = GenerationRequest.from_document(request.id, existing.to_dict() or {})
             return ChargeResult(
-                request_id,
-                order.user_id,
-                int(data["cost"]),
-                credits_of(user),
-                str(data.get("status")),
+                request.id, request.user_id, stored.cost, credits_of(user), stored.status
             )
         if not user.exists:
             raise errors.user_not_found()
         balance = credits_of(user)
-        if balance < order.cost:
-            raise errors.insufficient_credits(balance, order.cost)
-        new_balance = balance - order.cost
+        if balance < request.cost:
+            raise errors.insufficient_credits(balance, request.cost)
+        new_balance = balance - request.cost
         batch = client.batch()
         batch.update(
             user_ref,
             {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
             option=_unchanged(client, user),
         )
-        batch.create(
-            request_ref,
-            {
-                **order.as_payload(),
-                "cost": order.cost,
-                "status": status,
-                **outcome_fields(status, order.cost),
-                "createdAt": created,
-                **({"queuedAt": created} if status == QUEUED else {}),
-                **(extra or {}),
-                "updatedAt": firestore.SERVER_TIMESTAMP,
-            },
-        )
+        document = replace(request, created_at=created).to_document()
+        batch.create(request_ref, {**document, "updatedAt": firestore.SERVER_TIMESTAMP})
         batch.create(
             entry_ref,
             {
                 "type": EntryType.DEDUCTION.value,
-                "credits": order.cost,
-                "generationRequestId": request_id,
+                "credits": request.cost,
+                "generationRequestId": request.id,
                 "balanceAfter": new_balance,
                 "timestamp": firestore.SERVER_TIMESTAMP,
             },
         )
         if not marker.exists:  # once per user and week: read, not write
-            batch.set(marker_ref, {"userId": order.user_id, "firstRequestAt": created})
+            batch.set(marker_ref, weekly_marker(request.user_id, created))
         user_written, request_written, *_ = batch.commit()
         return ChargeResult(
-            request_id,
-            order.user_id,
-            order.cost,
+            request.id,
+            request.user_id,
+            request.cost,
             new_balance,
-            status,
+            request.status,
             request_written.update_time,
             user_written.update_time,
         )
@@ -154,7 +132,7 @@ def charge(
     try:
         return retry_on_conflict(attempt, CHARGE_POLICY)
     except GaveUp:
-        request_log.busy(order.user_id, "charge")
+        request_log.busy(request.user_id, "charge")
         raise errors.busy("this user's credits") from None
 
 
@@ -180,6 +158,7 @@ class StoredImage:
 
     path: str
     url: str
+    details: Mapping[str, Any] = field(default_factory=dict)  # what the provider reported
 
 
 @dataclass(frozen=True)
@@ -190,6 +169,7 @@ class Failure:
     reason: str
     kind: FailureKind = FailureKind.MODEL_ERROR
     status: RequestStatus = FAILED
+    details: Mapping[str, Any] = field(default_factory=dict)  # what the provider reported
 
 
 def complete(
@@ -219,30 +199,6 @@ def cancel(client: firestore.Client, request_id: str) -> Settlement:
     processing or finished is left as it is (`settled_now` False, its current status)."""
     failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
     return _settle(client, request_id, None, failure, None, only_from=(QUEUED,))
-
-
-def start_processing(client: firestore.Client, request_id: str) -> dict[str, Any] | None:
-    """Move a queued request to `processing` and return it; a request already processing
-    (a retried task) is returned as it is; a settled or canceled one gives None."""
-    ref = client.collection(REQUESTS).document(request_id)
-
-    def attempt() -> dict[str, Any] | None:
-        snap = ref.get()
-        data = snap.to_dict() if snap.exists else None
-        if data is None or data.get("status") not in (QUEUED, PROCESSING):
-            return None
-        if data["status"] == QUEUED:
-            ref.update(
-                {
-                    "status": PROCESSING,
-                    "processingAt": firestore.SERVER_TIMESTAMP,
-                    "updatedAt": firestore.SERVER_TIMESTAMP,
-                },
-                option=_unchanged(client, snap),
-            )
-        return data
-
-    return retry_on_conflict(attempt, SETTLE_POLICY)
 
 
 def _settled(data: dict[str, Any]) -> Settlement:
@@ -283,20 +239,20 @@ def _commit_settlement(
     unchanged_request = client.write_option(last_update_time=p.request_version)
     batch = client.batch()
     if failure is None:
-        fields = {
-            "status": COMPLETED,
-            **outcome_fields(COMPLETED, p.cost),
-            "imageUrl": image.url if image else None,
-            "imagePath": image.path if image else None,
-            "completedAt": firestore.SERVER_TIMESTAMP,
-        }
+        if image is None:
+            raise RuntimeError("a completion needs its stored image")
         batch.update(
             request_ref,
-            {**fields, "updatedAt": firestore.SERVER_TIMESTAMP},
+            {
+                **completion_fields(p.cost, image.path, image.url),
+                **image.details,
+                "completedAt": firestore.SERVER_TIMESTAMP,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            },
             option=unchanged_request,
         )
         batch.commit()
-        return Settlement(COMPLETED, 0, True, image.url if image else None)
+        return Settlement(COMPLETED, 0, True, image.url)
     if p.balance is None:
         raise RuntimeError("a refund needs the user's balance")
     user_ref = _user_ref(client, p.user_id)
@@ -304,12 +260,8 @@ def _commit_settlement(
     batch.update(
         request_ref,
         {
-            "status": failure.status,
-            **outcome_fields(failure.status, p.cost),
-            "failureReason": failure.reason,
-            "failureKind": failure.kind,
-            "failureStage": p.stage,
-            "refundedCredits": p.cost,
+            **failure_fields(failure.status, p.cost, failure.reason, failure.kind, p.stage),
+            **failure.details,
             f"{failure.status}At": firestore.SERVER_TIMESTAMP,
             "updatedAt": firestore.SERVER_TIMESTAMP,
         },

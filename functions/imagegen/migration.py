@@ -3,7 +3,7 @@
 Request documents written by an older version, an import or another tool may carry only the
 contract's fields (`userId, model, style, color, size, prompt, cost, status, createdAt`).
 Weekly reports still count them exactly (by a slower scan), and this migration adds to each
-one the numeric outcome fields (`vocabulary.outcome_fields`) and its user's weekly active-user
+one the numeric outcome fields (`request_record.outcome_fields`) and its user's weekly active-user
 marker, so that the aggregation queries alone see every request again.
 
 - Idempotent: a document whose outcome fields already match its status is left alone.
@@ -26,9 +26,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
 from .history import decode_page_token, encode_page_token
+from .request_record import outcome_patch, weekly_marker, weekly_marker_ref
 from .retry import GaveUp, RetryPolicy, retry_on_conflict
-from .vocabulary import REQUESTS, WEEKLY_ACTIVE_USERS, outcome_patch
-from .weeks import week_id
+from .vocabulary import REQUESTS
 
 PAGE_SIZE = 200  # documents per batch; with their markers, well under 500 writes
 MAX_DOCUMENTS = 50_000  # per call of the admin endpoint
@@ -59,12 +59,7 @@ def _marker_ref(client: firestore.Client, data: dict[str, Any]) -> Any | None:
     created, user_id = data.get("createdAt"), data.get("userId")
     if not isinstance(created, datetime) or not isinstance(user_id, str) or not user_id:
         return None
-    return (
-        client.collection(WEEKLY_ACTIVE_USERS)
-        .document(week_id(created))
-        .collection("users")
-        .document(user_id)
-    )
+    return weekly_marker_ref(client, user_id, created)
 
 
 def _migrate_page(
@@ -98,7 +93,7 @@ def _migrate_page(
         present = {snap.reference.path for snap in snaps if snap.exists}
         missing = [pair for path, pair in markers.items() if path not in present]
     for ref, data in missing:
-        batch.set(ref, {"userId": data["userId"], "firstRequestAt": data["createdAt"]})
+        batch.set(ref, weekly_marker(data["userId"], data["createdAt"]))
     if updated:
         batch.commit()  # all or nothing: a conflict leaves the page to be read again
     return docs, updated, len(missing)

@@ -19,6 +19,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from . import generation, ledger, request_log
 from .generation import Studio
 from .image_store import object_path
+from .request_record import GenerationRequest
 from .retry import GaveUp
 from .vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
 
@@ -78,27 +79,27 @@ def sweep_pending(
             break
         for doc in docs:
             seen += 1
-            data = doc.to_dict() or {}
+            request = GenerationRequest.from_document(doc.id, doc.to_dict() or {})
             minutes = older_than.total_seconds() / 60
             reason = f"not settled within {minutes:g} min; refunded by the sweeper"
             try:
-                settlement = _settle_stuck(client, studio, doc.id, str(data.get("userId")), reason)
+                settlement = _settle_stuck(client, studio, request.id, request.user_id, reason)
             except GaveUp:
                 request_log.left_to_sweeper(
-                    doc.id, str(data.get("userId")), "the sweeper could not refund it this run"
+                    request.id, request.user_id, "the sweeper could not settle it this run"
                 )
                 result.failed.append(doc.id)
                 continue
             if settlement.settled_now:
                 request_log.settled(
-                    doc.id,
-                    str(data.get("userId")),
-                    str(data.get("model")),
-                    str(data.get("size")),
-                    int(data.get("cost") or 0),
+                    request.id,
+                    request.user_id,
+                    request.model,
+                    request.size,
+                    request.cost,
                     settlement.status,
-                    (now - data["createdAt"]).total_seconds() * 1000
-                    if isinstance(data.get("createdAt"), datetime)
+                    (now - request.created_at).total_seconds() * 1000
+                    if request.created_at is not None
                     else 0.0,
                     settledBy="sweeper",
                 )

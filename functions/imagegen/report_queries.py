@@ -2,7 +2,7 @@
 (Firestore queries; the arithmetic and the anomaly rules are in `report_rules`).
 
 Totals come from Firestore aggregation queries (count and sums over the numeric outcome
-fields each request carries, see `vocabulary.outcome_fields`): two queries for the week and one
+fields each request carries, see `request_record.outcome_fields`): two queries for the week and one
 per model, style, size and color, each billed one read per 1,000 index entries instead of one read
 per request. Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays
 flat in the number of requests. `build_report(method="scan")` computes the same report by
@@ -34,8 +34,9 @@ from .report_rules import (
     remainder,
     report_totals,
 )
+from .request_record import weekly_users
 from .simulator import MODEL_NAMES
-from .vocabulary import REPORTS, REQUESTS, WEEKLY_ACTIVE_USERS
+from .vocabulary import REPORTS, REQUESTS
 
 PAGE = 1000
 SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
@@ -148,7 +149,7 @@ def dimension_keys(client: firestore.Client, history: list[dict[str, Any]]) -> d
 
 def unique_users(client: firestore.Client, week: str, base: Any, cost: Cost) -> int:
     """Users active in `week`, from the markers the charge writes (a scan for old data)."""
-    markers = client.collection(WEEKLY_ACTIVE_USERS).document(week).collection("users")
+    markers = weekly_users(client, week)
     count = int(markers.count().get()[0][0].value)
     cost.queries += 1
     cost.billed_reads += max(1, math.ceil(count / 1000))

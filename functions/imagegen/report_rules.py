@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import stats
-from .vocabulary import RequestStatus, whole_credits
+from .request_record import whole_credits
+from .vocabulary import RequestStatus
 
 DIMENSIONS: dict[str, str] = {
     "byModel": "model",

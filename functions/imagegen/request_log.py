@@ -1,6 +1,7 @@
 """Structured log lines about requests and money, through `firebase_functions.logger` (JSON
 with a severity in Cloud Logging, shown in the Emulator UI's logs). One line per settled
-request; WARNING for refunds and `busy`; ERROR for what is left to the sweeper. Prompts and
+request; WARNING for refunds and `busy`; ERROR for what is left to the sweeper (which
+completes it when its image was stored, else refunds it). Prompts and
 tokens are never logged."""
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def busy(user_id: str, what: str) -> None:
 
 def left_to_sweeper(request_id: str, user_id: str, why: str) -> None:
     logger.error(
-        f"request {request_id} left unsettled: {why}; the sweeper will refund it",
+        f"request {request_id} left unsettled: {why}; the sweeper will settle it",
         event=EVENT_LEFT_TO_SWEEPER,
         requestId=request_id,
         userId=user_id,

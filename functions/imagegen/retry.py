@@ -1,14 +1,19 @@
-"""Bounded retries with exponential backoff and full jitter, for optimistic commits."""
+"""Bounded retries of optimistic commits, on `google.api_core.retry` (exponential backoff with
+full jitter, a deadline), with an attempt cap that the library leaves to its callers."""
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from google.api_core import exceptions as gexc
+from google.api_core.retry import (
+    RetryFailureReason,
+    exponential_sleep_generator,
+    if_exception_type,
+    retry_target,
+)
 
 T = TypeVar("T")
 
@@ -35,22 +40,30 @@ class RetryPolicy:
     max_delay: float = 0.25
 
 
-def retry_on_conflict(
-    attempt: Callable[[], T],
-    policy: RetryPolicy,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    rng: random.Random | None = None,
-) -> T:
-    """Run `attempt` until it returns without a conflict; raise GaveUp when the policy is spent."""
-    rng = rng or random.Random()
-    start = clock()
-    for n in range(policy.max_attempts):
-        try:
-            return attempt()
-        except CONFLICTS:
-            delay = rng.uniform(0, min(policy.max_delay, policy.base_delay * 2**n))
-            if n + 1 >= policy.max_attempts or clock() - start + delay > policy.deadline_seconds:
-                break
-            sleep(delay)
-    raise GaveUp()
+def _gave_up(
+    errors: list[Exception], reason: RetryFailureReason, _timeout: float | None
+) -> tuple[Exception, Exception | None]:
+    if reason is RetryFailureReason.TIMEOUT:
+        return GaveUp(), errors[-1] if errors else None
+    return errors[-1], None  # not a conflict: passed through unchanged
+
+
+def retry_on_conflict(attempt: Callable[[], T], policy: RetryPolicy) -> T:
+    """Run `attempt` until it returns without a conflict; raise GaveUp when the policy is spent
+    (attempts or deadline). Any other exception passes through at once."""
+    failures = 0
+
+    def count(_exc: Exception) -> None:
+        nonlocal failures
+        failures += 1
+        if failures >= policy.max_attempts:
+            raise GaveUp()
+
+    return retry_target(
+        attempt,
+        if_exception_type(*CONFLICTS),
+        exponential_sleep_generator(policy.base_delay, policy.max_delay, 2.0),
+        timeout=policy.deadline_seconds,
+        on_error=count,
+        exception_factory=_gave_up,
+    )

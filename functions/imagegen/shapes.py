@@ -9,35 +9,9 @@ from typing import Any
 
 from .errors import DomainError
 from .history import LedgerPage, Record, RequestsPage
+from .request_record import PUBLIC_FIELDS, TIME_FIELDS
 from .validation import GenerationInput
 from .vocabulary import RequestStatus
-
-REQUEST_FIELDS: tuple[str, ...] = (
-    "userId",
-    "model",
-    "style",
-    "color",
-    "size",
-    "prompt",
-    "cost",
-    "status",
-    "imageUrl",
-    "failureReason",
-    "failureKind",
-    "failureStage",
-    "refundedCredits",
-    "mode",
-    "webhookUrl",
-)
-REQUEST_TIMES: tuple[str, ...] = (
-    "createdAt",
-    "queuedAt",
-    "processingAt",
-    "completedAt",
-    "failedAt",
-    "canceledAt",
-    "updatedAt",
-)
 
 
 def iso(value: Any) -> str | None:
@@ -50,8 +24,8 @@ def iso(value: Any) -> str | None:
 def request_json(request_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """A generation request document as clients see it."""
     out: dict[str, Any] = {"generationRequestId": request_id}
-    out.update({k: data[k] for k in REQUEST_FIELDS if k in data})
-    out.update({k: iso(data[k]) for k in REQUEST_TIMES if k in data})
+    out.update({k: data[k] for k in PUBLIC_FIELDS if k in data})
+    out.update({k: iso(data[k]) for k in TIME_FIELDS if k in data})
     return out
 
 

@@ -85,6 +85,13 @@ def validate_user_id(value: Any, field: str = "userId") -> str:
     return value
 
 
+def within(field: str, value: int, low: int, high: int) -> int:
+    """400 `invalid-<field>` unless `low <= value <= high`; return it."""
+    if not low <= value <= high:
+        raise errors.invalid_field(field, f"{field} must be an integer from {low} to {high}.")
+    return value
+
+
 def parse_generation_input(
     body: Mapping[str, Any],
     catalog: Catalog,

@@ -1,10 +1,9 @@
 """The product's words, in one place: request statuses, ledger entry types, failure kinds,
-collection names, and the numeric form of a status that reports sum (pure; no I/O)."""
+collection names (pure; no I/O). The request document's fields are `request_record`'s."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 
 class RequestStatus(StrEnum):
@@ -36,10 +35,14 @@ class EntryType(StrEnum):
 
 
 class FailureKind(StrEnum):
-    """Why a charged request ended without an image."""
+    """Why a charged request ended without an image (`failureKind` on the request)."""
 
-    MODEL_ERROR = "model-error"
-    TIMEOUT = "timeout"  # left unsettled, refunded by the sweeper
+    MODEL_ERROR = "model-error"  # the simulated model failed
+    SAFETY_BLOCK = "safety-block"  # the provider refused the prompt or the image
+    PROVIDER_ERROR = "provider-error"  # permanent: bad input, unknown model, bad key
+    PROVIDER_UNAVAILABLE = "provider-unavailable"  # 429 / 5xx / network, still at the deadline
+    TIMEOUT = "timeout"  # the deadline passed while the provider worked, or the sweeper refunded
+    INVALID_OUTPUT = "invalid-output"  # not a PNG/JPEG/WebP image, or too large
     CANCELED = "canceled"
     ENQUEUE_FAILED = "enqueue-failed"
     STORAGE_ERROR = "storage-error"  # the image could not be stored
@@ -53,33 +56,6 @@ REPORTS = "reports"
 WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"  # weeklyActiveUsers/{week}/users/{uid}
 IDEMPOTENCY_KEYS = "idempotencyKeys"
 CATALOG_COLLECTIONS: tuple[str, ...] = ("styles", "colors", "sizes")
-
-
-def outcome_fields(status: str, cost: int) -> dict[str, int]:
-    """Numeric mirrors of a request's status, kept in the same writes as the status, so weekly
-    reports can use count/sum aggregation queries instead of reading every request."""
-    return {
-        "isCompleted": int(status == RequestStatus.COMPLETED),
-        "isFailed": int(status == RequestStatus.FAILED),
-        "isCanceled": int(status == RequestStatus.CANCELED),
-        "creditsSpent": cost if status == RequestStatus.COMPLETED else 0,
-        "creditsRefunded": cost if status in REFUNDED else 0,
-    }
-
-
-def whole_credits(value: Any) -> int:
-    """A stored cost as an integer; anything that is not a number counts as 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return 0
-    return int(value)
-
-
-def outcome_patch(data: dict[str, Any]) -> dict[str, int]:
-    """The outcome fields a stored request lacks or holds wrongly for its status and cost
-    (empty when it is consistent): what the migration writes to documents from elsewhere."""
-    cost = whole_credits(data.get("cost"))
-    expected = outcome_fields(str(data.get("status", RequestStatus.PENDING)), cost)
-    return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
 
 
 def ledger_entry_id(request_id: str, kind: EntryType) -> str:

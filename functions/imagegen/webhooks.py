@@ -5,14 +5,18 @@ task is queued (`deliverWebhook`); settlement never waits for it. The delivery P
 
     {"deliveryId", "event": "generation.settled", "generationRequest": {...}}
 
-with the headers `Webhook-Id` (the delivery id: the same on every retry, for deduplication),
-`Webhook-Timestamp` (Unix seconds) and `Webhook-Signature: v1=<hex HMAC-SHA256 of
-"<timestamp>.<body>" with the secret WEBHOOK_SECRET>`. A non-2xx answer or a network error
-raises, so Cloud Tasks retries it with exponential backoff.
+signed as the Standard Webhooks specification says (https://www.standardwebhooks.com), so
+receivers verify it with the spec's libraries (`standardwebhooks` on PyPI and npm): the headers
+`webhook-id` (the delivery id: the same on every retry, for deduplication), `webhook-timestamp`
+(Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`,
+keyed with the secret WEBHOOK_SECRET (`whsec_<base64>`; the key is the decoded part). A
+non-2xx answer or a network error raises, so Cloud Tasks retries it with exponential backoff.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -81,19 +85,32 @@ def delivery_id(request_id: str, status: str) -> str:
     return f"{request_id}-{status}"
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The `Webhook-Signature` header value for `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1=" + mac.hexdigest()
+SECRET_PREFIX = "whsec_"
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    """What a receiver does: recompute the signature and compare in constant time."""
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a secret: a `whsec_<base64>` secret is decoded, as the spec's libraries
+    do; any other secret is used as its UTF-8 bytes (receivers then need their own check)."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX) :])
+    return secret.encode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value for `body` sent as `message_id` at `timestamp`."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    mac = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify(secret: str, message_id: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver does: recompute the signature and compare each of the header's
+    space-separated signatures in constant time."""
     try:
-        expected = sign(secret, int(timestamp), body)
-    except ValueError:
+        expected = sign(secret, message_id, int(timestamp), body)
+    except (ValueError, binascii.Error):
         return False
-    return hmac.compare_digest(expected, signature)
+    return any(hmac.compare_digest(expected, candidate) for candidate in signature.split())
 
 
 def build(request: Mapping[str, Any], status: str, secret: str, now: int) -> tuple[bytes, dict]:
@@ -107,7 +124,7 @@ def build(request: Mapping[str, Any], status: str, secret: str, now: int) -> tup
         "Content-Type": "application/json",
         "Webhook-Id": did,
         "Webhook-Timestamp": str(now),
-        "Webhook-Signature": sign(secret, now, body),
+        "Webhook-Signature": sign(secret, did, now, body),
         "User-Agent": "imagegen-webhooks/1",
     }
     return body, headers

@@ -96,5 +96,5 @@ def enqueue_task(function_name: str, data: dict[str, Any], task_id: str) -> None
 
 
 def pending_timeout() -> timedelta:
-    """How long a request may stay unsettled before the sweeper refunds it (at least 60 s)."""
+    """How long a request may stay unsettled before the sweeper settles it (at least 60 s)."""
     return timedelta(seconds=max(60, PENDING_TIMEOUT_SECONDS.value))

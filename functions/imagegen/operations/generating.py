@@ -1,0 +1,105 @@
+"""Generating: charge for an order, run its model and settle it (or queue it), and cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import auth, errors, generation, idempotency, ledger, shapes
+from ..auth import Caller
+from ..image_models import Outcome
+from ..settings import running_in_emulator
+from ..simulator import MODEL_NAMES
+from ..validation import GenerationInput, parse_generation_input
+from ..vocabulary import UNSETTLED, RequestStatus
+from ..wiring import GENERATION_TASKS, current_catalog, db, enqueue_task, studio
+from .clock import now
+from .notifications import notify_settled
+from .reads import owned_request
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How to run a generation: an idempotency key, the asynchronous mode, and the
+    emulator-only fault injection used by tests (ignored outside the emulator)."""
+
+    idempotency_key: str | None = None
+    asynchronous: bool = False
+    forced: Outcome | None = None
+    crash: generation.CrashPoint | None = None
+
+
+def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
+    """Validate a generation order against the catalog; `userId` defaults to the caller."""
+    if caller.uid is not None and data.get("userId") in (None, ""):
+        data = {**data, "userId": caller.uid}
+    order = parse_generation_input(data, current_catalog(), MODEL_NAMES, running_in_emulator())
+    auth.require_user(caller, order.user_id)
+    return order
+
+
+def create_generation(
+    caller: Caller, order: GenerationInput, options: GenerationOptions = GenerationOptions()
+) -> idempotency.Outcome:
+    """Charge for `order`, generate and settle it (or, asynchronously, charge and queue it).
+
+    Returns the completed request (or the accepted one); raises `generation-failed` after the
+    refund is committed, and the charge's errors (insufficient credits, unknown user, busy)
+    having charged nothing. With an idempotency key, it runs at most once per key and payload.
+    """
+    auth.require_user(caller, order.user_id)
+    client = db()
+
+    def run(request_id: str | None) -> idempotency.Outcome:
+        if options.asynchronous:
+            charged = generation.enqueue(
+                client,
+                order,
+                request_id or generation.new_request_id(),
+                _send_generation_task,
+                options.forced,
+            )
+            body = shapes.accepted_json(
+                charged.request_id, charged.status, charged.cost, charged.balance
+            )
+            return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
+        outcome = generation.generate(
+            client, order, studio(), options.forced, request_id, options.crash
+        )
+        settlement = outcome.settlement
+        if order.webhook_url and settlement.settled_now:
+            notify_settled(outcome.request_id)
+        if settlement.status != RequestStatus.COMPLETED:
+            raise errors.generation_failed(outcome.request_id, settlement.refunded)
+        body = shapes.completed_json(
+            outcome.request_id, order, outcome.balance_after_charge, settlement.image_url
+        )
+        return idempotency.Outcome(body)
+
+    if options.idempotency_key is None:
+        return run(None)
+    return idempotency.run_once(
+        client, order.user_id, options.idempotency_key, order.as_payload(), now(), run
+    )
+
+
+def _send_generation_task(request_id: str) -> None:
+    enqueue_task(GENERATION_TASKS, {"requestId": request_id}, request_id)
+
+
+def process_queued_generation(request_id: str) -> None:
+    """The task-queue step of the asynchronous mode: generate and settle a queued request.
+    Raises on a transient failure so that the queue retries; settlement stays exactly once."""
+    generation.process_queued(db(), request_id, studio(), notify_settled)
+
+
+def cancel_generation(caller: Caller, request_id: str) -> ledger.Settlement:
+    """Cancel a queued request and refund it; `not-cancelable` once it is processing or
+    settled (nothing changed)."""
+    owned_request(caller, request_id)
+    settlement = ledger.cancel(db(), request_id)
+    if not settlement.settled_now:
+        raise errors.not_cancelable(request_id, settlement.status)
+    notify_settled(request_id)
+    return settlement
