@@ -18,7 +18,7 @@ from imagegen import callable_endpoints as callables
 from imagegen import emulator_server
 from imagegen import http_endpoints as endpoints
 from imagegen.operations import admin, generating, notifications
-from imagegen.settings import WEBHOOK_SECRET
+from imagegen.settings import PROVIDER_SECRETS, WEBHOOK_SECRET
 
 initialize_app()
 emulator_server.outlast_emulator_keepalive()
@@ -43,7 +43,11 @@ _batch_job = https_fn.on_request(
 
 
 @https_fn.on_request(
-    cors=_CORS, timeout_sec=120, memory=options.MemoryOption.MB_512, concurrency=40
+    cors=_CORS,
+    timeout_sec=300,
+    memory=options.MemoryOption.MB_512,
+    concurrency=40,
+    secrets=PROVIDER_SECRETS,
 )
 def createGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST: charge credits, generate an image, refund on failure."""
@@ -76,7 +80,9 @@ def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa
 
 # Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
 # signed-in app user; see README, "From a web or mobile app".
-@callables.on_call(timeout_sec=120, memory=options.MemoryOption.MB_512, concurrency=40)
+@callables.on_call(
+    timeout_sec=300, memory=options.MemoryOption.MB_512, concurrency=40, secrets=PROVIDER_SECRETS
+)
 def generateImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Charge, generate and settle one image for the caller (or queue it with async: true)."""
     return callables.generate_image(req)
@@ -114,6 +120,7 @@ def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     timeout_sec=300,
     memory=options.MemoryOption.MB_512,
     concurrency=40,
+    secrets=PROVIDER_SECRETS,
 )
 def processGenerationRequest(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     """Task: run a queued generation and settle it. An exception makes Cloud Tasks retry with

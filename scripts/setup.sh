@@ -139,7 +139,9 @@ stop_storage_fallback() {
 # Fails with a clear message when a port the emulators need is already in use.
 check_ports() {
   local port busy=()
-  for port in 9099 5001 8080 8085 9199 5000 4400 4500; do
+  local ports=(9099 5001 8080 8085 9199 5000 4400 4500)
+  [ -n "${PROVIDER_FAKES:-}" ] && ports+=("${PROVIDER_FAKE_PORTS[@]}")
+  for port in "${ports[@]}"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
   done
   if [ -z "${EMULATOR_UI_DISABLED:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/4000") 2>/dev/null; then
@@ -164,6 +166,51 @@ setup_local_secrets() {
   fi
 }
 
+# Offline development: the image providers are local servers that speak their APIs
+# (scripts/provider_fakes.py), reached through the same SDKs. A placeholder key is written to
+# functions/.secret.local and the fakes' base URLs to functions/.env.local, each only when that
+# name is not set yet: a real key or URL you put there is kept, and with a real key set, also
+# set (or remove) the provider's base URL.
+PROVIDER_FAKE_PORTS=(8191 8192 8193)
+setup_local_providers() {
+  local secrets="$ROOT/functions/.secret.local" env="$ROOT/functions/.env.local" name
+  touch "$env"
+  for name in REPLICATE_API_TOKEN OPENAI_API_KEY GEMINI_API_KEY; do
+    if ! grep -q "^$name=" "$secrets" 2>/dev/null; then
+      echo "$name=dev-local-placeholder" >> "$secrets"
+    fi
+  done
+  grep -q '^REPLICATE_BASE_URL=' "$env" || echo "REPLICATE_BASE_URL=http://127.0.0.1:8191" >> "$env"
+  grep -q '^OPENAI_BASE_URL=' "$env" || echo "OPENAI_BASE_URL=http://127.0.0.1:8192/v1" >> "$env"
+  grep -q '^GEMINI_BASE_URL=' "$env" || echo "GEMINI_BASE_URL=http://127.0.0.1:8193" >> "$env"
+  PROVIDER_FAKES=""
+  if grep -q '^\(REPLICATE\|OPENAI\|GEMINI\)_BASE_URL=http://127.0.0.1:819[123]' "$env"; then
+    PROVIDER_FAKES=1
+  fi
+}
+
+# Starts the local provider servers when functions/.env.local points at them (own process
+# group, stopped by stop_provider_fakes).
+start_provider_fakes() {
+  [ -n "${PROVIDER_FAKES:-}" ] || return 0
+  setsid "$VENV/bin/python" "$ROOT/scripts/provider_fakes.py" \
+    >"$STATE/provider-fakes.log" 2>&1 </dev/null &
+  FAKES_PID=$!
+  local i
+  for i in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/8193") 2>/dev/null; then break; fi
+    kill -0 "$FAKES_PID" 2>/dev/null || die "the provider fakes did not start; see $STATE/provider-fakes.log"
+    sleep 0.2
+  done
+  echo "Image providers: local Replicate, OpenAI and Gemini API servers on 127.0.0.1:8191-8193 (scripts/provider_fakes.py), as functions/.env.local says." >&2
+}
+
+stop_provider_fakes() {
+  [ -n "${FAKES_PID:-}" ] || return 0
+  kill -TERM -- "-$FAKES_PID" 2>/dev/null || true
+  FAKES_PID=""
+}
+
 # Builds the console (web/ -> web/dist, served by Firebase Hosting) when its sources changed.
 setup_web() {
   if [ ! -f "$ROOT/web/dist/app.js" ] || _stamp_differs web "$ROOT"/web/src/* "$ROOT/web/index.html" \
@@ -177,6 +224,7 @@ setup_web() {
 setup_all() {
   setup_python
   setup_local_secrets
+  setup_local_providers
   setup_node
   setup_web
   setup_java
@@ -192,14 +240,16 @@ setup_all() {
 # always stop its Python workers, which would otherwise outlive the run.
 run_firebase() {
   start_storage_fallback
+  start_provider_fakes
   setsid "$FIREBASE" "$@" &
   FIREBASE_PID=$!
   # Should this script be killed outright (SIGKILL, or its process group killed), a watchdog
   # outside that group still stops the emulators and their workers.
   setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
     [ -n "$3" ] && kill -TERM -- "-$3" 2>/dev/null
+    [ -n "$4" ] && kill -TERM -- "-$4" 2>/dev/null
     if kill -TERM -- "-$2" 2>/dev/null; then sleep 10; kill -KILL -- "-$2" 2>/dev/null; fi' \
-    watchdog "$$" "$FIREBASE_PID" "${STORAGE_PID:-}" </dev/null >/dev/null 2>&1 &
+    watchdog "$$" "$FIREBASE_PID" "${STORAGE_PID:-}" "${FAKES_PID:-}" </dev/null >/dev/null 2>&1 &
   trap 'kill -TERM "$FIREBASE_PID" 2>/dev/null || true' INT TERM HUP
   local status=0
   while kill -0 "$FIREBASE_PID" 2>/dev/null; do
@@ -211,5 +261,6 @@ run_firebase() {
     kill -KILL -- "-$FIREBASE_PID" 2>/dev/null || true
   fi
   stop_storage_fallback
+  stop_provider_fakes
   return "$status"
 }

@@ -215,7 +215,7 @@ def test_runtime_options_allow_concurrency():
     """set_global_options' cpu default forces concurrency 1; ours must not."""
     endpoints = firebase_endpoints()
     create = endpoints["createGenerationRequest"]
-    assert create.cpu == 1 and create.concurrency == 40 and create.timeoutSeconds == 120
+    assert create.cpu == 1 and create.concurrency == 40 and create.timeoutSeconds == 300
     assert endpoints["getUserCredits"].concurrency == 80
     assert endpoints["scheduleWeeklyReport"].scheduleTrigger["schedule"] == "0 0 * * 1"
     assert endpoints["scheduleWeeklyReport"].scheduleTrigger["timeZone"] == "UTC"

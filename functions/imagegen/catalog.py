@@ -1,8 +1,12 @@
-"""The catalog: which models, styles, colors and sizes exist, and what each size costs.
+"""The catalog: which models, styles, colors and sizes exist, and what each costs.
 
-Styles, colors and sizes live in Firestore (`styles/{name}`, `colors/{name}`, `sizes/{WxH}`)
-so they change without a deploy; `CatalogCache` keeps a copy for at most `ttl` seconds.
-Models are code (see `simulator.build_models`), so their list lives there.
+All of it lives in Firestore (`models/{modelId}`, `styles/{name}`, `colors/{name}`,
+`sizes/{WxH}`) so it changes without a deploy; `CatalogCache` keeps a copy for at most `ttl`
+seconds. A model names its `provider` (`simulated`, `replicate`, `openai`, `gemini`) and
+`providerModel`, may be disabled (`enabled: false`), may price sizes itself (`credits`: size ->
+credits; a size it does not list costs what `sizes` says) and may have its prompt refined first
+(`refinePrompt`). A project whose `models` collection is empty offers the simulated
+`model-a` and `model-b`, as before models were data.
 """
 
 from __future__ import annotations
@@ -15,16 +19,50 @@ from dataclasses import dataclass, field
 CATALOG_TTL_SECONDS = 30.0
 
 
+PROVIDERS: tuple[str, ...] = ("simulated", "replicate", "openai", "gemini")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of `models/{modelId}`."""
+
+    id: str
+    provider: str = "simulated"
+    provider_model: str = ""
+    enabled: bool = True
+    credits: Mapping[str, int] = field(default_factory=dict)  # size -> credits (overrides)
+    refine_prompt: bool = False
+
+
+SIMULATED_MODELS: tuple[ModelEntry, ...] = (
+    ModelEntry("model-a", "simulated", "model-a"),
+    ModelEntry("model-b", "simulated", "model-b"),
+)
+
+
 @dataclass(frozen=True)
 class Catalog:
-    """What can be ordered; `sizes` maps "WxH" to its price in credits."""
+    """What can be ordered; `sizes` maps "WxH" to its price in credits; `models` holds every
+    model, enabled or not (a disabled one can still settle what it was charged for)."""
 
     styles: tuple[str, ...]
     colors: tuple[str, ...]
     sizes: Mapping[str, int] = field(default_factory=dict)
+    models: Mapping[str, ModelEntry] = field(
+        default_factory=lambda: {m.id: m for m in SIMULATED_MODELS}
+    )
 
-    def price(self, size: str) -> int:
-        """Credits charged for one image of `size` (which must be in the catalog)."""
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The models that can be ordered now (enabled), in catalog order."""
+        return tuple(name for name, model in self.models.items() if model.enabled)
+
+    def price(self, size: str, model: str | None = None) -> int:
+        """Credits for one image of `size` (in the catalog) by `model`: the model's own price
+        for the size when it sets one, else the size's."""
+        entry = self.models.get(model or "")
+        if entry is not None and size in entry.credits:
+            return entry.credits[size]
         return self.sizes[size]
 
 
@@ -39,6 +77,17 @@ DEFAULT_CATALOG = Catalog(
 def catalog_documents(catalog: Catalog) -> dict[str, dict[str, dict[str, object]]]:
     """The Firestore documents ({collection: {doc id: fields}}) that describe `catalog`."""
     return {
+        "models": {
+            m.id: {
+                "provider": m.provider,
+                "providerModel": m.provider_model,
+                "enabled": m.enabled,
+                "order": i,
+                **({"credits": dict(m.credits)} if m.credits else {}),
+                **({"refinePrompt": True} if m.refine_prompt else {}),
+            }
+            for i, m in enumerate(catalog.models.values())
+        },
         "styles": {name: {"name": name, "order": i} for i, name in enumerate(catalog.styles)},
         "colors": {name: {"name": name, "order": i} for i, name in enumerate(catalog.colors)},
         "sizes": {
@@ -51,19 +100,50 @@ def catalog_documents(catalog: Catalog) -> dict[str, dict[str, dict[str, object]
 def catalog_from_documents(docs: Mapping[str, Mapping[str, Mapping[str, object]]]) -> Catalog:
     """Build a Catalog from Firestore documents; documents with `active: false` are left out."""
 
-    def ordered(collection: str) -> list[tuple[str, Mapping[str, object]]]:
-        items = [(k, v) for k, v in docs.get(collection, {}).items() if v.get("active", True)]
+    def ordered_all(collection: str) -> list[tuple[str, Mapping[str, object]]]:
+        items = list(docs.get(collection, {}).items())
         return sorted(items, key=lambda kv: (_int_or(kv[1].get("order"), 1_000_000), kv[0]))
+
+    def ordered(collection: str) -> list[tuple[str, Mapping[str, object]]]:
+        return [(k, v) for k, v in ordered_all(collection) if v.get("active", True)]
 
     sizes: dict[str, int] = {}
     for name, fields in ordered("sizes"):
         credits = fields.get("credits")
         if isinstance(credits, int) and not isinstance(credits, bool) and credits > 0:
             sizes[name] = credits
+    models = {
+        name: entry
+        for name, fields in ordered_all("models")
+        if (entry := model_from_document(name, fields)) is not None
+    }
     return Catalog(
         styles=tuple(name for name, _ in ordered("styles")),
         colors=tuple(name for name, _ in ordered("colors")),
         sizes=sizes,
+        models=models or {m.id: m for m in SIMULATED_MODELS},
+    )
+
+
+def model_from_document(model_id: str, fields: Mapping[str, object]) -> ModelEntry | None:
+    """A model from its document; None when its provider is unknown (logged by nobody: it is
+    simply not offered). Bad per-size prices are ignored (the size's price applies)."""
+    provider = str(fields.get("provider") or "simulated")
+    if provider not in PROVIDERS:
+        return None
+    raw_credits = fields.get("credits")
+    credits = {
+        str(size): value
+        for size, value in (raw_credits.items() if isinstance(raw_credits, Mapping) else [])
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0
+    }
+    return ModelEntry(
+        id=model_id,
+        provider=provider,
+        provider_model=str(fields.get("providerModel") or model_id),
+        enabled=fields.get("enabled", True) is not False,
+        credits=credits,
+        refine_prompt=fields.get("refinePrompt") is True,
     )
 
 
@@ -87,11 +167,13 @@ class CatalogCache:
         self._value: Catalog | None = None
         self._loaded_at = 0.0
 
-    def get(self) -> Catalog:
-        """The cached catalog, reloaded first if it is missing or stale."""
+    def get(self, max_age: float | None = None) -> Catalog:
+        """The cached catalog, reloaded first if it is missing or older than `max_age` (the
+        TTL by default)."""
         with self._lock:
             now = self._clock()
-            if self._value is None or now - self._loaded_at >= self._ttl:
+            age = self._ttl if max_age is None else min(max_age, self._ttl)
+            if self._value is None or now - self._loaded_at >= age:
                 self._value = self._load()
                 self._loaded_at = now
             return self._value

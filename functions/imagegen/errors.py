@@ -161,12 +161,13 @@ def request_not_found() -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, "Generation request not found.")
 
 
-def generation_failed(request_id: str, refunded: int) -> DomainError:
+def generation_failed(request_id: str, refunded: int, kind: str | None = None) -> DomainError:
     return DomainError(
         ErrorCode.GENERATION_FAILED,
         "AI generation failed, credits refunded.",
         generationRequestId=request_id,
         refundedCredits=refunded,
+        **({"failureKind": kind} if kind else {}),
     )
 
 

@@ -40,7 +40,7 @@ class CrashPoint(StrEnum):
 class Studio:
     """What generating needs besides Firestore: the models, and where images go."""
 
-    models: Mapping[str, ImageModel]
+    model_for: Callable[[str], ImageModel]  # model id -> its adapter (from the catalog)
     images: ImageStore
     url_for: Callable[[str], str]  # request id -> the URL that serves its image
 
@@ -128,14 +128,17 @@ def run_and_settle(
     """Call the model (outside any transaction), store its image, then complete the request;
     or refund it when the model failed or the image could not be stored."""
     try:
-        result: GenerationResult | None = studio.models[spec.model].generate(spec, forced)
+        result = studio.model_for(spec.model).generate(spec, forced)
     except Exception:  # a provider bug must still end in a refund
         log.exception("model %s raised for request %s", spec.model, spec.request_id)
-        result = None
-    if result is None or result.image is None:
-        reason = result.failure_reason if result is not None else "model raised an exception"
-        return ledger.refund(client, spec.request_id, reason or "model error", charged)
-    path = object_path(user_id, spec.request_id)
+        result = GenerationResult(
+            failure_reason="model raised an exception", failure_kind=FailureKind.PROVIDER_ERROR
+        )
+    if result.image is None:
+        kind = FailureKind(result.failure_kind or FailureKind.MODEL_ERROR)
+        reason = result.failure_reason or "model error"
+        return ledger.refund(client, spec.request_id, reason, charged, kind, result.details)
+    path = object_path(user_id, spec.request_id, result.content_type)
     try:
         studio.images.put(path, result.image, result.content_type)
     except Exception:
@@ -150,7 +153,8 @@ def run_and_settle(
         )
     if crash is CrashPoint.AFTER_UPLOAD:
         _crash(spec.request_id, user_id, crash)
-    return complete_with_image(client, studio, spec.request_id, path, charged)
+    details = {**result.details, "contentType": result.content_type}
+    return complete_with_image(client, studio, spec.request_id, path, charged, details)
 
 
 def complete_with_image(
@@ -159,11 +163,12 @@ def complete_with_image(
     request_id: str,
     path: str,
     charged: ledger.ChargeResult | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> ledger.Settlement:
-    """Mark a request completed with its stored image. Should someone else have settled it
-    first (refunded it: the sweeper, a cancel), the image is deleted: a request that did not
-    complete keeps no image."""
-    image = ledger.StoredImage(path, studio.url_for(request_id))
+    """Mark a request completed with its stored image (and what the provider reported).
+    Should someone else have settled it first (refunded it: the sweeper, a cancel), the image
+    is deleted: a request that did not complete keeps no image."""
+    image = ledger.StoredImage(path, studio.url_for(request_id), dict(details or {}))
     settlement = ledger.complete(client, request_id, image, charged)
     if settlement.status != RequestStatus.COMPLETED:
         studio.images.delete(path)

@@ -1,14 +1,16 @@
 """The provider interface: what an image model is given and what it returns (no I/O).
 
-A real provider implements `ImageModel.generate` and is registered in `simulator.build_models`
-(or beside it); the money path never needs to know which one ran.
+Providers implement `ImageModel.generate` (the simulator, and `providers/` for Replicate,
+OpenAI and Gemini); `providers.registry` picks one per `models/{modelId}` document. The money
+path never needs to know which one ran.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Outcome(Enum):
@@ -32,11 +34,16 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """What a model returned: the image's bytes and content type, or a failure reason."""
+    """What a model returned: the image's bytes and content type, or a failure reason and its
+    kind (a `FailureKind` value). `details` are recorded on the request either way: the
+    provider's request id, usage or cost, latency, output size, a refined prompt, and for a
+    failure a short sanitised `failureDetail` for operators."""
 
     image: bytes | None = None
     content_type: str = "image/png"
     failure_reason: str | None = None
+    failure_kind: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

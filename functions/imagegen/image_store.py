@@ -16,13 +16,22 @@ PREFIX = "generated"
 IMAGE_ROUTE = "getGenerationImage"  # the HTTPS function that serves an image to its owner
 
 
-def object_path(user_id: str, request_id: str) -> str:
-    return f"{PREFIX}/{user_id}/{request_id}.png"
+EXTENSIONS: dict[str, str] = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def object_path(user_id: str, request_id: str, content_type: str = "image/png") -> str:
+    """`generated/{userId}/{requestId}.{ext}`, the extension from the image's content type."""
+    return f"{PREFIX}/{user_id}/{request_id}.{EXTENSIONS.get(content_type, 'png')}"
+
+
+def candidate_paths(user_id: str, request_id: str) -> list[str]:
+    """Every path a request's image may have (one per content type)."""
+    return [object_path(user_id, request_id, content_type) for content_type in EXTENSIONS]
 
 
 def request_id_of(path: str) -> str:
     """The request id an object path names (`generated/u/r.png` -> `r`)."""
-    return path.rsplit("/", 1)[-1].removesuffix(".png")
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def image_url(base_url: str, request_id: str) -> str:

@@ -150,6 +150,7 @@ class Settlement:
     refunded: int
     settled_now: bool
     image_url: str | None = None
+    failure_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,12 @@ def refund(
     reason: str,
     charged: ChargeResult | None = None,
     kind: FailureKind = FailureKind.MODEL_ERROR,
+    details: Mapping[str, Any] | None = None,
 ) -> Settlement:
-    """Mark an unsettled request failed and give its credits back, exactly once."""
-    return _settle(client, request_id, None, Failure(reason, kind), charged)
+    """Mark an unsettled request failed and give its credits back, exactly once; `details`
+    (what the provider reported) are recorded on the request."""
+    failure = Failure(reason, kind, details=dict(details or {}))
+    return _settle(client, request_id, None, failure, charged)
 
 
 def cancel(client: firestore.Client, request_id: str) -> Settlement:
@@ -207,6 +211,7 @@ def _settled(data: dict[str, Any]) -> Settlement:
         int(data.get("refundedCredits", 0)),
         False,
         data.get("imageUrl"),
+        data.get("failureKind"),
     )
 
 
@@ -283,7 +288,7 @@ def _commit_settlement(
         },
     )
     batch.commit()
-    return Settlement(failure.status, p.cost, True)
+    return Settlement(failure.status, p.cost, True, failure_kind=failure.kind.value)
 
 
 def _settle(

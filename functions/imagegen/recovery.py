@@ -18,7 +18,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import generation, ledger, request_log
 from .generation import Studio
-from .image_store import object_path
+from .image_store import candidate_paths
 from .request_record import GenerationRequest
 from .retry import GaveUp
 from .vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
@@ -47,9 +47,9 @@ class SweepResult:
 def _settle_stuck(
     client: firestore.Client, studio: Studio, request_id: str, user_id: str, reason: str
 ) -> ledger.Settlement:
-    path = object_path(user_id, request_id)
-    if studio.images.exists(path):
-        return generation.complete_with_image(client, studio, request_id, path)
+    for path in candidate_paths(user_id, request_id):
+        if studio.images.exists(path):
+            return generation.complete_with_image(client, studio, request_id, path)
     return ledger.refund(client, request_id, reason, kind=FailureKind.TIMEOUT)
 
 

@@ -40,6 +40,16 @@ _FIELDS: dict[str, str] = {
     "failureStage": "failure_stage",
     "refundedCredits": "refunded_credits",
     "simulateOutcome": "simulate_outcome",
+    # What the provider reported (real models; the simulator reports the first four).
+    "provider": "provider",
+    "contentType": "content_type",
+    "outputWidth": "output_width",
+    "outputHeight": "output_height",
+    "providerRequestId": "provider_request_id",
+    "providerUsage": "provider_usage",
+    "providerLatencyMs": "provider_latency_ms",
+    "refinedPrompt": "refined_prompt",
+    "failureDetail": "failure_detail",
 }
 TIME_FIELDS: tuple[str, ...] = (
     "createdAt",
@@ -52,7 +62,7 @@ TIME_FIELDS: tuple[str, ...] = (
 )
 # What clients see of a request (`shapes.request_json`), in this order.
 PUBLIC_FIELDS: tuple[str, ...] = tuple(
-    name for name in _FIELDS if name not in ("imagePath", "simulateOutcome")
+    name for name in _FIELDS if name not in ("imagePath", "simulateOutcome", "failureDetail")
 )
 # The contract's minimum: a document with only these is still a request (reports count it).
 CONTRACT_FIELDS: tuple[str, ...] = (
@@ -90,6 +100,15 @@ class GenerationRequest:
     failure_stage: str | None = None
     refunded_credits: int | None = None
     simulate_outcome: str | None = None  # emulator-only forced outcome, kept for the task
+    provider: str | None = None
+    content_type: str | None = None
+    output_width: int | None = None
+    output_height: int | None = None
+    provider_request_id: str | None = None
+    provider_usage: Mapping[str, Any] | None = None
+    provider_latency_ms: int | None = None
+    refined_prompt: str | None = None
+    failure_detail: str | None = None  # short, sanitised; for operators, never for clients
     times: Mapping[str, datetime] = field(default_factory=dict)  # createdAt, completedAt, ...
 
     @property

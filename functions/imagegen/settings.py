@@ -41,7 +41,48 @@ ENFORCE_APP_CHECK = params.BoolParam(
     default=False,
     description="Callable functions refuse calls without a valid App Check token.",
 )
+# Image providers: endpoints are params (the root each official SDK expects), keys are secrets.
+REPLICATE_BASE_URL = params.StringParam(
+    "REPLICATE_BASE_URL",
+    default="https://api.replicate.com",
+    description="Replicate API root (the SDK adds /v1).",
+)
+OPENAI_BASE_URL = params.StringParam(
+    "OPENAI_BASE_URL", default="https://api.openai.com/v1", description="OpenAI API root."
+)
+GEMINI_BASE_URL = params.StringParam(
+    "GEMINI_BASE_URL",
+    default="https://generativelanguage.googleapis.com",
+    description="Gemini API root (the SDK adds the API version).",
+)
+PROVIDER_TIMEOUT_SECONDS = params.IntParam(
+    "PROVIDER_TIMEOUT_SECONDS",
+    default=120,
+    description="Deadline of one generation at a provider, retries included.",
+)
+REFINE_MODEL = params.StringParam(
+    "REFINE_MODEL",
+    default="gemini-2.5-flash",
+    description="Gemini text model that rewrites prompts for models with refinePrompt: true.",
+)
+REPLICATE_API_TOKEN = params.SecretParam("REPLICATE_API_TOKEN")
+OPENAI_API_KEY = params.SecretParam("OPENAI_API_KEY")
+GEMINI_API_KEY = params.SecretParam("GEMINI_API_KEY")
+PROVIDER_SECRETS = [REPLICATE_API_TOKEN, OPENAI_API_KEY, GEMINI_API_KEY]
 REGION = "us-central1"
+
+
+def secret_value(secret: params.SecretParam) -> str:
+    """A secret's value, "" when it is not set (a provider then answers 401: provider-error)."""
+    try:
+        return secret.value or ""
+    except Exception:
+        return ""
+
+
+def provider_timeout() -> float:
+    """PROVIDER_TIMEOUT_SECONDS, at least 5 s."""
+    return float(max(5, PROVIDER_TIMEOUT_SECONDS.value))
 
 
 def failure_rate() -> float:

@@ -43,8 +43,15 @@ class SimulatedModel:
         else:
             fails = forced is Outcome.FAILURE
         if fails:
-            return GenerationResult(failure_reason=f"{self.name} returned an error (simulated)")
-        return GenerationResult(image=self._render(spec), content_type=CONTENT_TYPE)
+            return GenerationResult(
+                failure_reason=f"{self.name} returned an error (simulated)",
+                details={"provider": "simulated"},
+            )
+        width, height = (int(part) for part in spec.size.split("x", 1))
+        details = {"provider": "simulated", "outputWidth": width, "outputHeight": height}
+        return GenerationResult(
+            image=self._render(spec), content_type=CONTENT_TYPE, details=details
+        )
 
 
 MODEL_NAMES: tuple[str, ...] = ("model-a", "model-b")

@@ -95,7 +95,7 @@ def within(field: str, value: int, low: int, high: int) -> int:
 def parse_generation_input(
     body: Mapping[str, Any],
     catalog: Catalog,
-    models: Sequence[str],
+    models: Sequence[str] | None = None,
     allow_loopback_webhooks: bool = False,
 ) -> GenerationInput:
     """Validate a decoded JSON body; raise the first DomainError that applies."""
@@ -108,6 +108,7 @@ def parse_generation_input(
         validate_text(name, body[name])
     user_id = validate_user_id(body["userId"])
     model, style, color, size = body["model"], body["style"], body["color"], body["size"]
+    models = catalog.model_names if models is None else models
     if model not in models:
         raise errors.invalid_choice("model", model, models)
     if style not in catalog.styles:
@@ -128,5 +129,5 @@ def parse_generation_input(
     if webhook_url is not None:
         webhook_url = validate_url(webhook_url, allow_loopback_webhooks)
     return GenerationInput(
-        user_id, model, style, color, size, prompt, catalog.price(size), webhook_url
+        user_id, model, style, color, size, prompt, catalog.price(size, model), webhook_url
     )

@@ -55,7 +55,7 @@ REQUESTS = "generationRequests"
 REPORTS = "reports"
 WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"  # weeklyActiveUsers/{week}/users/{uid}
 IDEMPOTENCY_KEYS = "idempotencyKeys"
-CATALOG_COLLECTIONS: tuple[str, ...] = ("styles", "colors", "sizes")
+CATALOG_COLLECTIONS: tuple[str, ...] = ("models", "styles", "colors", "sizes")
 
 
 def ledger_entry_id(request_id: str, kind: EntryType) -> str:

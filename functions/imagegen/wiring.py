@@ -15,16 +15,26 @@ from .firestore_client import db
 from .generation import Studio
 from .image_models import ImageModel
 from .image_store import ImageStore, image_url, open_default_bucket
+from .providers.registry import ProviderSettings, build_model
 from .settings import (
+    GEMINI_API_KEY,
+    GEMINI_BASE_URL,
+    OPENAI_API_KEY,
+    OPENAI_BASE_URL,
     PENDING_TIMEOUT_SECONDS,
+    REFINE_MODEL,
+    REPLICATE_API_TOKEN,
+    REPLICATE_BASE_URL,
     failure_rate,
     functions_base_url,
     latency_ms,
     project_id,
+    provider_timeout,
     running_in_emulator,
+    secret_value,
     storage_bucket,
 )
-from .simulator import build_models
+from .simulator import SimulatedModel, build_models
 from .vocabulary import CATALOG_COLLECTIONS
 
 __all__ = [
@@ -55,9 +65,24 @@ _MODELS: Mapping[str, ImageModel] = build_models(failure_rate, latency_ms)
 _IMAGES = ImageStore(lambda: open_default_bucket(storage_bucket(), project_id()))
 
 
-def current_catalog() -> Catalog:
-    """The catalog from Firestore (cached for 30 s); 503 when it was never seeded."""
+def _newly_added(catalog: Catalog, model: str) -> bool:
+    """Whether `model`, unknown to the cached catalog, now has a document (one read by id)."""
+    if model in catalog.models or not model or "/" in model or len(model) > 128:
+        return False
+    if model.startswith("__") or model in (".", ".."):
+        return False
+    return bool(db().collection("models").document(model).get().exists)
+
+
+def current_catalog(model: str | None = None) -> Catalog:
+    """The catalog from Firestore (cached for 30 s); 503 when it was never seeded. An order for
+    a `model` the cached copy does not know, but which now has a document, reloads it first,
+    so a model an operator just added is orderable at once (repricing and disabling take
+    effect within the 30 s)."""
     catalog = _CATALOG.get()
+    if model is not None and _newly_added(catalog, model):
+        _CATALOG.invalidate()
+        catalog = _CATALOG.get()
     if not catalog.sizes:
         _CATALOG.invalidate()
         raise errors.unavailable(
@@ -76,9 +101,38 @@ def image_url_for(request_id: str) -> str:
     return image_url(functions_base_url(), request_id)
 
 
+def provider_settings() -> ProviderSettings:
+    """The providers' params and secrets, read now (secrets only when a provider runs)."""
+    return ProviderSettings(
+        replicate_base_url=REPLICATE_BASE_URL.value,
+        openai_base_url=OPENAI_BASE_URL.value,
+        gemini_base_url=GEMINI_BASE_URL.value,
+        replicate_token=lambda: secret_value(REPLICATE_API_TOKEN),
+        openai_key=lambda: secret_value(OPENAI_API_KEY),
+        gemini_key=lambda: secret_value(GEMINI_API_KEY),
+        timeout_seconds=provider_timeout(),
+        refine_model=REFINE_MODEL.value,
+    )
+
+
+def _simulated(name: str) -> ImageModel:
+    return _MODELS.get(name) or SimulatedModel(name, failure_rate, latency_ms)
+
+
+def model_for(model_id: str) -> ImageModel:
+    """The model a request was charged for, as the catalog describes it now (enabled or not);
+    a model no longer in the catalog runs as a simulated one only if it is one."""
+    entry = current_catalog(model_id).models.get(model_id)
+    if entry is None:
+        if model_id in _MODELS:
+            return _MODELS[model_id]
+        raise LookupError(f"model {model_id!r} is not in the catalog")
+    return build_model(entry, provider_settings(), _simulated)
+
+
 def studio() -> Studio:
     """The models and where their images go."""
-    return Studio(_MODELS, _IMAGES, image_url_for)
+    return Studio(model_for, _IMAGES, image_url_for)
 
 
 def enqueue_task(function_name: str, data: dict[str, Any], task_id: str) -> None:

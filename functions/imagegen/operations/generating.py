@@ -10,7 +10,6 @@ from .. import auth, errors, generation, idempotency, ledger, shapes
 from ..auth import Caller
 from ..image_models import Outcome
 from ..settings import running_in_emulator
-from ..simulator import MODEL_NAMES
 from ..validation import GenerationInput, parse_generation_input
 from ..vocabulary import UNSETTLED, RequestStatus
 from ..wiring import GENERATION_TASKS, current_catalog, db, enqueue_task, studio
@@ -34,7 +33,8 @@ def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
     """Validate a generation order against the catalog; `userId` defaults to the caller."""
     if caller.uid is not None and data.get("userId") in (None, ""):
         data = {**data, "userId": caller.uid}
-    order = parse_generation_input(data, current_catalog(), MODEL_NAMES, running_in_emulator())
+    model = data.get("model") if isinstance(data.get("model"), str) else None
+    order = parse_generation_input(data, current_catalog(model), None, running_in_emulator())
     auth.require_user(caller, order.user_id)
     return order
 
@@ -71,7 +71,9 @@ def create_generation(
         if order.webhook_url and settlement.settled_now:
             notify_settled(outcome.request_id)
         if settlement.status != RequestStatus.COMPLETED:
-            raise errors.generation_failed(outcome.request_id, settlement.refunded)
+            raise errors.generation_failed(
+                outcome.request_id, settlement.refunded, settlement.failure_kind
+            )
         body = shapes.completed_json(
             outcome.request_id, order, outcome.balance_after_charge, settlement.image_url
         )

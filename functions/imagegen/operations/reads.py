@@ -11,10 +11,9 @@ from ..auth import Caller
 from ..history import Page, Record
 from ..image_store import ImageObject
 from ..settings import running_in_emulator
-from ..simulator import MODEL_NAMES
 from ..validation import validate_user_id
 from ..vocabulary import RequestStatus
-from ..wiring import db, images
+from ..wiring import current_catalog, db, images
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +73,8 @@ def list_generations(
     user_id = subject_user(caller, user_id)
     if status is not None and status not in LISTABLE_STATUSES:
         raise errors.invalid_choice("status", status, LISTABLE_STATUSES)
-    if model is not None and model not in MODEL_NAMES:
-        raise errors.invalid_choice("model", model, MODEL_NAMES)
+    if model is not None and model not in current_catalog().models:
+        raise errors.invalid_choice("model", model, tuple(current_catalog().models))
     return history.list_requests(db(), user_id, status, model, page)
 
 

@@ -1,0 +1,75 @@
+"""Glue shared by the real adapters: the prompt sent, and turning a run into a result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..image_models import GenerationResult, ImageSpec
+from ..vocabulary import FailureKind
+from .base import Deadline, ProviderFailure, sanitize
+from .output import check_image
+
+log = logging.getLogger(__name__)
+
+FAILURE_MESSAGES = {
+    FailureKind.SAFETY_BLOCK: "the provider refused the prompt or the image (safety)",
+    FailureKind.PROVIDER_ERROR: "the provider rejected the request",
+    FailureKind.PROVIDER_UNAVAILABLE: "the provider was unavailable",
+    FailureKind.TIMEOUT: "the provider did not finish in time",
+    FailureKind.INVALID_OUTPUT: "the provider returned no usable image",
+}
+
+
+def provider_prompt(spec: ImageSpec) -> str:
+    """The text sent to a provider: the user's prompt with the chosen style and palette."""
+    return f"{spec.prompt}\n\nStyle: {spec.style}. Color palette: {spec.color}."
+
+
+def run(
+    provider: str,
+    spec: ImageSpec,
+    deadline: Deadline,
+    generate: Callable[[], tuple[bytes, dict[str, Any]]],
+) -> GenerationResult:
+    """Call `generate` (bytes and what the provider reported), check the bytes, and turn every
+    way it can fail into a classified failure. Never raises for provider errors; never puts a
+    key or a raw provider body in the result."""
+    details: dict[str, Any] = {"provider": provider}
+    try:
+        data, reported = generate()
+        details.update(reported)
+        image = check_image(data)
+    except ProviderFailure as failure:
+        details.update(failure.details)
+        details.update(failureDetail=failure.detail, providerLatencyMs=deadline.elapsed_ms())
+        log.warning(
+            "provider %s failed for request %s: %s (%s)",
+            provider,
+            spec.request_id,
+            failure.kind,
+            failure.detail,
+        )
+        return GenerationResult(
+            failure_reason=FAILURE_MESSAGES.get(failure.kind, "generation failed"),
+            failure_kind=failure.kind.value,
+            details=details,
+        )
+    except Exception as exc:  # an SDK surprise: a permanent error, reported without its text
+        log.exception("provider %s raised for request %s", provider, spec.request_id)
+        details.update(
+            failureDetail=sanitize(type(exc).__name__), providerLatencyMs=deadline.elapsed_ms()
+        )
+        return GenerationResult(
+            failure_reason=FAILURE_MESSAGES[FailureKind.PROVIDER_ERROR],
+            failure_kind=FailureKind.PROVIDER_ERROR.value,
+            details=details,
+        )
+    details.update(
+        providerLatencyMs=deadline.elapsed_ms(),
+        outputWidth=image.width,
+        outputHeight=image.height,
+        contentType=image.content_type,
+    )
+    return GenerationResult(image=image.data, content_type=image.content_type, details=details)

@@ -1,0 +1,138 @@
+"""Gemini image generation (https://ai.google.dev/gemini-api/docs/image-generation) through
+the official `google-genai` SDK: `models/{model}:generateContent` with `responseModalities`
+[TEXT, IMAGE] and `imageConfig.aspectRatio`. The image is the `inlineData` part (text parts may
+come first). A blocked prompt (`promptFeedback.blockReason`, no candidates) or a
+`finishReason` of `IMAGE_SAFETY` / `IMAGE_PROHIBITED_CONTENT` (or `SAFETY`, `PROHIBITED_CONTENT`)
+is a `safety-block`; a 429 waits its `retryDelay`; 5xx and connection errors are retried; a
+bad key (400 `API_KEY_INVALID`) and other 4xx are `provider-error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..image_models import GenerationResult, ImageSpec, Outcome
+from ..vocabulary import FailureKind
+from .base import (
+    Deadline,
+    ProviderFailure,
+    Retryable,
+    aspect_ratio,
+    parse_delay,
+    with_retries,
+)
+from .common import provider_prompt, run
+
+SAFETY_FINISH = {
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+}
+
+
+def gemini_client(base_url: str, api_key: str, timeout: float) -> Any:
+    """A google-genai client for the Gemini API at `base_url`, with no retries of its own."""
+    from google import genai
+    from google.genai import types
+
+    options = types.HttpOptions(
+        base_url=base_url.rstrip("/") + "/",
+        timeout=int(timeout * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    return genai.Client(api_key=api_key, http_options=options)
+
+
+def call_gemini(call: Any) -> Any:
+    """Run one SDK call, turning its errors into Retryable / ProviderFailure."""
+    import httpx
+    from google.genai import errors as genai_errors
+
+    try:
+        return call()
+    except genai_errors.APIError as err:
+        status, code = getattr(err, "status", None), int(getattr(err, "code", 0) or 0)
+        if code == 429:
+            raise Retryable("429 RESOURCE_EXHAUSTED", retry_delay(err.details)) from None
+        if code >= 500:
+            raise Retryable(f"{code} {status or ''}") from None
+        reason = "API_KEY_INVALID" if "API_KEY_INVALID" in str(err.details) else status
+        raise ProviderFailure(FailureKind.PROVIDER_ERROR, f"{code} {reason or ''}") from None
+    except httpx.TimeoutException:
+        raise ProviderFailure(FailureKind.TIMEOUT, "no answer before the deadline") from None
+    except httpx.HTTPError as err:
+        raise Retryable(f"connection: {type(err).__name__}") from None
+
+
+def retry_delay(details: object) -> float | None:
+    """The `retryDelay` of a Google error body's RetryInfo detail ("13s" -> 13.0)."""
+    error = details.get("error", details) if isinstance(details, dict) else None
+    for item in (error or {}).get("details", []) if isinstance(error, dict) else []:
+        if isinstance(item, dict) and "retryDelay" in item:
+            return parse_delay(item["retryDelay"])
+    return None
+
+
+class GeminiModel:
+    """A Gemini image model, e.g. `gemini-2.5-flash-image`."""
+
+    def __init__(
+        self, name: str, provider_model: str, base_url: str, api_key: str, timeout: float
+    ) -> None:
+        self.name = name
+        self.provider_model = provider_model
+        self._base_url = base_url
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
+        deadline = Deadline(self._timeout)
+        return run("gemini", spec, deadline, lambda: self._generate(spec, deadline))
+
+    def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
+        from google.genai import types
+
+        client = gemini_client(self._base_url, self._api_key, self._timeout)
+        ratio = aspect_ratio(spec.size)
+        config = types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio=ratio),
+        )
+        response = with_retries(
+            lambda: call_gemini(
+                lambda: client.models.generate_content(
+                    model=self.provider_model, contents=provider_prompt(spec), config=config
+                )
+            ),
+            deadline,
+        )
+        reported: dict[str, Any] = {"providerAspectRatio": ratio}
+        if getattr(response, "response_id", None):
+            reported["providerRequestId"] = response.response_id
+        usage = getattr(response, "usage_metadata", None)
+        if usage is not None:
+            reported["providerUsage"] = {
+                k: v
+                for k, v in usage.model_dump(exclude_none=True, by_alias=True).items()
+                if isinstance(v, (int, float))
+            }
+        feedback = getattr(response, "prompt_feedback", None)
+        if feedback is not None and feedback.block_reason:
+            reason = getattr(feedback.block_reason, "value", feedback.block_reason)
+            raise ProviderFailure(FailureKind.SAFETY_BLOCK, f"prompt blocked: {reason}", **reported)
+        candidates = response.candidates or []
+        if not candidates:
+            raise ProviderFailure(FailureKind.INVALID_OUTPUT, "no candidates", **reported)
+        candidate = candidates[0]
+        finish = str(getattr(candidate.finish_reason, "value", candidate.finish_reason) or "")
+        parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+        for part in parts:
+            inline = getattr(part, "inline_data", None)
+            if inline is not None and inline.data:
+                return bytes(inline.data), reported
+        if finish in SAFETY_FINISH:
+            raise ProviderFailure(FailureKind.SAFETY_BLOCK, f"finishReason {finish}", **reported)
+        raise ProviderFailure(FailureKind.INVALID_OUTPUT, f"no image part ({finish})", **reported)

@@ -1,0 +1,110 @@
+"""OpenAI Images (https://platform.openai.com/docs/api-reference/images/create) through the
+official `openai` SDK: `POST /images/generations` with a GPT image model, which answers with
+`b64_json` (no `response_format` for these models) in one of 1024x1024, 1536x1024, 1024x1536.
+The request id is the `x-request-id` header. A 400 with `code: moderation_blocked` is a
+`safety-block`; other 4xx are `provider-error`; 429, 5xx and connection errors are retried
+inside the deadline (an image call that failed produced nothing to pay for twice).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from ..image_models import GenerationResult, ImageSpec, Outcome
+from ..vocabulary import FailureKind
+from .base import Deadline, ProviderFailure, Retryable, openai_size, parse_delay, with_retries
+from .common import provider_prompt, run
+
+
+class OpenAIModel:
+    """A GPT image model, e.g. `gpt-image-1.5`."""
+
+    def __init__(
+        self, name: str, provider_model: str, base_url: str, api_key: str, timeout: float
+    ) -> None:
+        self.name = name
+        self.provider_model = provider_model
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
+        deadline = Deadline(self._timeout)
+        return run("openai", spec, deadline, lambda: self._generate(spec, deadline))
+
+    def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
+        import openai
+
+        client = openai.OpenAI(
+            api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=self._timeout
+        )
+        size = openai_size(spec.size)
+
+        def attempt() -> Any:
+            try:
+                return client.with_options(
+                    timeout=max(1.0, deadline.remaining())
+                ).images.with_raw_response.generate(
+                    model=self.provider_model, prompt=provider_prompt(spec), size=size, n=1
+                )
+            except openai.BadRequestError as err:
+                code = getattr(err, "code", None) or _body_code(err.body)
+                kind = (
+                    FailureKind.SAFETY_BLOCK
+                    if code in ("moderation_blocked", "content_policy_violation")
+                    else FailureKind.PROVIDER_ERROR
+                )
+                raise ProviderFailure(
+                    kind, f"400 {code or 'bad request'}", providerRequestId=err.request_id
+                ) from None
+            except openai.RateLimitError as err:
+                delay = parse_delay(err.response.headers.get("retry-after"))
+                raise Retryable("429", delay) from None
+            except openai.InternalServerError as err:
+                delay = parse_delay(err.response.headers.get("retry-after"))
+                raise Retryable(f"{err.status_code}", delay) from None
+            except openai.APITimeoutError:
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "no answer before the deadline"
+                ) from None
+            except openai.APIConnectionError as err:
+                raise Retryable(f"connection: {type(err).__name__}") from None
+            except openai.APIStatusError as err:
+                raise ProviderFailure(
+                    FailureKind.PROVIDER_ERROR,
+                    f"{err.status_code} {_body_code(err.body) or ''}",
+                    providerRequestId=err.request_id,
+                ) from None
+
+        raw = with_retries(attempt, deadline)
+        response = raw.parse()
+        reported: dict[str, Any] = {
+            "providerRequestId": raw.headers.get("x-request-id"),
+            "providerSize": size,
+        }
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            reported["providerUsage"] = usage.model_dump(exclude_none=True)
+        data = response.data or []
+        encoded = data[0].b64_json if data else None
+        if not encoded:
+            raise ProviderFailure(
+                FailureKind.INVALID_OUTPUT, "no b64_json in the answer", **reported
+            )
+        try:
+            return base64.b64decode(encoded, validate=True), reported
+        except (binascii.Error, ValueError):
+            raise ProviderFailure(
+                FailureKind.INVALID_OUTPUT, "b64_json is not base64", **reported
+            ) from None
+
+
+def _body_code(body: object) -> str | None:
+    """`error.code` (or `code`) of an OpenAI error body."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("code"), str):
+            return str(inner["code"])
+    return None

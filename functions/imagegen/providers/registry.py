@@ -1,0 +1,87 @@
+"""The `ImageModel` for a model of the catalog (`models/{modelId}`): the simulator or one of the
+real providers, with the deployment's base URLs, keys and deadline. Adapters are built on
+first use; provider SDKs are imported only when a model of theirs runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ..catalog import ModelEntry
+from ..image_models import GenerationResult, ImageModel, ImageSpec, Outcome
+from .refine import refine_prompt
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Where the providers are and how to reach them (params and secrets, read when used)."""
+
+    replicate_base_url: str
+    openai_base_url: str
+    gemini_base_url: str
+    replicate_token: Callable[[], str]
+    openai_key: Callable[[], str]
+    gemini_key: Callable[[], str]
+    timeout_seconds: float
+    refine_model: str
+
+
+def build_model(
+    entry: ModelEntry, settings: ProviderSettings, simulated: Callable[[str], ImageModel]
+) -> ImageModel:
+    """The adapter for one catalog model."""
+    model: ImageModel
+    if entry.provider == "replicate":
+        from .replicate_model import ReplicateModel
+
+        model = ReplicateModel(
+            entry.id,
+            entry.provider_model,
+            settings.replicate_base_url,
+            settings.replicate_token(),
+            settings.timeout_seconds,
+        )
+    elif entry.provider == "openai":
+        from .openai_model import OpenAIModel
+
+        model = OpenAIModel(
+            entry.id,
+            entry.provider_model,
+            settings.openai_base_url,
+            settings.openai_key(),
+            settings.timeout_seconds,
+        )
+    elif entry.provider == "gemini":
+        from .gemini_model import GeminiModel
+
+        model = GeminiModel(
+            entry.id,
+            entry.provider_model,
+            settings.gemini_base_url,
+            settings.gemini_key(),
+            settings.timeout_seconds,
+        )
+    else:
+        model = simulated(entry.id)
+    return RefiningModel(model, settings) if entry.refine_prompt else model
+
+
+class RefiningModel:
+    """Rewrites the prompt with a Gemini text model, then runs the wrapped model; the request
+    records both prompts (`refinedPrompt` beside the original `prompt`)."""
+
+    def __init__(self, inner: ImageModel, settings: ProviderSettings) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._settings = settings
+
+    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
+        refined = refine_prompt(
+            spec.prompt,
+            self._settings.refine_model,
+            self._settings.gemini_base_url,
+            self._settings.gemini_key(),
+            min(30.0, self._settings.timeout_seconds / 4),
+        )
+        result = self._inner.generate(replace(spec, prompt=refined), forced)
+        return replace(result, details={**result.details, "refinedPrompt": refined})

@@ -1,0 +1,198 @@
+"""Replicate (https://replicate.com/docs/reference/http) through the official `replicate` SDK.
+
+Create a prediction (`POST /v1/models/{owner}/{name}/predictions`, or `POST /v1/predictions`
+with a version for `owner/name:version`) with `Prefer: wait=n` (n below the time left, at most
+60) and `Cancel-After`; poll `GET /v1/predictions/{id}` until it is `succeeded`, `failed`,
+`canceled` or `aborted`; download the output URL at once (Replicate deletes it after an hour);
+`POST /v1/predictions/{id}/cancel` when the deadline passes. A create is retried only on 429
+(Replicate started nothing) or a connection that never reached it; a 5xx or a lost response on
+create is not retried (it may have started a paid run). Polls are retried on 429/5xx/network.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+from typing import Any
+
+from ..image_models import GenerationResult, ImageSpec, Outcome
+from ..vocabulary import FailureKind
+from .base import Deadline, ProviderFailure, Retryable, aspect_ratio, parse_delay, with_retries
+from .common import provider_prompt, run
+
+TERMINAL = ("succeeded", "failed", "canceled", "aborted")
+SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")
+POLL_INTERVAL = 0.5
+MAX_WAIT = 60
+MAX_DOWNLOAD = 20 * 1024 * 1024 + 1
+
+
+class ReplicateModel:
+    """A Replicate model or version, e.g. `black-forest-labs/flux-schnell`."""
+
+    def __init__(
+        self, name: str, provider_model: str, base_url: str, token: str, timeout: float
+    ) -> None:
+        self.name = name
+        self.provider_model = provider_model
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
+        deadline = Deadline(self._timeout)
+        return run("replicate", spec, deadline, lambda: self._generate(spec, deadline))
+
+    # --- the SDK, on an HTTP client whose retries are ours (bounded by the deadline) ----
+
+    def _client(self, deadline: Deadline) -> Any:
+        import httpx
+        import replicate
+
+        client = replicate.Client(api_token=self._token, base_url=self._base_url)
+        local = self._local
+
+        def remember(response: httpx.Response) -> None:
+            local.retry_after = parse_delay(response.headers.get("retry-after"))
+
+        def cancel_after(request: httpx.Request) -> None:
+            if request.method == "POST" and request.url.path.endswith("/predictions"):
+                request.headers["Cancel-After"] = f"{max(1, int(deadline.remaining()))}s"
+
+        # The SDK's own transport retries GETs for up to minutes; ours stay inside the deadline.
+        client._Client__client = httpx.Client(  # type: ignore[attr-defined]
+            base_url=self._base_url,
+            headers={
+                "Authorization": f"Bearer {self._token}",
+                "User-Agent": "imagegen (replicate-python)",
+            },
+            timeout=httpx.Timeout(10.0, read=MAX_WAIT + 5.0),
+            event_hooks={"request": [cancel_after], "response": [remember]},
+        )
+        return client
+
+    def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
+        client = self._client(deadline)
+        prediction = with_retries(lambda: self._create(client, spec, deadline), deadline)
+        reported: dict[str, Any] = {"providerRequestId": prediction.id}
+        while prediction.status not in TERMINAL:
+            if deadline.remaining() <= POLL_INTERVAL:
+                self._cancel(client, prediction.id)
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "prediction still running at the deadline", **reported
+                )
+            time.sleep(POLL_INTERVAL)
+            prediction = with_retries(partial(self._get, client, prediction.id), deadline)
+        metrics = getattr(prediction, "metrics", None) or {}
+        if metrics:
+            reported["providerUsage"] = {
+                k: v for k, v in metrics.items() if isinstance(v, (int, float))
+            }
+        if prediction.status == "failed":
+            error = str(prediction.error or "prediction failed")
+            kind = (
+                FailureKind.SAFETY_BLOCK
+                if any(word in error.lower() for word in SAFETY_WORDS)
+                else FailureKind.PROVIDER_ERROR
+            )
+            raise ProviderFailure(kind, error, **reported)
+        if prediction.status == "canceled":
+            raise ProviderFailure(FailureKind.TIMEOUT, "prediction canceled", **reported)
+        if prediction.status == "aborted":
+            raise ProviderFailure(FailureKind.PROVIDER_UNAVAILABLE, "aborted", **reported)
+        url = _first_url(prediction.output)
+        if url is None:
+            raise ProviderFailure(FailureKind.INVALID_OUTPUT, "no output URL", **reported)
+        return with_retries(lambda: self._download(url), deadline), reported
+
+    def _create(self, client: Any, spec: ImageSpec, deadline: Deadline) -> Any:
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        wait = max(1, min(MAX_WAIT, int(deadline.remaining()) - 2))
+        inputs = {"prompt": provider_prompt(spec), "aspect_ratio": aspect_ratio(spec.size)}
+        try:
+            if ":" in self.provider_model:
+                version = self.provider_model.split(":", 1)[1]
+                return client.predictions.create(version=version, input=inputs, wait=wait)
+            return client.models.predictions.create(
+                model=self.provider_model, input=inputs, wait=wait
+            )
+        except ReplicateError as err:
+            if err.status == 429:
+                raise Retryable("rate limited (429)", self._retry_after()) from None
+            if err.status is not None and err.status >= 500:
+                # It may have started a paid prediction: never create a second one.
+                raise ProviderFailure(
+                    FailureKind.PROVIDER_UNAVAILABLE, f"create answered {err.status}"
+                ) from None
+            raise ProviderFailure(
+                FailureKind.PROVIDER_ERROR, f"create answered {err.status}: {err.title}"
+            ) from None
+        except httpx.ConnectError as err:  # never reached Replicate: nothing started
+            raise Retryable(f"connect error: {type(err).__name__}") from None
+        except httpx.HTTPError as err:  # the request may have arrived: do not create again
+            raise ProviderFailure(
+                FailureKind.PROVIDER_UNAVAILABLE, f"create failed: {type(err).__name__}"
+            ) from None
+
+    def _get(self, client: Any, prediction_id: str) -> Any:
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        try:
+            return client.predictions.get(prediction_id)
+        except ReplicateError as err:
+            if err.status == 429 or (err.status or 0) >= 500:
+                raise Retryable(f"poll answered {err.status}", self._retry_after()) from None
+            raise ProviderFailure(
+                FailureKind.PROVIDER_ERROR,
+                f"poll answered {err.status}",
+                providerRequestId=prediction_id,
+            ) from None
+        except httpx.HTTPError as err:
+            raise Retryable(f"poll failed: {type(err).__name__}") from None
+
+    def _cancel(self, client: Any, prediction_id: str) -> None:
+        try:
+            client.predictions.cancel(prediction_id)
+        except Exception as exc:  # best effort: Cancel-After stops it at the provider too
+            self._local.cancel_error = type(exc).__name__
+
+    def cancel(self, prediction_id: str) -> None:
+        """Cancel a running prediction (a user canceled its request)."""
+        self._cancel(self._client(Deadline(30)), prediction_id)
+
+    def _download(self, url: str) -> bytes:
+        import httpx
+
+        try:
+            with httpx.stream("GET", url, timeout=30.0, follow_redirects=True) as response:
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise Retryable(f"output download answered {response.status_code}")
+                if response.status_code >= 400:
+                    raise ProviderFailure(
+                        FailureKind.INVALID_OUTPUT, f"output answered {response.status_code}"
+                    )
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data.extend(chunk)
+                    if len(data) > MAX_DOWNLOAD:
+                        break  # check_image refuses it as over 20 MB
+                return bytes(data)
+        except httpx.HTTPError as err:
+            raise Retryable(f"output download failed: {type(err).__name__}") from None
+
+    def _retry_after(self) -> float | None:
+        return getattr(self._local, "retry_after", None)
+
+
+def _first_url(output: Any) -> str | None:
+    """A prediction's output: a URL, or a list of URLs (the first image)."""
+    if isinstance(output, str) and output:
+        return output
+    if isinstance(output, list) and output and isinstance(output[0], str):
+        return output[0]
+    return None

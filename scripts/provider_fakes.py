@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""Local servers that speak the Replicate, OpenAI Images and Gemini HTTP APIs as their public
+references document them, for development and tests offline. The functions reach them
+through the same official SDKs and code path as the real services; only the base URL and the
+key differ (`functions/.env.local`, `functions/.secret.local`).
+
+    python scripts/provider_fakes.py [--host 127.0.0.1] [--replicate 8191] [--openai 8192]
+                                     [--gemini 8193]
+
+Markers in the prompt choose what a fake does (else it succeeds with an image of the asked
+size or aspect ratio):
+  [nsfw]      the provider refuses (Replicate: failed with an NSFW error; OpenAI: 400
+              moderation_blocked; Gemini: promptFeedback.blockReason, or IMAGE_SAFETY with
+              [image-safety])
+  [429]       the first call for this prompt answers 429 with a delay of 1 s, then it works
+  [500]       every call answers 500
+  [slow]      Replicate: the prediction stays `processing` (until canceled)
+  [notimage]  the output is not an image
+  [webp]      the output is WebP (Replicate's Flux default) instead of PNG
+Keys: any non-empty bearer token / API key is accepted except one containing "invalid"
+(Replicate 401, OpenAI 401, Gemini 400 API_KEY_INVALID).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SEEN: set[str] = set()
+LOCK = threading.Lock()
+PREDICTIONS: dict[str, dict[str, Any]] = {}
+FILES: dict[str, tuple[bytes, str]] = {}
+RATIOS = {"1:1": (1024, 1024), "9:16": (576, 1024), "16:9": (1024, 576), "2:3": (683, 1024)}
+
+
+def image(width: int, height: int, fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (max(8, width // 8), max(8, height // 8)), (40, 120, 200)).resize(
+        (width, height)
+    ).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def first_time(key: str) -> bool:
+    with LOCK:
+        if key in SEEN:
+            return False
+        SEEN.add(key)
+        return True
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    routes: list[tuple[str, str, Callable[..., None]]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            return {}
+
+    def send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        ctype = (headers or {}).pop("Content-Type", None) if headers else None
+        self.send_header("Content-Type", ctype or "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def dispatch(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        for verb, pattern, handler in self.routes:
+            match = re.fullmatch(pattern, path)
+            if verb == method and match:
+                handler(self, *match.groups())
+                return
+        self.send(404, {"detail": "Not found", "status": 404})
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.dispatch("POST")
+
+
+# --- Replicate: https://replicate.com/docs/reference/http ------------------------------
+
+
+def replicate_auth(h: Handler) -> bool:
+    token = h.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or "invalid" in token:
+        h.send(401, {"title": "Unauthenticated", "detail": "Invalid token", "status": 401})
+        return False
+    return True
+
+
+def prediction_json(h: Handler, p: dict[str, Any]) -> dict[str, Any]:
+    host = f"http://{h.headers.get('Host')}"
+    return {
+        **{k: v for k, v in p.items() if not k.startswith("_")},
+        "urls": {
+            "get": f"{host}/v1/predictions/{p['id']}",
+            "cancel": f"{host}/v1/predictions/{p['id']}/cancel",
+        },
+    }
+
+
+def finish(h: Handler, p: dict[str, Any]) -> None:
+    """Move a prediction to its end state, as its prompt asks."""
+    prompt = str(p["input"].get("prompt", ""))
+    if p["status"] in ("succeeded", "failed", "canceled") or "[slow]" in prompt:
+        return
+    if "[nsfw]" in prompt:
+        p.update(status="failed", error="NSFW content detected. Try running it again.")
+        return
+    width, height = RATIOS.get(str(p["input"].get("aspect_ratio")), (1024, 1024))
+    webp = "[webp]" in prompt
+    data = (
+        b"not an image"
+        if "[notimage]" in prompt
+        else image(width, height, "WEBP" if webp else "PNG")
+    )
+    name = f"{p['id']}.{'webp' if webp else 'png'}"
+    FILES[name] = (data, "image/webp" if webp else "image/png")
+    p.update(
+        status="succeeded",
+        output=[f"http://{h.headers.get('Host')}/files/{name}"],
+        completed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        metrics={"predict_time": 0.05, "total_time": 0.06},
+    )
+
+
+def replicate_create(h: Handler, owner: str | None = None, name: str | None = None) -> None:
+    if not replicate_auth(h):
+        return
+    body = h.body()
+    prompt = str(body.get("input", {}).get("prompt", ""))
+    if "[500]" in prompt:
+        h.send(500, {"title": "Internal Server Error", "status": 500})
+        return
+    if "[429]" in prompt and first_time("replicate:" + prompt):
+        h.send(
+            429,
+            {"title": "Too Many Requests", "detail": "throttled", "status": 429},
+            {"Retry-After": "1"},
+        )
+        return
+    if owner is None and not body.get("version"):
+        h.send(422, {"title": "Invalid version", "detail": "version is required", "status": 422})
+        return
+    p = {
+        "id": uuid.uuid4().hex[:20],
+        "model": f"{owner}/{name}" if owner else "owner/model",
+        "version": body.get("version") or "hidden",
+        "input": body.get("input", {}),
+        "logs": "",
+        "output": None,
+        "error": None,
+        "status": "starting",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "_cancel_after": h.headers.get("Cancel-After"),
+        "_prefer": h.headers.get("Prefer"),
+    }
+    PREDICTIONS[p["id"]] = p
+    if (h.headers.get("Prefer") or "").startswith("wait"):
+        finish(h, p)
+    if p["status"] == "starting" and "[slow]" in prompt:
+        p["status"] = "processing"
+    h.send(201, prediction_json(h, p))
+
+
+def replicate_get(h: Handler, pid: str) -> None:
+    if not replicate_auth(h):
+        return
+    p = PREDICTIONS.get(pid)
+    if p is None:
+        h.send(404, {"title": "Not found", "detail": "Prediction not found", "status": 404})
+        return
+    finish(h, p)
+    h.send(200, prediction_json(h, p))
+
+
+def replicate_cancel(h: Handler, pid: str) -> None:
+    if not replicate_auth(h):
+        return
+    p = PREDICTIONS.get(pid)
+    if p is None:
+        h.send(404, {"title": "Not found", "status": 404})
+        return
+    if p["status"] in ("starting", "processing"):
+        p["status"] = "canceled"
+    h.send(200, prediction_json(h, p))
+
+
+def replicate_file(h: Handler, name: str) -> None:
+    if name not in FILES:
+        h.send(404, {"detail": "gone"})
+        return
+    data, ctype = FILES[name]
+    h.send(200, data, {"Content-Type": ctype})
+
+
+def replicate_admin(h: Handler, pid: str) -> None:
+    """Not Replicate's: lets tests see what the fake was asked (headers, cancel)."""
+    p = PREDICTIONS.get(pid)
+    h.send(200 if p else 404, p or {})
+
+
+# --- OpenAI Images: https://platform.openai.com/docs/api-reference/images/create -----------
+
+
+def openai_generate(h: Handler) -> None:
+    rid = "req_" + uuid.uuid4().hex
+    key = h.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not key or "invalid" in key:
+        h.send(
+            401,
+            {
+                "error": {
+                    "message": "Incorrect API key provided.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            },
+            {"x-request-id": rid},
+        )
+        return
+    body = h.body()
+    prompt = str(body.get("prompt", ""))
+    size = str(body.get("size", "1024x1024"))
+    if size not in ("1024x1024", "1536x1024", "1024x1536", "auto") or "response_format" in body:
+        h.send(
+            400,
+            {
+                "error": {
+                    "message": f"Invalid size '{size}'.",
+                    "type": "invalid_request_error",
+                    "param": "size",
+                    "code": "invalid_value",
+                }
+            },
+            {"x-request-id": rid},
+        )
+        return
+    if "[nsfw]" in prompt:
+        h.send(
+            400,
+            {
+                "error": {
+                    "message": "Your request was rejected by the safety system.",
+                    "type": "image_generation_user_error",
+                    "param": None,
+                    "code": "moderation_blocked",
+                }
+            },
+            {"x-request-id": rid},
+        )
+        return
+    if "[500]" in prompt:
+        h.send(
+            500,
+            {
+                "error": {
+                    "message": "The server had an error.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+            {"x-request-id": rid},
+        )
+        return
+    if "[429]" in prompt and first_time("openai:" + prompt):
+        h.send(
+            429,
+            {
+                "error": {
+                    "message": "Rate limit reached.",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            },
+            {"x-request-id": rid, "retry-after": "1"},
+        )
+        return
+    width, height = (int(v) for v in (size if size != "auto" else "1024x1024").split("x"))
+    data = b"not an image" if "[notimage]" in prompt else image(width, height)
+    h.send(
+        200,
+        {
+            "created": int(time.time()),
+            "data": [{"b64_json": base64.b64encode(data).decode()}],
+            "usage": {
+                "total_tokens": 100,
+                "input_tokens": 50,
+                "output_tokens": 50,
+                "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+            },
+        },
+        {"x-request-id": rid},
+    )
+
+
+# --- Gemini: https://ai.google.dev/api/generate-content -----------------------------------
+
+
+def gemini_error(h: Handler, code: int, status: str, message: str, details: list) -> None:
+    h.send(
+        code, {"error": {"code": code, "message": message, "status": status, "details": details}}
+    )
+
+
+def gemini_generate(h: Handler, version: str, model: str) -> None:
+    key = h.headers.get("x-goog-api-key") or ""
+    if not key or "invalid" in key:
+        gemini_error(
+            h,
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                }
+            ],
+        )
+        return
+    body = h.body()
+    parts = [p for c in body.get("contents", []) for p in c.get("parts", [])]
+    prompt = " ".join(str(p.get("text", "")) for p in parts)
+    config = body.get("generationConfig", {})
+    usage = {"promptTokenCount": 20, "candidatesTokenCount": 1290, "totalTokenCount": 1310}
+    if "[500]" in prompt:
+        gemini_error(h, 500, "INTERNAL", "An internal error has occurred.", [])
+        return
+    if "[429]" in prompt and first_time("gemini:" + prompt):
+        gemini_error(
+            h,
+            429,
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted.",
+            [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}],
+        )
+        return
+    if "[nsfw]" in prompt and "[image-safety]" not in prompt:
+        h.send(
+            200,
+            {
+                "promptFeedback": {"blockReason": "SAFETY"},
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": uuid.uuid4().hex,
+            },
+        )
+        return
+    if "IMAGE" not in [m.upper() for m in config.get("responseModalities", [])]:
+        text = "Refined: " + prompt.split("Prompt:", 1)[-1].strip()
+        h.send(
+            200,
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": [{"text": text}]},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": uuid.uuid4().hex,
+            },
+        )
+        return
+    if "[image-safety]" in prompt:
+        h.send(
+            200,
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": []},
+                        "finishReason": "IMAGE_SAFETY",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": uuid.uuid4().hex,
+            },
+        )
+        return
+    ratio = config.get("imageConfig", {}).get("aspectRatio", "1:1")
+    width, height = RATIOS.get(ratio, (1024, 1024))
+    data = b"not an image" if "[notimage]" in prompt else image(width, height)
+    h.send(
+        200,
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {"text": "Here is your image."},
+                            {
+                                "inlineData": {
+                                    "mimeType": "image/png",
+                                    "data": base64.b64encode(data).decode(),
+                                }
+                            },
+                        ],
+                    },
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": usage,
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex,
+        },
+    )
+
+
+def serve(host: str, port: int, routes: list[tuple[str, str, Callable[..., None]]]) -> None:
+    handler = type("Routes", (Handler,), {"routes": routes})
+    server = ThreadingHTTPServer((host, port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--replicate", type=int, default=8191)
+    parser.add_argument("--openai", type=int, default=8192)
+    parser.add_argument("--gemini", type=int, default=8193)
+    args = parser.parse_args()
+    serve(
+        args.host,
+        args.replicate,
+        [
+            ("POST", r"/v1/models/([^/]+)/([^/]+)/predictions", replicate_create),
+            ("POST", r"/v1/predictions", replicate_create),
+            ("GET", r"/v1/predictions/([^/]+)", replicate_get),
+            ("POST", r"/v1/predictions/([^/]+)/cancel", replicate_cancel),
+            ("GET", r"/files/([^/]+)", replicate_file),
+            ("GET", r"/_fake/predictions/([^/]+)", replicate_admin),
+        ],
+    )
+    serve(args.host, args.openai, [("POST", r"/v1/images/generations", openai_generate)])
+    serve(
+        args.host,
+        args.gemini,
+        [
+            ("POST", r"/(v1beta|v1)/models/([^/:]+):generateContent", gemini_generate),
+        ],
+    )
+    print(
+        f"provider fakes: Replicate :{args.replicate}, OpenAI :{args.openai}, "
+        f"Gemini :{args.gemini}",
+        flush=True,
+    )
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

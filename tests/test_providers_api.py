@@ -1,0 +1,161 @@
+"""Real image providers over HTTP: models as data in `models/{id}`, each provider reached
+through its official SDK at a local server that speaks its API (scripts/provider_fakes.py,
+started by ./run-tests.sh); outcomes, failure kinds and refunds checked in Firestore."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from books import balance, ledger, request_doc, stored_images
+from PIL import Image
+
+pytestmark = [pytest.mark.emulator, pytest.mark.catalog_changes]
+
+PROVIDERS = {
+    "replicate": "black-forest-labs/flux-schnell",
+    "openai": "gpt-image-1.5",
+    "gemini": "gemini-2.5-flash-image",
+}
+
+
+@pytest.fixture(scope="module")
+def models(db):
+    """One model per provider (plus a Replicate version, a priced and a refining one)."""
+    suffix = uuid.uuid4().hex[:6]
+    docs = {
+        f"t-{name}-{suffix}": {"provider": name, "providerModel": pm, "enabled": True}
+        for name, pm in PROVIDERS.items()
+    }
+    docs[f"t-version-{suffix}"] = {"provider": "replicate", "providerModel": "owner/sdxl:abc123"}
+    docs[f"t-priced-{suffix}"] = {
+        "provider": "openai",
+        "providerModel": "gpt-image-1.5",
+        "credits": {"1024x1024": 7},
+    }
+    docs[f"t-refine-{suffix}"] = {
+        "provider": "replicate",
+        "providerModel": "a/b",
+        "refinePrompt": True,
+    }
+    docs[f"t-off-{suffix}"] = {"provider": "openai", "providerModel": "x", "enabled": False}
+    for model_id, fields in docs.items():
+        db.collection("models").document(model_id).set(fields)
+    yield {key.split("-")[1]: key for key in docs}
+    for model_id in docs:
+        db.collection("models").document(model_id).delete()
+
+
+def order(api, uid, model, prompt="a lighthouse", size="1024x1792"):
+    return api.post(
+        "createGenerationRequest",
+        json={
+            "userId": uid,
+            "model": model,
+            "style": "anime",
+            "color": "neon",
+            "size": size,
+            "prompt": prompt,
+        },
+    )
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_each_provider_makes_an_image_that_is_stored_and_served(
+    api, db, new_user, models, provider
+):
+    uid = new_user(10)
+    resp = order(api, uid, models[provider])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["deductedCredits"] == 4 and balance(db, uid) == 6
+    doc = request_doc(db, body["generationRequestId"])
+    assert doc["status"] == "completed" and doc["provider"] == provider
+    assert doc["contentType"] == "image/png" and doc["providerRequestId"]
+    assert isinstance(doc["providerLatencyMs"], int)
+    # 1024x1792 maps to the provider's nearest: 9:16 (Replicate, Gemini) or 1024x1536 (OpenAI)
+    expected = (1024, 1536) if provider == "openai" else (576, 1024)
+    assert (doc["outputWidth"], doc["outputHeight"]) == expected
+    assert doc["imagePath"] == f"generated/{uid}/{body['generationRequestId']}.png"
+    image = api.session.get(body["imageUrl"], timeout=60)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(image.content)).size == expected
+    assert stored_images(uid) == {body["generationRequestId"]}
+
+
+def test_replicate_webp_output_is_stored_as_webp_and_versions_work(api, db, new_user, models):
+    uid = new_user(10)
+    resp = order(api, uid, models["version"], prompt="a fox [webp]")
+    assert resp.status_code == 200, resp.text
+    rid = resp.json()["generationRequestId"]
+    doc = request_doc(db, rid)
+    assert doc["contentType"] == "image/webp"
+    assert doc["imagePath"] == f"generated/{uid}/{rid}.webp"
+    image = api.session.get(resp.json()["imageUrl"], timeout=60)
+    assert image.headers["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(image.content)).format == "WEBP"
+
+
+@pytest.mark.parametrize(
+    ("provider", "marker", "kind"),
+    [
+        ("replicate", "[nsfw]", "safety-block"),
+        ("openai", "[nsfw]", "safety-block"),
+        ("gemini", "[nsfw]", "safety-block"),
+        ("gemini", "[nsfw] [image-safety]", "safety-block"),
+        ("replicate", "[500]", "provider-unavailable"),
+        ("openai", "[notimage]", "invalid-output"),
+        ("gemini", "[notimage]", "invalid-output"),
+    ],
+)
+def test_failures_are_classified_and_refunded_exactly_once(
+    api, db, new_user, models, provider, marker, kind
+):
+    uid = new_user(10)
+    resp = order(api, uid, models[provider], prompt=f"a cat {marker}")
+    assert resp.status_code == 500, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "generation-failed" and error["failureKind"] == kind
+    assert error["message"] == "AI generation failed, credits refunded."
+    assert "nsfw" not in resp.text.lower() and "moderation" not in resp.text.lower()
+    doc = request_doc(db, error["generationRequestId"])
+    assert doc["status"] == "failed" and doc["failureKind"] == kind and doc["refundedCredits"] == 4
+    assert "dev-local" not in str(doc)  # no key in the document
+    assert balance(db, uid) == 10
+    kinds = sorted(e["type"] for e in ledger(db, uid))
+    assert kinds == ["deduction", "grant", "refund"]
+    assert stored_images(uid) == set()
+    shown = api.get("getGenerationRequest", params={"id": error["generationRequestId"]}).json()
+    assert shown["failureKind"] == kind and "failureDetail" not in shown
+
+
+def test_a_429_is_retried_after_its_delay_and_charged_once(api, db, new_user, models):
+    uid = new_user(10)
+    resp = order(api, uid, models["gemini"], prompt=f"busy {uuid.uuid4().hex} [429]")
+    assert resp.status_code == 200, resp.text
+    assert request_doc(db, resp.json()["generationRequestId"])["providerLatencyMs"] >= 900
+    assert balance(db, uid) == 6 and len(ledger(db, uid)) == 2
+
+
+def test_models_are_data_prices_and_the_invalid_model_message(api, db, new_user, models):
+    uid = new_user(20)
+    priced = order(api, uid, models["priced"], size="1024x1024")
+    assert priced.status_code == 200, priced.text
+    assert priced.json()["deductedCredits"] == 7  # the model's own price for the size
+    default = order(api, uid, models["priced"], size="512x512")
+    assert default.json()["deductedCredits"] == 1  # a size it does not list: the size's
+    off = order(api, uid, models["off"])
+    assert off.status_code == 400 and off.json()["error"]["code"] == "invalid-model"
+    allowed = off.json()["error"]["allowed"]
+    assert models["off"] not in allowed and {"model-a", "model-b", models["openai"]} <= set(allowed)
+    assert balance(db, uid) == 12
+
+
+def test_refined_prompts_are_recorded_beside_the_original(api, db, new_user, models):
+    uid = new_user(10)
+    resp = order(api, uid, models["refine"], prompt="a red barn")
+    assert resp.status_code == 200, resp.text
+    doc = request_doc(db, resp.json()["generationRequestId"])
+    assert doc["prompt"] == "a red barn"
+    assert doc["refinedPrompt"].startswith("Refined:") and "a red barn" in doc["refinedPrompt"]
