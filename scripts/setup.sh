@@ -114,6 +114,17 @@ PY
   FIREBASE_CONFIG_ARGS=(--config "$ROOT/.firebase.local.json")
 }
 
+# Waits (up to 10 s) until 127.0.0.1:$1 accepts connections; dies when process $2 ($3, logging
+# to $4) exits first.
+_wait_for_port() {
+  local port="$1" pid="$2" what="$3" logfile="$4" i
+  for i in $(seq 1 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || die "$what did not start; see $logfile"
+    sleep 0.2
+  done
+}
+
 # Starts the GCS-API emulator when the Firebase Storage emulator cannot be had (its own
 # process group, stopped by stop_storage_fallback), and points every client at it.
 start_storage_fallback() {
@@ -121,12 +132,7 @@ start_storage_fallback() {
   setsid "$VENV/bin/python" "$ROOT/scripts/storage_emulator.py" start --host 127.0.0.1 --port 9199 --in-memory \
     --default-bucket "$PROJECT_ID.appspot.com" >"$STATE/gcp-storage-emulator.log" 2>&1 </dev/null &
   STORAGE_PID=$!
-  local i
-  for i in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/9199") 2>/dev/null; then break; fi
-    kill -0 "$STORAGE_PID" 2>/dev/null || die "gcp-storage-emulator did not start; see $STATE/gcp-storage-emulator.log"
-    sleep 0.2
-  done
+  _wait_for_port 9199 "$STORAGE_PID" gcp-storage-emulator "$STATE/gcp-storage-emulator.log"
   export STORAGE_EMULATOR_HOST="http://127.0.0.1:9199"
 }
 
@@ -196,12 +202,7 @@ start_provider_fakes() {
   setsid "$VENV/bin/python" "$ROOT/scripts/provider_fakes.py" \
     >"$STATE/provider-fakes.log" 2>&1 </dev/null &
   FAKES_PID=$!
-  local i
-  for i in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/8193") 2>/dev/null; then break; fi
-    kill -0 "$FAKES_PID" 2>/dev/null || die "the provider fakes did not start; see $STATE/provider-fakes.log"
-    sleep 0.2
-  done
+  _wait_for_port 8193 "$FAKES_PID" "the provider fakes" "$STATE/provider-fakes.log"
   echo "Image providers: local Replicate, OpenAI and Gemini API servers on 127.0.0.1:8191-8193 (scripts/provider_fakes.py), as functions/.env.local says." >&2
 }
 

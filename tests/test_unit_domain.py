@@ -347,3 +347,13 @@ def test_every_field_named_in_a_field_error_has_its_own_code():
     assert {"prompt", "pageToken", "week", "credits", "idempotencyKey", "id"} <= named
     for field in named | set(REQUIRED_FIELDS) | {"status", "olderThanSeconds", "maxDocuments"}:
         assert field_error_code(field).startswith("invalid-")
+
+
+def test_document_ids_are_checked_before_any_read():
+    """The catalog's model lookup and user ids share one rule for what can name a document
+    (a lone surrogate would otherwise reach Firestore and fail as a 500)."""
+    from imagegen.validation import is_document_id
+
+    assert is_document_id("flux") and is_document_id("a" * 128)
+    for bad in ("", "a/b", ".", "..", "__x__", "a" * 129, "\ud800", "a\x00b"):
+        assert not is_document_id(bad), bad

@@ -167,13 +167,11 @@ class CatalogCache:
         self._value: Catalog | None = None
         self._loaded_at = 0.0
 
-    def get(self, max_age: float | None = None) -> Catalog:
-        """The cached catalog, reloaded first if it is missing or older than `max_age` (the
-        TTL by default)."""
+    def get(self) -> Catalog:
+        """The cached catalog, reloaded first if it is missing or stale."""
         with self._lock:
             now = self._clock()
-            age = self._ttl if max_age is None else min(max_age, self._ttl)
-            if self._value is None or now - self._loaded_at >= age:
+            if self._value is None or now - self._loaded_at >= self._ttl:
                 self._value = self._load()
                 self._loaded_at = now
             return self._value

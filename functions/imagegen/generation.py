@@ -77,21 +77,23 @@ def generate(
     `crash` (emulator only) stops at that point, as a crash would.
     """
     started = time.perf_counter()
-    request_id = request_id or new_request_id()
-    charged = ledger.charge(client, GenerationRequest.from_order(order, request_id))
+    request = GenerationRequest.from_order(order, request_id or new_request_id())
+    request_id = request.id
+    charged = ledger.charge(client, request)
     if crash is CrashPoint.AFTER_CHARGE:
         _crash(request_id, order.user_id, crash)
     if charged.status not in UNSETTLED:
         settlement = ledger.current_settlement(client, request_id)
         return GenerationOutcome(request_id, charged.balance, settlement)
-    spec = ImageSpec(request_id, order.model, order.style, order.color, order.size, order.prompt)
     try:
-        settlement = run_and_settle(client, studio, spec, order.user_id, forced, charged, crash)
+        settlement = run_and_settle(
+            client, studio, request.spec(), order.user_id, forced, charged, crash
+        )
     except GaveUp:
         request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
         raise errors.internal() from None
     if settlement.settled_now:
-        log_settled(GenerationRequest.from_order(order, request_id), settlement, started)
+        log_settled(request, settlement, started)
     return GenerationOutcome(request_id, charged.balance, settlement)
 
 

@@ -41,7 +41,7 @@ from .vocabulary import (
     ledger_entry_id,
 )
 
-PENDING, QUEUED, PROCESSING = RequestStatus.PENDING, RequestStatus.QUEUED, RequestStatus.PROCESSING
+PENDING, QUEUED = RequestStatus.PENDING, RequestStatus.QUEUED
 COMPLETED, FAILED, CANCELED = RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELED
 
 CHARGE_POLICY = RetryPolicy(max_attempts=30, deadline_seconds=10.0)

@@ -111,14 +111,6 @@ class GenerationRequest:
     failure_detail: str | None = None  # short, sanitised; for operators, never for clients
     times: Mapping[str, datetime] = field(default_factory=dict)  # createdAt, completedAt, ...
 
-    @property
-    def settled(self) -> bool:
-        return self.status not in (
-            RequestStatus.PENDING,
-            RequestStatus.QUEUED,
-            RequestStatus.PROCESSING,
-        )
-
     @classmethod
     def from_order(
         cls,

@@ -65,18 +65,24 @@ def validate_text(field: str, value: str) -> str:
     return value
 
 
+def is_document_id(value: str) -> bool:
+    """Whether `value` can name a Firestore document: storable text, 1-128 characters, no
+    '/', not '.', '..' or '__...__'."""
+    return (
+        text_problem(value) is None
+        and 0 < len(value) <= MAX_USER_ID_LENGTH
+        and "/" not in value
+        and value not in (".", "..")
+        and not _RESERVED_ID.match(value)
+    )
+
+
 def validate_user_id(value: Any, field: str = "userId") -> str:
     """Check that `value` can be a user id (a Firestore document id); return it."""
     if not isinstance(value, str):
         raise errors.invalid_type(field, "a string", value)
     validate_text(field, value)
-    if (
-        not value
-        or len(value) > MAX_USER_ID_LENGTH
-        or "/" in value
-        or value in (".", "..")
-        or _RESERVED_ID.match(value)
-    ):
+    if not is_document_id(value):
         raise errors.invalid_field(
             field,
             f"Invalid {field}: must be 1-{MAX_USER_ID_LENGTH} characters, without '/', "

@@ -35,6 +35,7 @@ from .settings import (
     storage_bucket,
 )
 from .simulator import SimulatedModel, build_models
+from .validation import is_document_id
 from .vocabulary import CATALOG_COLLECTIONS
 
 __all__ = [
@@ -67,9 +68,7 @@ _IMAGES = ImageStore(lambda: open_default_bucket(storage_bucket(), project_id())
 
 def _newly_added(catalog: Catalog, model: str) -> bool:
     """Whether `model`, unknown to the cached catalog, now has a document (one read by id)."""
-    if model in catalog.models or not model or "/" in model or len(model) > 128:
-        return False
-    if model.startswith("__") or model in (".", ".."):
+    if model in catalog.models or not is_document_id(model):
         return False
     return bool(db().collection("models").document(model).get().exists)
 

@@ -73,8 +73,10 @@ def list_generations(
     user_id = subject_user(caller, user_id)
     if status is not None and status not in LISTABLE_STATUSES:
         raise errors.invalid_choice("status", status, LISTABLE_STATUSES)
-    if model is not None and model not in current_catalog().models:
-        raise errors.invalid_choice("model", model, tuple(current_catalog().models))
+    if model is not None:
+        known_models = tuple(current_catalog().models)
+        if model not in known_models:
+            raise errors.invalid_choice("model", model, known_models)
     return history.list_requests(db(), user_id, status, model, page)
 
 

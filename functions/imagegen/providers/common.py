@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..image_models import GenerationResult, ImageSpec
+from ..image_models import GenerationResult, ImageSpec, Outcome
 from ..vocabulary import FailureKind
 from .base import Deadline, ProviderFailure, sanitize
 from .output import check_image
@@ -20,6 +20,31 @@ FAILURE_MESSAGES = {
     FailureKind.TIMEOUT: "the provider did not finish in time",
     FailureKind.INVALID_OUTPUT: "the provider returned no usable image",
 }
+
+
+class ProviderModel:
+    """What every real adapter shares: its catalog name, the provider's model, where and with
+    which key to reach it, and one generation under a deadline (PROVIDER_TIMEOUT_SECONDS).
+    A subclass names its `provider` and implements `_generate` (image bytes and what the
+    provider reported, or a `ProviderFailure`)."""
+
+    provider = ""
+
+    def __init__(
+        self, name: str, provider_model: str, base_url: str, key: str, timeout: float
+    ) -> None:
+        self.name = name
+        self.provider_model = provider_model
+        self._base_url = base_url.rstrip("/")
+        self._key = key
+        self._timeout = timeout
+
+    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
+        deadline = Deadline(self._timeout)
+        return run(self.provider, spec, deadline, lambda: self._generate(spec, deadline))
+
+    def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
+        raise NotImplementedError
 
 
 def provider_prompt(spec: ImageSpec) -> str:

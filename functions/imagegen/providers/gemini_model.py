@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..image_models import GenerationResult, ImageSpec, Outcome
+from ..image_models import ImageSpec
 from ..vocabulary import FailureKind
 from .base import (
     Deadline,
@@ -21,7 +21,7 @@ from .base import (
     parse_delay,
     with_retries,
 )
-from .common import provider_prompt, run
+from .common import ProviderModel, provider_prompt
 
 SAFETY_FINISH = {
     "IMAGE_SAFETY",
@@ -76,26 +76,15 @@ def retry_delay(details: object) -> float | None:
     return None
 
 
-class GeminiModel:
+class GeminiModel(ProviderModel):
     """A Gemini image model, e.g. `gemini-2.5-flash-image`."""
 
-    def __init__(
-        self, name: str, provider_model: str, base_url: str, api_key: str, timeout: float
-    ) -> None:
-        self.name = name
-        self.provider_model = provider_model
-        self._base_url = base_url
-        self._api_key = api_key
-        self._timeout = timeout
-
-    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
-        deadline = Deadline(self._timeout)
-        return run("gemini", spec, deadline, lambda: self._generate(spec, deadline))
+    provider = "gemini"
 
     def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
         from google.genai import types
 
-        client = gemini_client(self._base_url, self._api_key, self._timeout)
+        client = gemini_client(self._base_url, self._key, self._timeout)
         ratio = aspect_ratio(spec.size)
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],

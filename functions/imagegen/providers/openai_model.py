@@ -12,33 +12,22 @@ import base64
 import binascii
 from typing import Any
 
-from ..image_models import GenerationResult, ImageSpec, Outcome
+from ..image_models import ImageSpec
 from ..vocabulary import FailureKind
 from .base import Deadline, ProviderFailure, Retryable, openai_size, parse_delay, with_retries
-from .common import provider_prompt, run
+from .common import ProviderModel, provider_prompt
 
 
-class OpenAIModel:
+class OpenAIModel(ProviderModel):
     """A GPT image model, e.g. `gpt-image-1.5`."""
 
-    def __init__(
-        self, name: str, provider_model: str, base_url: str, api_key: str, timeout: float
-    ) -> None:
-        self.name = name
-        self.provider_model = provider_model
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self._timeout = timeout
-
-    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
-        deadline = Deadline(self._timeout)
-        return run("openai", spec, deadline, lambda: self._generate(spec, deadline))
+    provider = "openai"
 
     def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
         import openai
 
         client = openai.OpenAI(
-            api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=self._timeout
+            api_key=self._key, base_url=self._base_url, max_retries=0, timeout=self._timeout
         )
         size = openai_size(spec.size)
 

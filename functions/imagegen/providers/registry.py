@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from ..catalog import ModelEntry
 from ..image_models import GenerationResult, ImageModel, ImageSpec, Outcome
+from .common import ProviderModel
 from .refine import refine_prompt
 
 
@@ -26,43 +27,43 @@ class ProviderSettings:
     refine_model: str
 
 
+def _adapter_class(provider: str) -> type[ProviderModel] | None:
+    """The adapter of a real provider, imported now (its SDK loads on first use too)."""
+    if provider == "replicate":
+        from .replicate_model import ReplicateModel
+
+        return ReplicateModel
+    if provider == "openai":
+        from .openai_model import OpenAIModel
+
+        return OpenAIModel
+    if provider == "gemini":
+        from .gemini_model import GeminiModel
+
+        return GeminiModel
+    return None
+
+
+def _endpoint(provider: str, settings: ProviderSettings) -> tuple[str, Callable[[], str]]:
+    """Where a provider is and how to read its key."""
+    return {
+        "replicate": (settings.replicate_base_url, settings.replicate_token),
+        "openai": (settings.openai_base_url, settings.openai_key),
+        "gemini": (settings.gemini_base_url, settings.gemini_key),
+    }[provider]
+
+
 def build_model(
     entry: ModelEntry, settings: ProviderSettings, simulated: Callable[[str], ImageModel]
 ) -> ImageModel:
     """The adapter for one catalog model."""
+    adapter = _adapter_class(entry.provider)
     model: ImageModel
-    if entry.provider == "replicate":
-        from .replicate_model import ReplicateModel
-
-        model = ReplicateModel(
-            entry.id,
-            entry.provider_model,
-            settings.replicate_base_url,
-            settings.replicate_token(),
-            settings.timeout_seconds,
-        )
-    elif entry.provider == "openai":
-        from .openai_model import OpenAIModel
-
-        model = OpenAIModel(
-            entry.id,
-            entry.provider_model,
-            settings.openai_base_url,
-            settings.openai_key(),
-            settings.timeout_seconds,
-        )
-    elif entry.provider == "gemini":
-        from .gemini_model import GeminiModel
-
-        model = GeminiModel(
-            entry.id,
-            entry.provider_model,
-            settings.gemini_base_url,
-            settings.gemini_key(),
-            settings.timeout_seconds,
-        )
-    else:
+    if adapter is None:
         model = simulated(entry.id)
+    else:
+        base_url, key = _endpoint(entry.provider, settings)
+        model = adapter(entry.id, entry.provider_model, base_url, key(), settings.timeout_seconds)
     return RefiningModel(model, settings) if entry.refine_prompt else model
 
 

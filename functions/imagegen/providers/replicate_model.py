@@ -16,10 +16,10 @@ import time
 from functools import partial
 from typing import Any
 
-from ..image_models import GenerationResult, ImageSpec, Outcome
+from ..image_models import ImageSpec
 from ..vocabulary import FailureKind
 from .base import Deadline, ProviderFailure, Retryable, aspect_ratio, parse_delay, with_retries
-from .common import provider_prompt, run
+from .common import ProviderModel, provider_prompt
 
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")
@@ -28,22 +28,16 @@ MAX_WAIT = 60
 MAX_DOWNLOAD = 20 * 1024 * 1024 + 1
 
 
-class ReplicateModel:
+class ReplicateModel(ProviderModel):
     """A Replicate model or version, e.g. `black-forest-labs/flux-schnell`."""
 
-    def __init__(
-        self, name: str, provider_model: str, base_url: str, token: str, timeout: float
-    ) -> None:
-        self.name = name
-        self.provider_model = provider_model
-        self._base_url = base_url.rstrip("/")
-        self._token = token
-        self._timeout = timeout
-        self._local = threading.local()
+    provider = "replicate"
 
-    def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
-        deadline = Deadline(self._timeout)
-        return run("replicate", spec, deadline, lambda: self._generate(spec, deadline))
+    def __init__(
+        self, name: str, provider_model: str, base_url: str, key: str, timeout: float
+    ) -> None:
+        super().__init__(name, provider_model, base_url, key, timeout)
+        self._local = threading.local()  # the last Retry-After seen, per thread
 
     # --- the SDK, on an HTTP client whose retries are ours (bounded by the deadline) ----
 
@@ -51,7 +45,7 @@ class ReplicateModel:
         import httpx
         import replicate
 
-        client = replicate.Client(api_token=self._token, base_url=self._base_url)
+        client = replicate.Client(api_token=self._key, base_url=self._base_url)
         local = self._local
 
         def remember(response: httpx.Response) -> None:
@@ -65,7 +59,7 @@ class ReplicateModel:
         client._Client__client = httpx.Client(  # type: ignore[attr-defined]
             base_url=self._base_url,
             headers={
-                "Authorization": f"Bearer {self._token}",
+                "Authorization": f"Bearer {self._key}",
                 "User-Agent": "imagegen (replicate-python)",
             },
             timeout=httpx.Timeout(10.0, read=MAX_WAIT + 5.0),
