@@ -72,9 +72,9 @@ def getGenerationImage(req: https_fn.Request) -> https_fn.Response:  # noqa: N80
     return endpoints.get_generation_image(req)
 
 
-@https_fn.on_request(cors=_CORS)
+@https_fn.on_request(cors=_CORS, secrets=PROVIDER_SECRETS)
 def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """POST ?id=: cancel a queued request and refund it."""
+    """POST ?id=: cancel a queued (or asynchronous processing) request and refund it."""
     return endpoints.cancel_generation_request(req)
 
 
@@ -106,9 +106,9 @@ def listGenerations(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     return callables.list_generations(req)
 
 
-@callables.on_call()
+@callables.on_call(secrets=PROVIDER_SECRETS)
 def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
-    """Cancel one of the caller's queued requests and refund it."""
+    """Cancel one of the caller's queued (or asynchronous processing) requests; refund it."""
     return callables.cancel_generation(req)
 
 

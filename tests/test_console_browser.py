@@ -277,3 +277,29 @@ def test_the_console_is_keyboard_navigable_and_labelled(browser, user_with_credi
     css(browser, "#prompt").send_keys(Keys.SHIFT, Keys.TAB)
     focused = browser.execute_script("return document.activeElement.id")
     assert focused in ("size", "outcome")
+
+
+@pytest.mark.catalog_changes
+def test_the_model_picker_offers_the_enabled_models_at_their_prices(
+    browser, db, user_with_credits
+):
+    suffix = uuid.uuid4().hex[:6]
+    priced, off = f"t-console-{suffix}", f"t-console-off-{suffix}"
+    models = db.collection("models")
+    models.document(priced).set(
+        {"provider": "openai", "providerModel": "gpt-image-1.5", "credits": {"1024x1024": 9}}
+    )
+    models.document(off).set({"provider": "openai", "providerModel": "x", "enabled": False})
+    try:
+        open_signed_in(browser, user_with_credits(10))
+        options = "return [...document.querySelectorAll('#model option')].map(o => o.value)"
+        offered = wait(browser, lambda d: (v := d.execute_script(options)) and priced in v and v)
+        assert {"model-a", "model-b"} <= set(offered) and off not in offered
+        choose(browser, "#model", priced)
+        choose(browser, "#size", "1024x1024")
+        assert "9 credits" in css(browser, "#generate-button").text
+        choose(browser, "#model", "model-a")
+        assert "3 credits" in css(browser, "#generate-button").text
+    finally:
+        models.document(priced).delete()
+        models.document(off).delete()

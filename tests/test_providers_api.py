@@ -5,14 +5,17 @@ started by ./run-tests.sh); outcomes, failure kinds and refunds checked in Fires
 from __future__ import annotations
 
 import io
+import time
 import uuid
 
 import pytest
+import requests
 from books import balance, ledger, request_doc, stored_images
 from PIL import Image
 
 pytestmark = [pytest.mark.emulator, pytest.mark.catalog_changes]
 
+REPLICATE = "http://127.0.0.1:8191"
 PROVIDERS = {
     "replicate": "black-forest-labs/flux-schnell",
     "openai": "gpt-image-1.5",
@@ -159,3 +162,55 @@ def test_refined_prompts_are_recorded_beside_the_original(api, db, new_user, mod
     doc = request_doc(db, resp.json()["generationRequestId"])
     assert doc["prompt"] == "a red barn"
     assert doc["refinedPrompt"].startswith("Refined:") and "a red barn" in doc["refinedPrompt"]
+
+
+def fake_prediction(prediction_id):
+    """What the local Replicate server knows about a prediction (its status, headers seen)."""
+    return requests.get(f"{REPLICATE}/_fake/predictions/{prediction_id}", timeout=10).json()
+
+
+def test_a_user_cancel_of_a_running_prediction_cancels_it_at_replicate(api, db, new_user, models):
+    uid = new_user(10)
+    resp = api.post(
+        "createGenerationRequest",
+        json={
+            "userId": uid,
+            "model": models["replicate"],
+            "style": "anime",
+            "color": "neon",
+            "size": "1024x1024",
+            "prompt": "a slow harbour [slow]",
+        },
+        headers={"Prefer": "respond-async"},
+    )
+    assert resp.status_code == 202, resp.text
+    rid = resp.json()["generationRequestId"]
+    deadline = time.monotonic() + 60
+    while not (doc := request_doc(db, rid)).get("providerRequestId"):
+        assert time.monotonic() < deadline, f"no prediction started: {doc['status']}"
+        time.sleep(0.2)
+    assert doc["status"] == "processing"
+    cancel = api.post("cancelGenerationRequest", params={"id": rid})
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["refundedCredits"] == 3
+    assert fake_prediction(doc["providerRequestId"])["status"] == "canceled"
+    again = api.post("cancelGenerationRequest", params={"id": rid})
+    assert again.status_code == 409 and again.json()["error"]["currentStatus"] == "canceled"
+    time.sleep(1.5)  # the task sees the canceled prediction and leaves the request alone
+    doc = request_doc(db, rid)
+    assert doc["status"] == "canceled" and doc["refundedCredits"] == 3
+    assert balance(db, uid) == 10
+    assert sorted(e["type"] for e in ledger(db, uid)) == ["deduction", "grant", "refund"]
+    assert stored_images(uid) == set()
+
+
+def test_a_synchronous_request_still_running_cannot_be_canceled(api, db, new_user):
+    """Only the asynchronous mode's processing requests can be canceled: a synchronous
+    caller is still waiting for its answer."""
+    uid = new_user(10)
+    ref = db.collection("generationRequests").document(f"sync-{uuid.uuid4().hex}")
+    ref.set({"userId": uid, "status": "processing", "cost": 1, "model": "model-a"})
+    cancel = api.post("cancelGenerationRequest", params={"id": ref.id})
+    assert cancel.status_code == 409 and cancel.json()["error"]["code"] == "not-cancelable"
+    assert request_doc(db, ref.id)["status"] == "processing" and balance(db, uid) == 10
+    ref.delete()

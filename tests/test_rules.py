@@ -83,6 +83,8 @@ def test_catalog_is_public_and_read_only():
     assert get("styles/anime", "someone") == 200
     assert write("sizes/512x512", "someone", {"credits": 0}) == 403
     assert write("sizes/512x512", None, {"credits": 0}) == 403
+    assert get("models/model-a", None) == 200  # the console's model picker
+    assert write("models/model-a", "someone", {"credits": 0}) == 403
 
 
 @pytest.mark.parametrize("collection", ["reports", "idempotencyKeys", "weeklyActiveUsers"])

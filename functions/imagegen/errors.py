@@ -216,8 +216,8 @@ def invalid_header(name: str, expected: str) -> DomainError:
 def not_cancelable(request_id: str, status: str) -> DomainError:
     return DomainError(
         ErrorCode.NOT_CANCELABLE,
-        f"The request is already {status}; only queued requests can be canceled. "
-        "Nothing was changed.",
+        f"The request is already {status}; only queued requests, and asynchronous ones still "
+        "processing, can be canceled. Nothing was changed.",
         generationRequestId=request_id,
         currentStatus=status,
     )

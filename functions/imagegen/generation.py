@@ -12,8 +12,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from google.cloud import firestore
@@ -222,12 +223,37 @@ def process_queued(
     if request is None:
         return None
     forced = Outcome(request.simulate_outcome) if request.simulate_outcome else None
-    settlement = run_and_settle(client, studio, request.spec(), request.user_id, forced)
+    spec = replace(request.spec(), started=partial(note_started, client, request_id))
+    settlement = run_and_settle(client, studio, spec, request.user_id, forced)
     if settlement.settled_now:
         log_settled(request, settlement, started, mode="async")
         if on_settled is not None:
             on_settled(request_id)
     return settlement
+
+
+def note_started(client: firestore.Client, request_id: str, provider_request_id: str) -> bool:
+    """Record the provider's job id on a processing request, so that a cancel can reach it;
+    False if the request was canceled meanwhile (the caller then cancels the job itself)."""
+    ref = client.collection(REQUESTS).document(request_id)
+    ref.update({"providerRequestId": provider_request_id})
+    snap = ref.get(field_paths=["status"])
+    return (snap.to_dict() or {}).get("status") == RequestStatus.PROCESSING
+
+
+def stop_at_provider(client: firestore.Client, studio: Studio, request_id: str) -> None:
+    """After a cancel: cancel the request's job at its provider, if one is running there
+    (best effort; the provider's own deadline, `Cancel-After`, stops it otherwise)."""
+    data = client.collection(REQUESTS).document(request_id).get().to_dict() or {}
+    job_id = data.get("providerRequestId")
+    if not job_id:
+        return  # never reached a provider (queued), or a provider without job ids
+    try:
+        cancel = getattr(studio.model_for(str(data.get("model"))), "cancel", None)
+        if cancel is not None:
+            cancel(str(job_id))
+    except Exception:
+        log.exception("could not cancel the provider job of request %s", request_id)
 
 
 WAITING_OR_RUNNING = (RequestStatus.QUEUED, RequestStatus.PROCESSING)

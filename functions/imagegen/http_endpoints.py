@@ -73,7 +73,8 @@ def get_user_credits(req: https_fn.Request) -> https_fn.Response:
 
 @endpoint("POST")
 def cancel_generation_request(req: https_fn.Request) -> https_fn.Response:
-    """Cancel a queued request and refund it; a processing or finished one is left alone."""
+    """Cancel a queued or asynchronous processing request and refund it; a finished one (or a
+    synchronous one still running) is left alone."""
     caller = caller_of(req)
     request_id = request_id_of(req)
     settlement = generating.cancel_generation(caller, request_id)

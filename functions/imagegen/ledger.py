@@ -13,7 +13,7 @@ cannot be committed even by a buggy caller.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +24,10 @@ from . import errors, request_log
 from .history import credits_of
 from .request_record import (
     GenerationRequest,
+    cancelable,
     completion_fields,
     failure_fields,
+    unsettled,
     weekly_marker,
     weekly_marker_ref,
 )
@@ -33,7 +35,6 @@ from .retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
 from .vocabulary import (
     REQUESTS,
     TRANSACTIONS,
-    UNSETTLED,
     USERS,
     EntryType,
     FailureKind,
@@ -199,10 +200,11 @@ def refund(
 
 
 def cancel(client: firestore.Client, request_id: str) -> Settlement:
-    """Cancel a request that is still queued and refund it, exactly once; a request that is
-    processing or finished is left as it is (`settled_now` False, its current status)."""
+    """Cancel a queued request, or an asynchronous one still processing, and refund it exactly
+    once; anything else is left as it is (`settled_now` False, its current status). A task
+    still running for it then finds it settled and discards what it made."""
     failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
-    return _settle(client, request_id, None, failure, None, only_from=(QUEUED,))
+    return _settle(client, request_id, None, failure, None, settleable=cancelable)
 
 
 def _settled(data: dict[str, Any]) -> Settlement:
@@ -297,7 +299,7 @@ def _settle(
     image: StoredImage | None,
     failure: Failure | None,
     charged: ChargeResult | None,
-    only_from: tuple[str, ...] = UNSETTLED,
+    settleable: Callable[[Mapping[str, Any]], bool] = unsettled,
 ) -> Settlement:
     # Fast path: right after our own charge, the versions that commit produced are still
     # current unless someone else wrote since; then the settlement needs no read at all.
@@ -322,7 +324,7 @@ def _settle(
         if not request.exists:
             raise errors.request_not_found()
         data = request.to_dict() or {}
-        if data.get("status") not in only_from:
+        if not settleable(data):
             return _settled(data)
         pending = _Pending(
             request_id, str(data["userId"]), int(data["cost"]), data["status"], request.update_time

@@ -18,7 +18,7 @@ from typing import Any
 
 from .image_models import ImageSpec
 from .validation import GenerationInput
-from .vocabulary import REFUNDED, WEEKLY_ACTIVE_USERS, FailureKind, RequestStatus
+from .vocabulary import REFUNDED, UNSETTLED, WEEKLY_ACTIVE_USERS, FailureKind, RequestStatus
 from .weeks import week_id
 
 # Client-visible fields of a request, document name -> record attribute (besides the id).
@@ -174,6 +174,20 @@ class GenerationRequest:
             times=times,
             **{k: v for k, v in values.items() if k in known},
         )
+
+
+def unsettled(data: Mapping[str, Any]) -> bool:
+    """Whether a request document still waits for its settlement."""
+    return data.get("status") in UNSETTLED
+
+
+def cancelable(data: Mapping[str, Any]) -> bool:
+    """Whether its owner may still cancel a request: queued, or processing in the asynchronous
+    mode (the task then discards what it makes; a synchronous caller is still waiting)."""
+    status = data.get("status")
+    return status == RequestStatus.QUEUED or (
+        status == RequestStatus.PROCESSING and data.get("mode") == "async"
+    )
 
 
 def completion_fields(cost: int, image_path: str, image_url: str) -> dict[str, Any]:

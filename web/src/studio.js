@@ -5,26 +5,38 @@ import { el, setStatus } from "./ui.js";
 
 const byOrder = (a, b) => (a.order ?? 0) - (b.order ?? 0) || a.id.localeCompare(b.id);
 
+// Without any `models` documents the backend offers the simulated model-a and model-b.
+const DEFAULT_MODELS = [{ id: "model-a" }, { id: "model-b" }];
+
 async function loadCatalog(fb, form) {
   const read = async (name) =>
     (await getDocs(collection(fb.db, name))).docs
       .map((d) => ({ id: d.id, ...d.data() }))
-      .filter((d) => d.active !== false)
       .sort(byOrder);
-  const [styles, colors, sizes] = await Promise.all(["styles", "colors", "sizes"].map(read));
+  const [models, styles, colors, sizes] = await Promise.all(
+    ["models", "styles", "colors", "sizes"].map(read));
+  const offered = models.length ? models.filter((m) => m.enabled !== false) : DEFAULT_MODELS;
+  const active = (items) => items.filter((item) => item.active !== false);
   const fill = (select, items, label) =>
     select.replaceChildren(...items.map((item) => el("option", { value: item.id }, label(item))));
-  fill(form.style, styles, (s) => s.id);
-  fill(form.color, colors, (c) => c.id);
-  fill(form.size, sizes, (s) => `${s.id} (${s.credits} credit${s.credits === 1 ? "" : "s"})`);
-  const price = () => sizes.find((s) => s.id === form.size.value)?.credits ?? "?";
-  const label = () => {
-    const credits = price();
+  const credits = (n) => `${n} credit${n === 1 ? "" : "s"}`;
+  // A model may price sizes itself (`credits`: size -> credits); other sizes cost what `sizes` says.
+  const price = (size) =>
+    offered.find((m) => m.id === form.model.value)?.credits?.[size.id] ?? size.credits;
+  const labelSizes = () => {
+    const chosen = form.size.value;
+    fill(form.size, active(sizes), (s) => `${s.id} (${credits(price(s))})`);
+    if (chosen) form.size.value = chosen;
+    const size = sizes.find((s) => s.id === form.size.value);
     form.querySelector("#generate-button").textContent =
-      `Generate (${credits} credit${credits === 1 ? "" : "s"})`;
+      `Generate (${size ? credits(price(size)) : "? credits"})`;
   };
-  form.size.addEventListener("change", label);
-  label();
+  fill(form.model, offered, (m) => (m.provider && m.provider !== "simulated" ? `${m.id} (${m.provider})` : m.id));
+  fill(form.style, active(styles), (s) => s.id);
+  fill(form.color, active(colors), (c) => c.id);
+  form.model.addEventListener("change", labelSizes);
+  form.size.addEventListener("change", labelSizes);
+  labelSizes();
 }
 
 function ledgerItem(entry) {
@@ -50,7 +62,7 @@ function requestCard(fb, id, r, images) {
     card.append(el("p", { class: "error" }, r.failureReason || r.status),
       el("p", { class: "ok refund" }, `Refunded ${r.refundedCredits ?? r.cost} credit(s).`));
   }
-  if (r.status === "queued") {
+  if (r.status === "queued" || (r.status === "processing" && r.mode === "async")) {
     const button = el("button", { type: "button", class: "secondary cancel" }, "Cancel");
     button.addEventListener("click", async () => {
       button.disabled = true;

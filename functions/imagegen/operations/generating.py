@@ -97,11 +97,12 @@ def process_queued_generation(request_id: str) -> None:
 
 
 def cancel_generation(caller: Caller, request_id: str) -> ledger.Settlement:
-    """Cancel a queued request and refund it; `not-cancelable` once it is processing or
-    settled (nothing changed)."""
+    """Cancel a queued request, or an asynchronous one still processing (its provider job is
+    canceled too), and refund it; `not-cancelable` otherwise (nothing changed)."""
     owned_request(caller, request_id)
     settlement = ledger.cancel(db(), request_id)
     if not settlement.settled_now:
         raise errors.not_cancelable(request_id, settlement.status)
+    generation.stop_at_provider(db(), studio(), request_id)
     notify_settled(request_id)
     return settlement
