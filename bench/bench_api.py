@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -81,9 +82,9 @@ def floor_image() -> tuple[object, bytes]:
 BUCKET, PNG = None, b""
 
 
-def direct_charge_and_settle(db, uid: str) -> None:
+def direct_charge_and_settle(db, uid: str, image: bytes | None = None) -> None:
     """The floor's storage and Firestore work, from this process: what the function must do
-    at least."""
+    at least (`image`: the bytes uploaded, the simulated model's PNG by default)."""
     from google.cloud import firestore
 
     user_ref = db.collection("users").document(uid)
@@ -116,7 +117,7 @@ def direct_charge_and_settle(db, uid: str) -> None:
         except Exception:
             continue
         BUCKET.blob(f"bench/{uid}/{req_ref.id}.png").upload_from_string(  # type: ignore[attr-defined]
-            PNG, content_type="image/png"
+            PNG if image is None else image, content_type="image/png"
         )
         req_ref.update(
             {"status": "completed", "imageUrl": "x"},
@@ -175,11 +176,11 @@ class Client:
     def health(self) -> None:
         ok(self.session.get(f"{BASE}/health", timeout=30))
 
-    def create(self, uid: str) -> requests.Response | None:
+    def create(self, uid: str, model: str = "model-a") -> requests.Response | None:
         try:
             return self.session.post(
                 f"{BASE}/createGenerationRequest",
-                json={"userId": uid, **BODY},
+                json={"userId": uid, **BODY, "model": model},
                 headers=SUCCESS,
                 timeout=120,
             )
@@ -187,19 +188,19 @@ class Client:
             return None
 
 
-def sequential(db, n: int) -> dict[str, float]:
+def sequential(db, n: int, model: str = "model-a") -> dict[str, float]:
     uid = make_users(db, 1, 10 * n)[0]
     floor_uid = make_users(db, 1, 10 * n)[0]
     client = Client()
     for _ in range(10):  # warm the worker, the catalog cache and the connections
         client.health()
-        ok(client.create(uid))
+        ok(client.create(uid, model))
         direct_charge_and_settle(db, floor_uid)
     health, direct, create = [], [], []
     for _ in range(n):
         health.append(timed(client.health))
         direct.append(timed(lambda: direct_charge_and_settle(db, floor_uid)))
-        create.append(timed(lambda: ok(client.create(uid))))
+        create.append(timed(lambda: ok(client.create(uid, model))))
     floor = [h + d for h, d in zip(health, direct, strict=True)]
     return {
         "health_p50": statistics.median(health),
@@ -395,6 +396,77 @@ def callable_vs_http(db, n: int, clients: int, per_client: int) -> dict[str, flo
     }
 
 
+BENCH_MODEL = "bench-openai"
+
+
+OPENAI_IMAGES = "http://127.0.0.1:8192/v1/images/generations"
+
+
+def through_provider(db, n: int) -> dict[str, float]:
+    """`createGenerationRequest` through a real adapter (OpenAI, official SDK) at the local
+    OpenAI server started by ./bench/run.sh, which answers at once. Its floor adds to the usual
+    one the provider's own part: the same call to that server as a raw HTTP POST, and the
+    upload of the bytes it returns."""
+    import base64
+
+    ref = db.collection("models").document(BENCH_MODEL)
+    ref.set({"provider": "openai", "providerModel": "gpt-image-1.5", "enabled": True})
+    provider = requests.Session()
+    provider.headers["Authorization"] = "Bearer bench-local-key"
+    call = {"model": "gpt-image-1.5", "prompt": "b", "size": "1024x1024", "n": 1}
+
+    def raw_call() -> bytes:
+        resp = ok(provider.post(OPENAI_IMAGES, json=call, timeout=30), 200)
+        return base64.b64decode(resp.json()["data"][0]["b64_json"])
+
+    try:
+        uid = make_users(db, 1, 10 * n)[0]
+        floor_uid = make_users(db, 1, 10 * n)[0]
+        client = Client()
+        image = raw_call()
+        for _ in range(10):  # warm the worker, the adapter's client and the connections
+            client.health()
+            ok(client.create(uid, BENCH_MODEL))
+            direct_charge_and_settle(db, floor_uid, raw_call())
+        floor, create = [], []
+        for _ in range(n):
+            floor.append(
+                timed(client.health)
+                + timed(raw_call)
+                + timed(lambda: direct_charge_and_settle(db, floor_uid, image))
+            )
+            create.append(timed(lambda: ok(client.create(uid, BENCH_MODEL))))
+        return {
+            "floor_p50": statistics.median(floor),
+            "floor_p95": pct(floor, 0.95),
+            "create_p50": statistics.median(create),
+            "create_p95": pct(create, 0.95),
+        }
+    finally:
+        ref.delete()
+
+
+def import_cost(extra: str = "", runs: int = 5) -> tuple[float, float]:
+    """Median wall time (ms) and peak RSS (MiB) of a fresh `import main` (plus `extra`)."""
+    functions = Path(__file__).resolve().parents[1] / "functions"
+    code = (
+        "import resource, time; t = time.perf_counter(); import main; " + (extra or "pass") + "; "
+        "print((time.perf_counter() - t) * 1000, "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    env = {**os.environ, "FUNCTIONS_EMULATOR": "", "GCLOUD_PROJECT": PROJECT}
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=functions, env=env, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip().splitlines()[-1])
+        ms, rss = out.stdout.split()
+        samples.append((float(ms), float(rss)))
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
 def render_times(n: int) -> dict[str, tuple[float, float, float]]:
     """Render time p50/p95 and mean PNG size per catalog size, over varied requests."""
     from imagegen.image_models import ImageSpec
@@ -422,6 +494,9 @@ def main() -> int:
     parser.add_argument(
         "--only-callable", action="store_true", help="only callable vs HTTP (for a quick look)"
     )
+    parser.add_argument(
+        "--only-provider", action="store_true", help="only the real-adapter path (quick look)"
+    )
     args = parser.parse_args()
     n = 60 if args.quick else 200
     per_client = 10 if args.quick else 25
@@ -434,6 +509,10 @@ def main() -> int:
     ok(requests.get(f"{BASE}/health", timeout=60))
     global BUCKET, PNG
     BUCKET, PNG = floor_image()
+    if args.only_provider:
+        pr = through_provider(db, n // 2)
+        print({k: round(v, 2) for k, v in pr.items()}, pr["create_p50"] / pr["floor_p50"])
+        return 0
 
     print("\n== rendering one image, in this process (ms) ==")
     for size, (p50, p95, kib) in render_times(max(30, n // 4)).items():
@@ -446,6 +525,19 @@ def main() -> int:
     print(f"{'floor p50 / p95':<28}{s['floor_p50']:8.1f} / {s['floor_p95']:.1f}")
     print(f"{'create p50 / p95':<28}{s['create_p50']:8.1f} / {s['create_p95']:.1f}")
     print(f"{'ratio p50 (target <= 1.3)':<28}{s['create_p50'] / s['floor_p50']:8.2f}")
+
+    print("\n== through a real adapter: OpenAI SDK, local server answering at once (ms) ==")
+    pr = through_provider(db, max(30, n // 2))
+    print(f"{'floor p50 / p95':<28}{pr['floor_p50']:8.1f} / {pr['floor_p95']:.1f}")
+    print(f"{'create p50 / p95':<28}{pr['create_p50']:8.1f} / {pr['create_p95']:.1f}")
+    print(f"{'ratio p50 (target <= 1.3)':<28}{pr['create_p50'] / pr['floor_p50']:8.2f}")
+
+    print("\n== cold start: a fresh `import main` (median of 5 processes) ==")
+    lazy_ms, lazy_rss = import_cost()
+    eager_ms, eager_rss = import_cost("import openai, replicate, google.genai")
+    print(f"as shipped (SDKs on first use)   {lazy_ms:7.0f} ms  {lazy_rss:6.0f} MiB")
+    print(f"with the three SDKs imported     {eager_ms:7.0f} ms  {eager_rss:6.0f} MiB")
+    print(f"ratio shipped / eager            {lazy_ms / eager_ms:7.2f}")
 
     print(f"\n== throughput on distinct users (median of {ROUNDS} alternating rounds) ==")
     print(

@@ -62,6 +62,7 @@ def first_time(key: str) -> bool:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once, as from a real server
     routes: list[tuple[str, str, Callable[..., None]]] = []
 
     def log_message(self, *args: object) -> None:

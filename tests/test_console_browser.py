@@ -280,9 +280,7 @@ def test_the_console_is_keyboard_navigable_and_labelled(browser, user_with_credi
 
 
 @pytest.mark.catalog_changes
-def test_the_model_picker_offers_the_enabled_models_at_their_prices(
-    browser, db, user_with_credits
-):
+def test_the_model_picker_offers_the_enabled_models_at_their_prices(browser, db, user_with_credits):
     suffix = uuid.uuid4().hex[:6]
     priced, off = f"t-console-{suffix}", f"t-console-off-{suffix}"
     models = db.collection("models")

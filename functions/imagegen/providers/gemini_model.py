@@ -9,6 +9,7 @@ bad key (400 `API_KEY_INVALID`) and other 4xx are `provider-error`.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ..image_models import ImageSpec
@@ -33,8 +34,10 @@ SAFETY_FINISH = {
 }
 
 
+@lru_cache(maxsize=8)
 def gemini_client(base_url: str, api_key: str, timeout: float) -> Any:
-    """A google-genai client for the Gemini API at `base_url`, with no retries of its own."""
+    """A google-genai client for the Gemini API at `base_url`, with no retries of its own; one
+    per endpoint and key for the process (building one costs a TLS context)."""
     from google import genai
     from google.genai import types
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from ..image_models import ImageSpec
@@ -30,44 +30,56 @@ MAX_WAIT = 60
 MAX_DOWNLOAD = 20 * 1024 * 1024 + 1
 
 
+# The call running on this thread: its deadline (for `Cancel-After`) and the last Retry-After.
+_CALL = threading.local()
+
+
+def _remember_retry_after(response: Any) -> None:
+    _CALL.retry_after = parse_delay(response.headers.get("retry-after"))
+
+
+def _cancel_after(request: Any) -> None:
+    deadline = getattr(_CALL, "deadline", None)
+    if (
+        deadline is not None
+        and request.method == "POST"
+        and request.url.path.endswith("/predictions")
+    ):
+        request.headers["Cancel-After"] = f"{max(1, int(deadline.remaining()))}s"
+
+
+@lru_cache(maxsize=8)
+def replicate_client(base_url: str, api_token: str) -> Any:
+    """One SDK client per endpoint and token for the process (building one costs a TLS
+    context; a shared one keeps connections). The SDK's own transport retries GETs for up to
+    minutes; this one does not retry, so that ours stay inside the deadline."""
+    import httpx
+    import replicate
+
+    client = replicate.Client(api_token=api_token, base_url=base_url)
+    client._Client__client = httpx.Client(  # type: ignore[attr-defined]
+        base_url=base_url,
+        headers={
+            "Authorization": f"Bearer {api_token}",
+            "User-Agent": "imagegen (replicate-python)",
+        },
+        timeout=httpx.Timeout(10.0, read=MAX_WAIT + 5.0),
+        event_hooks={"request": [_cancel_after], "response": [_remember_retry_after]},
+    )
+    return client
+
+
 class ReplicateModel(ProviderModel):
     """A Replicate model or version, e.g. `black-forest-labs/flux-schnell`."""
 
     provider = "replicate"
 
-    def __init__(
-        self, name: str, provider_model: str, base_url: str, key: str, timeout: float
-    ) -> None:
-        super().__init__(name, provider_model, base_url, key, timeout)
-        self._local = threading.local()  # the last Retry-After seen, per thread
-
     # --- the SDK, on an HTTP client whose retries are ours (bounded by the deadline) ----
 
     def _client(self, deadline: Deadline) -> Any:
-        import httpx
-        import replicate
-
-        client = replicate.Client(api_token=self._key, base_url=self._base_url)
-        local = self._local
-
-        def remember(response: httpx.Response) -> None:
-            local.retry_after = parse_delay(response.headers.get("retry-after"))
-
-        def cancel_after(request: httpx.Request) -> None:
-            if request.method == "POST" and request.url.path.endswith("/predictions"):
-                request.headers["Cancel-After"] = f"{max(1, int(deadline.remaining()))}s"
-
-        # The SDK's own transport retries GETs for up to minutes; ours stay inside the deadline.
-        client._Client__client = httpx.Client(  # type: ignore[attr-defined]
-            base_url=self._base_url,
-            headers={
-                "Authorization": f"Bearer {self._key}",
-                "User-Agent": "imagegen (replicate-python)",
-            },
-            timeout=httpx.Timeout(10.0, read=MAX_WAIT + 5.0),
-            event_hooks={"request": [cancel_after], "response": [remember]},
-        )
-        return client
+        _CALL.deadline = deadline
+        _CALL.retry_after = None
+        return replicate_client(self._base_url, self._key)
 
     def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
         client = self._client(deadline)
@@ -158,7 +170,7 @@ class ReplicateModel(ProviderModel):
         try:
             client.predictions.cancel(prediction_id)
         except Exception as exc:  # best effort: Cancel-After stops it at the provider too
-            self._local.cancel_error = type(exc).__name__
+            _CALL.cancel_error = type(exc).__name__
 
     def cancel(self, prediction_id: str) -> None:
         """Cancel a running prediction (a user canceled its request)."""
@@ -185,7 +197,7 @@ class ReplicateModel(ProviderModel):
             raise Retryable(f"output download failed: {type(err).__name__}") from None
 
     def _retry_after(self) -> float | None:
-        return getattr(self._local, "retry_after", None)
+        return getattr(_CALL, "retry_after", None)
 
 
 def _first_url(output: Any) -> str | None:
