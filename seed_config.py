@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "functions"))
 
 from imagegen.catalog import DEFAULT_CATALOG, catalog_documents  # noqa: E402
+from imagegen.purchase_rules import pack_documents  # noqa: E402
 
 DEFAULT_PROJECT = "demo-imagegen"
 SEED_USERS: dict[str, int] = {"testUser1": 100, "testUser2": 10}
@@ -40,7 +41,8 @@ def seed_firestore(client, reset_users: bool) -> None:  # type: ignore[no-untype
     from google.cloud import firestore
 
     batch = client.batch()
-    for collection, docs in catalog_documents(DEFAULT_CATALOG).items():
+    seeded = {**catalog_documents(DEFAULT_CATALOG), "creditPacks": pack_documents()}
+    for collection, docs in seeded.items():
         for doc_id, fields in docs.items():
             batch.set(client.collection(collection).document(doc_id), fields)
     batch.commit()

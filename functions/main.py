@@ -18,7 +18,12 @@ from imagegen import callable_endpoints as callables
 from imagegen import emulator_server
 from imagegen import http_endpoints as endpoints
 from imagegen.operations import admin, generating, notifications
-from imagegen.settings import PROVIDER_SECRETS, WEBHOOK_SECRET
+from imagegen.settings import (
+    PROVIDER_SECRETS,
+    STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    WEBHOOK_SECRET,
+)
 
 initialize_app()
 emulator_server.outlast_emulator_keepalive()
@@ -78,6 +83,18 @@ def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa
     return endpoints.cancel_generation_request(req)
 
 
+@https_fn.on_request(cors=_CORS, secrets=[STRIPE_SECRET_KEY])
+def createCheckoutSession(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {packId, successUrl, cancelUrl}: a Stripe Checkout Session for a credit pack."""
+    return endpoints.create_checkout_session(req)
+
+
+@https_fn.on_request(secrets=[STRIPE_WEBHOOK_SECRET], concurrency=20)
+def stripeWebhook(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """Stripe's events (signed): purchases credited once, refunds and disputes reversed."""
+    return endpoints.stripe_webhook(req)
+
+
 # Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
 # signed-in app user; see README, "From a web or mobile app".
 @callables.on_call(
@@ -110,6 +127,12 @@ def listGenerations(req: https_fn.CallableRequest) -> Any:  # noqa: N802
 def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Cancel one of the caller's queued (or asynchronous processing) requests; refund it."""
     return callables.cancel_generation(req)
+
+
+@callables.on_call(secrets=[STRIPE_SECRET_KEY])
+def buyCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """A Stripe Checkout Session for a credit pack, for the signed-in user: {sessionId, url}."""
+    return callables.buy_credits(req)
 
 
 @tasks_fn.on_task_dispatched(

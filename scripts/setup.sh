@@ -147,6 +147,7 @@ check_ports() {
   local port busy=()
   local ports=(9099 5001 8080 8085 9199 5000 4400 4500)
   [ -n "${PROVIDER_FAKES:-}" ] && ports+=("${PROVIDER_FAKE_PORTS[@]}")
+  [ -n "${STRIPE_DOUBLE:-}" ] && ports+=("$STRIPE_DOUBLE_PORT")
   for port in "${ports[@]}"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
   done
@@ -212,6 +213,43 @@ stop_provider_fakes() {
   FAKES_PID=""
 }
 
+# Offline payments: Stripe is the local test double (scripts/stripe_double.py) on
+# 127.0.0.1:12111, reached through the same `stripe` library. A test-mode key, a webhook signing
+# secret and STRIPE_API_BASE are written to functions/.secret.local and functions/.env.local,
+# each only when that name is not set yet; with a real STRIPE_API_BASE there, the double is not
+# started (and never used).
+STRIPE_DOUBLE_PORT=12111
+setup_local_stripe() {
+  local secrets="$ROOT/functions/.secret.local" env="$ROOT/functions/.env.local"
+  touch "$env"
+  grep -q '^STRIPE_SECRET_KEY=' "$secrets" 2>/dev/null || echo "STRIPE_SECRET_KEY=sk_test_local_double" >> "$secrets"
+  if ! grep -q '^STRIPE_WEBHOOK_SECRET=' "$secrets" 2>/dev/null; then
+    echo "STRIPE_WEBHOOK_SECRET=whsec_$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(24))')" >> "$secrets"
+  fi
+  grep -q '^STRIPE_API_BASE=' "$env" || echo "STRIPE_API_BASE=http://127.0.0.1:$STRIPE_DOUBLE_PORT" >> "$env"
+  STRIPE_DOUBLE=""
+  if grep -q "^STRIPE_API_BASE=http://127.0.0.1:$STRIPE_DOUBLE_PORT" "$env"; then
+    STRIPE_DOUBLE=1
+  fi
+}
+
+start_stripe_double() {
+  [ -n "${STRIPE_DOUBLE:-}" ] || return 0
+  setsid "$VENV/bin/python" "$ROOT/scripts/stripe_double.py" --port "$STRIPE_DOUBLE_PORT" \
+    --secret-file "$ROOT/functions/.secret.local" \
+    --webhook-url "http://127.0.0.1:5001/$PROJECT_ID/us-central1/stripeWebhook" \
+    >"$STATE/stripe-double.log" 2>&1 </dev/null &
+  STRIPE_PID=$!
+  _wait_for_port "$STRIPE_DOUBLE_PORT" "$STRIPE_PID" "the Stripe test double" "$STATE/stripe-double.log"
+  echo "Payments: local Stripe test double on 127.0.0.1:$STRIPE_DOUBLE_PORT (scripts/stripe_double.py; its checkout page pays, delays, declines or cancels), as functions/.env.local says." >&2
+}
+
+stop_stripe_double() {
+  [ -n "${STRIPE_PID:-}" ] || return 0
+  kill -TERM -- "-$STRIPE_PID" 2>/dev/null || true
+  STRIPE_PID=""
+}
+
 # Builds the console (web/ -> web/dist, served by Firebase Hosting) when its sources changed.
 setup_web() {
   if [ ! -f "$ROOT/web/dist/app.js" ] || _stamp_differs web "$ROOT"/web/src/* "$ROOT/web/index.html" \
@@ -226,6 +264,7 @@ setup_all() {
   setup_python
   setup_local_secrets
   setup_local_providers
+  setup_local_stripe
   setup_node
   setup_web
   setup_java
@@ -242,6 +281,7 @@ setup_all() {
 run_firebase() {
   start_storage_fallback
   start_provider_fakes
+  start_stripe_double
   setsid "$FIREBASE" "$@" &
   FIREBASE_PID=$!
   # Should this script be killed outright (SIGKILL, or its process group killed), a watchdog
@@ -249,8 +289,9 @@ run_firebase() {
   setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
     [ -n "$3" ] && kill -TERM -- "-$3" 2>/dev/null
     [ -n "$4" ] && kill -TERM -- "-$4" 2>/dev/null
+    [ -n "$5" ] && kill -TERM -- "-$5" 2>/dev/null
     if kill -TERM -- "-$2" 2>/dev/null; then sleep 10; kill -KILL -- "-$2" 2>/dev/null; fi' \
-    watchdog "$$" "$FIREBASE_PID" "${STORAGE_PID:-}" "${FAKES_PID:-}" </dev/null >/dev/null 2>&1 &
+    watchdog "$$" "$FIREBASE_PID" "${STORAGE_PID:-}" "${FAKES_PID:-}" "${STRIPE_PID:-}" </dev/null >/dev/null 2>&1 &
   trap 'kill -TERM "$FIREBASE_PID" 2>/dev/null || true' INT TERM HUP
   local status=0
   while kill -0 "$FIREBASE_PID" 2>/dev/null; do
@@ -263,5 +304,6 @@ run_firebase() {
   fi
   stop_storage_fallback
   stop_provider_fakes
+  stop_stripe_double
   return "$status"
 }

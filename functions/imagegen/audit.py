@@ -1,13 +1,17 @@
 """Ledger audit: check the invariants 1-3 and 7 of docs/design.md (numbered as there) over
 every user and request.
 
-1. credits == granted - deducted + refunded, summed over the user's ledger;
+1. credits == granted + purchased + refunded + reinstated - deducted - reversed, summed over
+   the user's ledger;
 2. a balance is never negative;
 3. every charged request is completed without a refund, or failed/canceled with exactly one
    refund, and none stays unsettled past the timeout;
 7. every completed request has its image in the bucket, and no image exists without a
-   completed request.
-`check_user` and `check_images` are pure; `audit` reads Firestore one user at a time.
+   completed request;
+8. every paid purchase has exactly one `purchase` entry of its credits, no other purchase has
+   one, and its reversal and reinstatement entries add up to its `reversedCredits`.
+`check_user`, `check_images` and `check_purchases` are pure; `audit` reads Firestore one user
+at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from .image_store import PREFIX, ImageStore, request_id_of
 from .vocabulary import (
+    CREDITING,
+    DEBITING,
+    PURCHASES,
     REFUNDED,
     REQUESTS,
     SETTLED,
@@ -58,16 +65,13 @@ def check_user(
             deductions[str(e.get("generationRequestId"))] += 1
         elif kind == EntryType.REFUND:
             refunds[str(e.get("generationRequestId"))] += 1
-    expected = sums[EntryType.GRANT] - sums[EntryType.DEDUCTION] + sums[EntryType.REFUND]
+    expected = sum(sums[k] for k in CREDITING) - sum(sums[k] for k in DEBITING)
     if not isinstance(credits, int) or isinstance(credits, bool):
         problems.append(f"{uid}: credits {credits!r} is not an integer")
     else:
         if credits != expected:
-            problems.append(
-                f"{uid}: credits {credits} != ledger {expected} "
-                f"(granted {sums[EntryType.GRANT]}, deducted {sums[EntryType.DEDUCTION]}, "
-                f"refunded {sums[EntryType.REFUND]})"
-            )
+            detail = ", ".join(f"{k} {sums[k]}" for k in EntryType if sums[k])
+            problems.append(f"{uid}: credits {credits} != ledger {expected} ({detail})")
         if credits < 0:
             problems.append(f"{uid}: balance {credits} is negative")
     seen: set[str] = set()
@@ -90,6 +94,46 @@ def check_user(
             problems.append(f"{uid}: request {rid} has status {status!r}")
     for rid in set(deductions) - seen:
         problems.append(f"{uid}: deduction for unknown request {rid}")
+    return problems
+
+
+def check_purchases(
+    uid: str, entries: Iterable[Mapping[str, Any]], purchases: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Invariant 8: the ledger's purchase, reversal and reinstatement entries match the
+    user's purchases."""
+    problems: list[str] = []
+    bought: Counter[str] = Counter()
+    bought_credits: Counter[str] = Counter()
+    reversed_net: Counter[str] = Counter()
+    for e in entries:
+        pid = str(e.get("purchaseId"))
+        if e.get("type") == EntryType.PURCHASE:
+            bought[pid] += 1
+            bought_credits[pid] += int(e.get("credits", 0))
+        elif e.get("type") == EntryType.REVERSAL:
+            reversed_net[pid] += int(e.get("credits", 0))
+        elif e.get("type") == EntryType.REINSTATEMENT:
+            reversed_net[pid] -= int(e.get("credits", 0))
+    known = set()
+    for p in purchases:
+        pid = str(p.get("id"))
+        known.add(pid)
+        if p.get("status") == "paid":
+            if bought[pid] != 1 or bought_credits[pid] != p.get("credits"):
+                problems.append(
+                    f"{uid}: paid purchase {pid} has {bought[pid]} purchase entries "
+                    f"({bought_credits[pid]} credits, expected {p.get('credits')})"
+                )
+        elif bought[pid]:
+            problems.append(f"{uid}: {p.get('status')} purchase {pid} has a purchase entry")
+        if reversed_net[pid] != int(p.get("reversedCredits", 0)):
+            problems.append(
+                f"{uid}: purchase {pid} reversed {reversed_net[pid]} credits in the ledger, "
+                f"{p.get('reversedCredits', 0)} on the purchase"
+            )
+    for pid in sorted((set(bought) | set(reversed_net)) - known):
+        problems.append(f"{uid}: ledger entries for unknown purchase {pid}")
     return problems
 
 
@@ -131,7 +175,11 @@ def audit_user(
     query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", uid))
     requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
     credits = (user.to_dict() or {}).get("credits")
+    purchases = [
+        {"id": d.id, **(d.to_dict() or {})} for d in user.reference.collection(PURCHASES).stream()
+    ]
     problems = check_user(uid, credits, entries, requests, stuck_before)
+    problems += check_purchases(uid, entries, purchases)
     if stored_images is not None:
         problems += check_images(uid, requests, stored_images)
     return problems

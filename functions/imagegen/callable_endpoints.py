@@ -26,7 +26,7 @@ from .auth import Caller
 from .errors import DomainError, ErrorCode
 from .history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from .image_models import Outcome
-from .operations import generating, reads
+from .operations import buying, generating, reads
 from .settings import ENFORCE_APP_CHECK, running_in_emulator
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ CALLABLE_CODE: dict[ErrorCode, FunctionsErrorCode] = {
     ErrorCode.GENERATION_FAILED: Code.ABORTED,
     ErrorCode.BUSY: Code.RESOURCE_EXHAUSTED,
     ErrorCode.UNAVAILABLE: Code.UNAVAILABLE,
+    ErrorCode.PAYMENTS_UNAVAILABLE: Code.UNAVAILABLE,
     ErrorCode.SIMULATED_CRASH: Code.INTERNAL,
     ErrorCode.INTERNAL: Code.INTERNAL,
 }
@@ -212,3 +213,12 @@ def cancel_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]
     request_id = _string(data, "id") or ""
     settlement = generating.cancel_generation(caller, request_id)
     return shapes.canceled_json(request_id, settlement.refunded)
+
+
+@callable_operation
+def buy_credits(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST createCheckoutSession, for the signed-in user."""
+    fields = {k: data[k] for k in ("packId", "successUrl", "cancelUrl") if k in data}
+    key = data.get("idempotencyKey")
+    checkout = buying.buy_credits(caller, fields, key if isinstance(key, str) else None)
+    return shapes.checkout_json(checkout)

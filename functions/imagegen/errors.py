@@ -41,6 +41,10 @@ class ErrorCode(StrEnum):
     INVALID_SIMULATE_OUTCOME = "invalid-simulate-outcome"
     INVALID_OLDER_THAN_SECONDS = "invalid-older-than-seconds"
     INVALID_MAX_DOCUMENTS = "invalid-max-documents"
+    INVALID_PACK_ID = "invalid-pack-id"
+    INVALID_SUCCESS_URL = "invalid-success-url"
+    INVALID_CANCEL_URL = "invalid-cancel-url"
+    INVALID_SIGNATURE = "invalid-signature"
     INSUFFICIENT_CREDITS = "insufficient-credits"
     # 401 / 403 / 404 / 405
     UNAUTHENTICATED = "unauthenticated"
@@ -60,6 +64,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
     BUSY = "busy"
     UNAVAILABLE = "unavailable"
+    PAYMENTS_UNAVAILABLE = "payments-unavailable"
 
 
 def field_error_code(field: str) -> ErrorCode:
@@ -188,6 +193,20 @@ def forbidden(message: str) -> DomainError:
 
 def unavailable(message: str) -> DomainError:
     return DomainError(ErrorCode.UNAVAILABLE, message)
+
+
+def payments_unavailable() -> DomainError:
+    return DomainError(
+        ErrorCode.PAYMENTS_UNAVAILABLE,
+        "The payment provider could not start a checkout; nothing was charged. Retry shortly.",
+    )
+
+
+def invalid_signature() -> DomainError:
+    return DomainError(
+        ErrorCode.INVALID_SIGNATURE,
+        "The Stripe-Signature header does not verify for this body (or is older than 300 s).",
+    )
 
 
 def internal() -> DomainError:

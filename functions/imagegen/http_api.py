@@ -42,6 +42,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.BUSY: 503,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.PAYMENTS_UNAVAILABLE: 503,
 }
 RETRY_AFTER_CODES = frozenset({ErrorCode.BUSY, ErrorCode.REQUEST_IN_PROGRESS})
 

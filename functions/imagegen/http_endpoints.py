@@ -15,7 +15,7 @@ from .http_api import (
     read_json_object,
     simulated_crash,
 )
-from .operations import admin, generating, reads
+from .operations import admin, buying, generating, reads
 
 ASYNC_PREFERENCE = "respond-async"
 
@@ -178,3 +178,26 @@ def migrate_request_outcomes(req: https_fn.Request) -> https_fn.Response:
     limit = query_int(req, "maxDocuments")
     progress = admin.migrate_request_outcomes(caller, req.args.get("pageToken") or None, limit)
     return json_response(200, progress.as_dict())
+
+
+@endpoint("POST")
+def create_checkout_session(req: https_fn.Request) -> https_fn.Response:
+    """Start buying a credit pack: a Stripe Checkout Session, the purchase recorded `open`."""
+    caller = caller_of(req)
+    body = read_json_object(req)
+    checkout = buying.buy_credits(caller, body, req.headers.get(idempotency.HEADER))
+    return json_response(200, shapes.checkout_json(checkout))
+
+
+STRIPE_MAX_BODY = 512 * 1024
+
+
+@endpoint("POST")
+def stripe_webhook(req: https_fn.Request) -> https_fn.Response:
+    """Stripe's events: verified over the raw body, applied once; 400 for a bad signature,
+    2xx once applied (or ignored), 5xx when applying failed (Stripe retries)."""
+    if (req.content_length or 0) > STRIPE_MAX_BODY:
+        raise errors.body_too_large(STRIPE_MAX_BODY)
+    payload = req.get_data(cache=True)
+    applied = buying.handle_stripe_webhook(payload, req.headers.get("Stripe-Signature"))
+    return json_response(200, {"received": True, "outcome": applied.outcome})

@@ -69,6 +69,21 @@ REPLICATE_API_TOKEN = params.SecretParam("REPLICATE_API_TOKEN")
 OPENAI_API_KEY = params.SecretParam("OPENAI_API_KEY")
 GEMINI_API_KEY = params.SecretParam("GEMINI_API_KEY")
 PROVIDER_SECRETS = [REPLICATE_API_TOKEN, OPENAI_API_KEY, GEMINI_API_KEY]
+
+# Buying credits (Stripe).
+STRIPE_API_BASE = params.StringParam(
+    "STRIPE_API_BASE",
+    default="https://api.stripe.com",
+    description="The Stripe API (the emulator set-up points it at the local test double).",
+)
+ALLOWED_REDIRECT_ORIGINS = params.StringParam(
+    "ALLOWED_REDIRECT_ORIGINS",
+    default="",
+    description="Comma-separated origins Checkout may return to, beside the Hosting origins.",
+)
+STRIPE_SECRET_KEY = params.SecretParam("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = params.SecretParam("STRIPE_WEBHOOK_SECRET")
+HOSTING_PORT = 5000  # firebase.json: the Hosting emulator
 REGION = "us-central1"
 
 
@@ -131,3 +146,14 @@ def functions_base_url() -> str:
         host = os.environ.get("FUNCTIONS_EMULATOR_HOST", "127.0.0.1:5001")
         return f"http://{host}/{project_id()}/{REGION}"
     return f"https://{REGION}-{project_id()}.cloudfunctions.net"
+
+
+def redirect_origins() -> frozenset[str]:
+    """Where Stripe Checkout may send a buyer back: the project's Hosting origins (and the
+    Hosting emulator's, inside the emulator) and ALLOWED_REDIRECT_ORIGINS."""
+    project = project_id()
+    origins = {f"https://{project}.web.app", f"https://{project}.firebaseapp.com"}
+    if running_in_emulator():
+        origins |= {f"http://127.0.0.1:{HOSTING_PORT}", f"http://localhost:{HOSTING_PORT}"}
+    extra = (o.strip().rstrip("/") for o in ALLOWED_REDIRECT_ORIGINS.value.split(","))
+    return frozenset(origins | {o for o in extra if o})

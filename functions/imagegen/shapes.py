@@ -39,6 +39,7 @@ def ledger_entry_json(entry_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
         "timestamp": iso(data.get("timestamp")),
         **({"balanceAfter": data["balanceAfter"]} if "balanceAfter" in data else {}),
         **({"reason": data["reason"]} if "reason" in data else {}),
+        **({"purchaseId": data["purchaseId"]} if "purchaseId" in data else {}),
     }
 
 
@@ -122,3 +123,16 @@ def report_json(report: Mapping[str, Any]) -> dict[str, Any]:
 def error_json(err: DomainError) -> dict[str, Any]:
     """The error body: `{"error": {"code", "message", ...details}}`."""
     return {"error": err.as_dict()}
+
+
+def checkout_json(checkout: Any) -> dict[str, Any]:
+    """The answer to createCheckoutSession / buyCredits: where to send the buyer."""
+    return {
+        "sessionId": checkout.session_id,
+        "url": checkout.url,
+        "packId": checkout.pack.id,
+        "credits": checkout.pack.credits,
+        "amount": checkout.pack.amount,
+        "currency": checkout.pack.currency,
+        "status": "open",
+    }

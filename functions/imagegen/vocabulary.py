@@ -27,11 +27,24 @@ SETTLED: tuple[RequestStatus, ...] = (RequestStatus.COMPLETED, *REFUNDED)
 
 
 class EntryType(StrEnum):
-    """The kinds of ledger entries; a balance is granted - deducted + refunded."""
+    """The kinds of ledger entries; a balance is the sum of the credits of those that add
+    (`CREDITING`) minus those that take (`DEBITING`)."""
 
     DEDUCTION = "deduction"
     REFUND = "refund"
     GRANT = "grant"
+    PURCHASE = "purchase"  # credits bought (Stripe)
+    REVERSAL = "reversal"  # bought credits taken back: a refund or a dispute
+    REINSTATEMENT = "reinstatement"  # a won dispute gives its reversal back
+
+
+CREDITING: tuple[EntryType, ...] = (
+    EntryType.GRANT,
+    EntryType.REFUND,
+    EntryType.PURCHASE,
+    EntryType.REINSTATEMENT,
+)
+DEBITING: tuple[EntryType, ...] = (EntryType.DEDUCTION, EntryType.REVERSAL)
 
 
 class FailureKind(StrEnum):
@@ -55,6 +68,8 @@ REQUESTS = "generationRequests"
 REPORTS = "reports"
 WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"  # weeklyActiveUsers/{week}/users/{uid}
 IDEMPOTENCY_KEYS = "idempotencyKeys"
+PURCHASES = "purchases"  # users/{uid}/purchases/{sessionId}
+CREDIT_PACKS = "creditPacks"
 CATALOG_COLLECTIONS: tuple[str, ...] = ("models", "styles", "colors", "sizes")
 
 

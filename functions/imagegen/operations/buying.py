@@ -1,0 +1,105 @@
+"""Buying credits: a Stripe Checkout Session for a credit pack, and the Stripe webhook that
+fulfils it (credits added from the verified event only, exactly once) or reverses it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import auth, errors, idempotency, purchases, stripe_api
+from ..auth import Caller
+from ..purchase_rules import CreditPack, origin_of, pack_from, redirect_url
+from ..settings import (
+    STRIPE_API_BASE,
+    STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    redirect_origins,
+    secret_value,
+)
+from ..validation import is_document_id, validate_user_id
+from ..vocabulary import CREDIT_PACKS
+from ..wiring import db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    session_id: str
+    url: str
+    pack: CreditPack
+
+
+def allowed_origins() -> frozenset[str]:
+    return frozenset(o for o in map(origin_of, redirect_origins()) if o)
+
+
+def active_pack(pack_id: Any) -> CreditPack:
+    """The active pack `pack_id`; 400 `invalid-pack-id` listing the active packs otherwise."""
+    packs = {
+        snap.id: pack
+        for snap in db().collection(CREDIT_PACKS).stream()
+        if (pack := pack_from(snap.id, snap.to_dict() or {})) is not None and pack.active
+    }
+    if not isinstance(pack_id, str) or not is_document_id(pack_id) or pack_id not in packs:
+        raise errors.invalid_choice("packId", str(pack_id), sorted(packs))
+    return packs[pack_id]
+
+
+def buy_credits(
+    caller: Caller, data: Mapping[str, Any], idempotency_key: str | None = None
+) -> Checkout:
+    """Create a Checkout Session for a pack and record the purchase `open`. The buyer is the
+    caller (in the emulator without a token, `userId`)."""
+    missing = [f for f in ("packId", "successUrl", "cancelUrl") if data.get(f) in (None, "")]
+    if caller.uid is None and data.get("userId") in (None, ""):
+        missing.insert(0, "userId")
+    if missing:
+        raise errors.missing_fields(missing)
+    user_id = caller.uid if caller.uid is not None else validate_user_id(data.get("userId"))
+    auth.require_user(caller, user_id)
+    origins = allowed_origins()
+    success = redirect_url("successUrl", data.get("successUrl"), origins)
+    cancel = redirect_url("cancelUrl", data.get("cancelUrl"), origins)
+    pack = active_pack(data.get("packId"))
+    key = (
+        f"checkout-{user_id}-{idempotency.validate_key(idempotency_key)}"
+        if idempotency_key is not None
+        else f"checkout-{uuid.uuid4().hex}"
+    )
+    try:
+        session = stripe_api.create_checkout_session(
+            secret_value(STRIPE_SECRET_KEY),
+            STRIPE_API_BASE.value,
+            pack,
+            user_id,
+            success,
+            cancel,
+            key,
+        )
+    except stripe_api.StripeUnavailable:
+        raise errors.payments_unavailable() from None
+    purchases.record_open(db(), user_id, session.id, pack, session.url)
+    return Checkout(session.id, session.url, pack)
+
+
+def handle_stripe_webhook(payload: bytes, signature: str | None) -> purchases.Applied:
+    """Verify and apply one Stripe event: 400 `invalid-signature` (nothing changed) when it
+    does not verify; any failure while applying propagates (a 5xx: Stripe retries)."""
+    try:
+        event = stripe_api.verified_event(payload, signature, secret_value(STRIPE_WEBHOOK_SECRET))
+    except stripe_api.BadSignature as err:
+        log.warning("stripe webhook refused: %s", err)
+        raise errors.invalid_signature() from None
+    applied = purchases.apply_event(db(), event)
+    log.info(
+        "stripe event %s (%s): %s %s",
+        event.get("id"),
+        event.get("type"),
+        applied.outcome,
+        applied.detail,
+    )
+    return applied

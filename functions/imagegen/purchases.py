@@ -1,0 +1,376 @@
+"""Purchases of credits in Firestore: the `open` record of a checkout, and each verified Stripe
+event applied exactly once.
+
+Documents:
+- `users/{uid}/purchases/{sessionId}`: `status` (`open` -> `pending` (a delayed payment) ->
+  `paid`, or `failed` / `expired`), `packId`, `credits`, `amount`, `currency`,
+  `paymentIntent`, `claims` (per refund / dispute: credits requested and taken back),
+  `reversedCredits`, `shortfallCredits`, times.
+- `stripePayments/{paymentIntent}`: what Stripe reported about the payment (cumulative refund,
+  disputes), and which purchase it pays once known, so that a refund arriving before its
+  purchase is applied when the purchase arrives.
+- `stripeEvents/{eventId}`: events already applied (`expireAt`: a TTL policy deletes them).
+- `revenueDays/{YYYY-MM-DD}`: the day's purchases and reversals, incremented in the same
+  commit, for the weekly report.
+
+Each event is one commit, conditional on every document it read being unchanged (created
+ones must still be absent): concurrent duplicate deliveries credit once, and whatever order
+events arrive in, the purchase ends the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.cloud import firestore
+
+from .purchase_rules import (
+    CHARGE_EVENTS,
+    SESSION_EVENTS,
+    ChargeFacts,
+    CreditPack,
+    PaymentFacts,
+    SessionFacts,
+    charge_facts,
+    moves,
+    reversal_targets,
+    session_facts,
+    shortfall,
+)
+from .retry import RetryPolicy, retry_on_conflict
+from .vocabulary import PURCHASES, TRANSACTIONS, USERS, EntryType
+
+log = logging.getLogger(__name__)
+
+PAYMENTS = "stripePayments"
+EVENTS = "stripeEvents"
+REVENUE_DAYS = "revenueDays"
+EVENT_RETENTION = timedelta(days=30)
+POLICY = RetryPolicy(max_attempts=100, deadline_seconds=30.0, max_delay=0.5)
+
+OPEN, PENDING, PAID, FAILED, EXPIRED = "open", "pending", "paid", "failed", "expired"
+
+
+def purchase_ref(client: firestore.Client, user_id: str, session_id: str) -> Any:
+    return client.collection(USERS).document(user_id).collection(PURCHASES).document(session_id)
+
+
+def record_open(
+    client: firestore.Client, user_id: str, session_id: str, pack: CreditPack, url: str
+) -> None:
+    """Record a new checkout as `open` (an event that got here first keeps its status)."""
+    ref = purchase_ref(client, user_id, session_id)
+    fields = {
+        "userId": user_id,
+        "sessionId": session_id,
+        "packId": pack.id,
+        "credits": pack.credits,
+        "amount": pack.amount,
+        "currency": pack.currency,
+        "checkoutUrl": url,
+        "updatedAt": firestore.SERVER_TIMESTAMP,
+    }
+    try:
+        ref.create({**fields, "status": OPEN, "createdAt": firestore.SERVER_TIMESTAMP})
+    except Exception as exc:  # the webhook was faster: keep its status
+        if type(exc).__name__ != "AlreadyExists":
+            raise
+        ref.update({k: v for k, v in fields.items() if k != "checkoutUrl"})
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying an event did: `duplicate` (seen before), `ignored`, or `applied`."""
+
+    outcome: str
+    detail: str = ""
+
+
+def apply_event(client: firestore.Client, event: Mapping[str, Any]) -> Applied:
+    """Apply one verified Stripe event (its JSON) exactly once."""
+    event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
+    obj = (event.get("data") or {}).get("object") or {}
+    if not event_id or not isinstance(obj, Mapping):
+        return Applied("ignored", "no id or object")
+    if event_type in SESSION_EVENTS:
+        if obj.get("mode") not in (None, "payment"):
+            return Applied("ignored", f"a {obj.get('mode')} session")
+        facts = session_facts(obj)
+        return retry_on_conflict(
+            lambda: _apply_session(client, event_id, event_type, facts), POLICY
+        )
+    if event_type in CHARGE_EVENTS:
+        charge = charge_facts(event_type, obj)
+        if charge.payment_intent is None:
+            return Applied("ignored", "no payment_intent")
+        return retry_on_conflict(lambda: _apply_charge(client, event_id, charge), POLICY)
+    return Applied("ignored", f"event type {event_type}")
+
+
+# --- one commit per event ---------------------------------------------------------------
+
+
+class _Commit:
+    """A batch whose writes are conditional on what was read: an existing document must be
+    unchanged, a missing one must still be missing."""
+
+    def __init__(self, client: firestore.Client) -> None:
+        self.client = client
+        self.batch = client.batch()
+        self.revenue: Counter[str] = Counter()  # today's revenue counters, written once
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        self.revenue.update(counts)
+
+    def commit(self) -> None:
+        """Commit, with today's revenue counters incremented in the same write."""
+        if self.revenue:
+            day = datetime.now(UTC).strftime("%Y-%m-%d")
+            fields: dict[str, Any] = {"day": day}
+            for key, value in self.revenue.items():
+                head, _, tail = key.partition(".")
+                if tail:
+                    fields.setdefault(head, {})[tail] = firestore.Increment(value)
+                else:
+                    fields[key] = firestore.Increment(value)
+            ref = self.client.collection(REVENUE_DAYS).document(day)
+            self.batch.set(ref, fields, merge=True)
+        self.batch.commit()
+
+    def put(self, snap: Any, fields: dict[str, Any]) -> None:
+        if snap.exists:
+            option = self.client.write_option(last_update_time=snap.update_time)
+            self.batch.update(snap.reference, fields, option=option)
+        else:
+            self.batch.create(snap.reference, fields)
+
+
+def _get(client: firestore.Client, *refs: Any) -> list[Any]:
+    by_path = {snap.reference.path: snap for snap in client.get_all(list(refs))}
+    return [by_path[ref.path] for ref in refs]
+
+
+def _event_doc(event_id: str, event_type: str, outcome: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "type": event_type,
+        "outcome": outcome,
+        "processedAt": firestore.SERVER_TIMESTAMP,
+        "expireAt": now + EVENT_RETENTION,
+    }
+
+
+def _apply_session(
+    client: firestore.Client, event_id: str, event_type: str, s: SessionFacts
+) -> Applied:
+    event_ref = client.collection(EVENTS).document(event_id)
+    if s.user_id is None:
+        # Not one of ours (no user to credit): kept for an operator, never silently dropped.
+        event_snap = event_ref.get()
+        if event_snap.exists:
+            return Applied("duplicate")
+        commit = _Commit(client)
+        fields = _event_doc(event_id, event_type, "unmatched")
+        commit.put(event_snap, {**fields, "session": s.session_id})
+        commit.commit()
+        log.error("stripe session %s has no userId or client_reference_id", s.session_id)
+        return Applied("ignored", "no user")
+    user_ref = client.collection(USERS).document(s.user_id)
+    p_ref = purchase_ref(client, s.user_id, s.session_id)
+    refs = [event_ref, p_ref, user_ref]
+    if s.payment_intent:
+        refs.append(client.collection(PAYMENTS).document(s.payment_intent))
+    snaps = _get(client, *refs)
+    event_snap, p_snap, user_snap = snaps[:3]
+    pay_snap = snaps[3] if len(snaps) > 3 else None
+    if event_snap.exists:
+        return Applied("duplicate")
+    purchase = p_snap.to_dict() or {}
+    status = purchase.get("status", OPEN)
+    credits = int(purchase.get("credits") or s.credits or 0)
+    amount = int(purchase.get("amount") or s.amount or 0)
+    update: dict[str, Any] = {
+        "userId": s.user_id,
+        "sessionId": s.session_id,
+        "credits": credits,
+        "amount": amount,
+        "currency": purchase.get("currency") or s.currency,
+        "packId": purchase.get("packId") or s.pack_id,
+        "updatedAt": firestore.SERVER_TIMESTAMP,
+    }
+    if s.payment_intent:
+        update["paymentIntent"] = s.payment_intent
+    if not p_snap.exists:
+        update["createdAt"] = firestore.SERVER_TIMESTAMP
+    commit = _Commit(client)
+    credit_now = event_type == "checkout.session.async_payment_succeeded" or (
+        event_type == "checkout.session.completed" and s.paid
+    )
+    outcome = "applied"
+    if status == PAID:
+        outcome = "already paid"
+    elif credit_now:
+        if credits <= 0:
+            log.error("stripe session %s is paid but names no credits", s.session_id)
+            update["status"] = "unfulfilled"
+            outcome = "no credits"
+        else:
+            facts = PaymentFacts.from_document((pay_snap.to_dict() or {}) if pay_snap else {})
+            _credit(commit, user_snap, s.session_id, facts, purchase, update)
+    elif event_type == "checkout.session.completed":
+        update["status"] = PENDING if status in (OPEN, PENDING) else status
+    elif event_type == "checkout.session.async_payment_failed":
+        update.update(status=FAILED, failedAt=firestore.SERVER_TIMESTAMP)
+    elif event_type == "checkout.session.expired":
+        update["status"] = EXPIRED if status == OPEN else status
+    if pay_snap is not None:
+        commit.put(
+            pay_snap,
+            {
+                "userId": s.user_id,
+                "sessionId": s.session_id,
+                "credits": credits,
+                "amount": amount,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            },
+        )
+    commit.put(p_snap, update)
+    commit.put(event_snap, _event_doc(event_id, event_type, outcome))
+    commit.commit()
+    return Applied("applied", outcome)
+
+
+def _credit(
+    commit: _Commit,
+    user_snap: Any,
+    session_id: str,
+    facts: PaymentFacts,
+    purchase: Mapping[str, Any],
+    update: dict[str, Any],
+) -> None:
+    """Add a paid purchase's credits (one `purchase` entry), then any reversal Stripe already
+    reported for its payment."""
+    credits, amount, currency = update["credits"], update["amount"], update["currency"]
+    update.update(status=PAID, paidAt=firestore.SERVER_TIMESTAMP)
+    balance = _credits_of(user_snap) + credits
+    commit.batch.create(
+        user_snap.reference.collection(TRANSACTIONS).document(f"purchase-{session_id}"),
+        _entry(EntryType.PURCHASE, credits, balance, session_id),
+    )
+    commit.count({"purchases": 1, "creditsPurchased": credits})
+    if currency:
+        commit.count({f"amount.{currency}": amount})
+    target = _Target(user_snap.reference, session_id, credits, amount)
+    balance = _reconcile(commit, target, facts, purchase, update, balance)
+    commit.put(user_snap, _user_fields(user_snap, balance))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The purchase reversals apply to."""
+
+    user_ref: Any
+    session_id: str
+    credits: int
+    amount: int
+
+
+def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Applied:
+    assert c.payment_intent is not None
+    event_ref = client.collection(EVENTS).document(event_id)
+    pay_ref = client.collection(PAYMENTS).document(c.payment_intent)
+    event_snap, pay_snap = _get(client, event_ref, pay_ref)
+    if event_snap.exists:
+        return Applied("duplicate")
+    payment = pay_snap.to_dict() or {}
+    facts = PaymentFacts.from_document(payment).with_charge(c)
+    commit = _Commit(client)
+    pay_update: dict[str, Any] = {**facts.to_document(), "updatedAt": firestore.SERVER_TIMESTAMP}
+    if c.amount and not payment.get("amount"):
+        pay_update["amount"] = c.amount
+    outcome = "recorded (purchase not seen yet)"
+    user_id, session_id = payment.get("userId"), payment.get("sessionId")
+    if user_id and session_id:
+        user_ref = client.collection(USERS).document(str(user_id))
+        p_ref = purchase_ref(client, str(user_id), str(session_id))
+        p_snap, user_snap = _get(client, p_ref, user_ref)
+        purchase = p_snap.to_dict() or {}
+        if purchase.get("status") == PAID:
+            update: dict[str, Any] = {"updatedAt": firestore.SERVER_TIMESTAMP}
+            amount = int(purchase.get("amount") or c.amount or 0)
+            target = _Target(user_ref, str(session_id), int(purchase["credits"]), amount)
+            balance = _reconcile(commit, target, facts, purchase, update, _credits_of(user_snap))
+            commit.put(user_snap, _user_fields(user_snap, balance))
+            commit.put(p_snap, update)
+            outcome = "applied"
+    commit.put(pay_snap, pay_update)
+    commit.put(event_snap, _event_doc(event_id, "charge", outcome))
+    commit.commit()
+    return Applied("applied", outcome)
+
+
+def _reconcile(
+    commit: _Commit,
+    target: _Target,
+    facts: PaymentFacts,
+    purchase: Mapping[str, Any],
+    update: dict[str, Any],
+    balance: int,
+) -> int:
+    """Add the reversal and reinstatement entries the facts call for; return the balance."""
+    if target.amount <= 0:
+        return balance
+    session_id, user_ref = target.session_id, target.user_ref
+    targets = reversal_targets(target.credits, target.amount, facts)
+    todo, claims = moves(targets, purchase.get("claims") or {}, balance)
+    reversed_total = int(purchase.get("reversedCredits", 0))
+    for move in todo:
+        if move.credits == 0:
+            continue
+        if move.kind == "reversal":
+            balance -= move.credits
+            reversed_total += move.credits
+            entry_id = f"reversal-{session_id}-{move.claim}-{targets[move.claim]}"
+            entry = _entry(EntryType.REVERSAL, move.credits, balance, session_id)
+            entry.update(claim=move.claim, requestedCredits=move.requested)
+            commit.count({"reversals": 1, "creditsReversed": move.credits})
+        else:
+            balance += move.credits
+            reversed_total -= move.credits
+            entry_id = f"reinstatement-{session_id}-{move.claim}"
+            entry = _entry(EntryType.REINSTATEMENT, move.credits, balance, session_id)
+            entry["claim"] = move.claim
+            commit.count({"reinstatements": 1, "creditsReinstated": move.credits})
+        commit.batch.create(user_ref.collection(TRANSACTIONS).document(entry_id), entry)
+    if todo:
+        update.update(
+            claims=claims, reversedCredits=reversed_total, shortfallCredits=shortfall(claims)
+        )
+    return balance
+
+
+def _credits_of(snap: Any) -> int:
+    value = (snap.to_dict() or {}).get("credits", 0) if snap.exists else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _user_fields(snap: Any, balance: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {"credits": balance, "updatedAt": firestore.SERVER_TIMESTAMP}
+    if not snap.exists:  # a paid purchase is never dropped as "user not found"
+        fields["createdAt"] = firestore.SERVER_TIMESTAMP
+    return fields
+
+
+def _entry(kind: EntryType, credits: int, balance: int, session_id: str) -> dict[str, Any]:
+    return {
+        "type": kind.value,
+        "credits": credits,
+        "balanceAfter": balance,
+        "purchaseId": session_id,
+        "timestamp": firestore.SERVER_TIMESTAMP,
+    }
