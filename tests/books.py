@@ -51,8 +51,12 @@ def check_books(db: Any, uids: list[str]) -> list[str]:
             if not isinstance(e["credits"], int) or e["credits"] <= 0:
                 problems.append(f"{uid}: ledger entry {e['id']} has credits {e['credits']!r}")
         expected = (
-            sums["grant"] + sums["purchase"] + sums["refund"] + sums["reinstatement"]
-            - sums["deduction"] - sums["reversal"]
+            sums["grant"]
+            + sums["purchase"]
+            + sums["refund"]
+            + sums["reinstatement"]
+            - sums["deduction"]
+            - sums["reversal"]
         )
         if credits != expected:
             problems.append(f"{uid}: credits {credits} != ledger {expected} ({dict(sums)})")

@@ -121,6 +121,8 @@ WARM_UP = [
     ("GET", "auditLedger"),
     ("POST", "recoverPendingRequests"),
     ("POST", "generateWeeklyReport"),
+    ("POST", "createCheckoutSession"),
+    ("POST", "stripeWebhook"),
 ]
 
 
