@@ -301,3 +301,20 @@ def test_the_model_picker_offers_the_enabled_models_at_their_prices(browser, db,
     finally:
         models.document(priced).delete()
         models.document(off).delete()
+
+
+def test_a_user_buys_credits_through_checkout_and_sees_the_balance_move(browser, user_with_credits):
+    open_signed_in(browser, user_with_credits(10))
+    wait(browser, balance_is(10))
+    buy = wait(browser, lambda d: d.find_elements("css selector", "button.buy[data-pack=starter]"))
+    assert "100 credits" in buy[0].text and "5.00" in buy[0].text
+    buy[0].click()
+    wait(browser, lambda d: "/pay/cs_test_" in d.current_url)  # the Stripe test page
+    assert "100 credits" in css(browser, "#summary").text
+    screenshots(browser, "checkout-test-page")
+    css(browser, "#pay").click()
+    wait(browser, lambda d: d.current_url.startswith(CONSOLE) and "purchase=done" in d.current_url)
+    wait(browser, balance_is(110))
+    wait(browser, lambda d: css(d, "#purchases li[data-status=paid]"))
+    assert "purchase" in css(browser, "#ledger").text
+    screenshots(browser, "studio-purchase-paid", "#buy-card")

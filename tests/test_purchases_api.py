@@ -271,3 +271,57 @@ def test_a_signed_in_buyer_always_buys_for_itself(api, db, token_for):
     resp = start_checkout(api, bearer(token_for(buyer)), userId=other)
     assert resp.status_code == 200  # the token's user buys; a userId in the body is ignored
     assert list(db.collection("users").document(other).collection("purchases").stream()) == []
+
+
+def test_purchases_and_reversals_are_counted_for_the_weekly_report(api, db, admin_headers):
+    from datetime import UTC, datetime
+
+    day = db.collection("revenueDays").document(datetime.now(UTC).strftime("%Y-%m-%d"))
+
+    def counted():
+        data = day.get().to_dict() or {}
+        return {k: data.get(k, 0) for k in ("purchases", "creditsPurchased", "creditsReversed")}, (
+            data.get("amount") or {}
+        ).get("usd", 0)
+
+    (before, usd_before) = counted()
+    uid = new_buyer()
+    sid, pi = ids()
+    paid = session(sid, uid, credits=600, amount=2500, intent=pi, pack="studio")
+    assert deliver(api, event("checkout.session.completed", paid)).ok
+    assert deliver(api, event("charge.refunded", charge(pi, 2500, 500))).ok  # a fifth back
+    (after, usd_after) = counted()
+    assert after["purchases"] - before["purchases"] == 1
+    assert after["creditsPurchased"] - before["creditsPurchased"] == 600
+    assert after["creditsReversed"] - before["creditsReversed"] == 120
+    assert usd_after - usd_before == 2500
+
+    # The report of a (past) week sums its days, beside the credits spent.
+    week = "2019-W20"  # Monday 2019-05-13 .. Sunday 2019-05-19
+    days = db.collection("revenueDays")
+    days.document("2019-05-13").set(
+        {"purchases": 2, "creditsPurchased": 700, "amount": {"usd": 3000}, "day": "2019-05-13"}
+    )
+    days.document("2019-05-19").set(
+        {
+            "purchases": 1,
+            "creditsPurchased": 100,
+            "amount": {"eur": 500},
+            "reversals": 1,
+            "creditsReversed": 50,
+            "day": "2019-05-19",
+        }
+    )
+    days.document("2019-05-20").set({"purchases": 9, "creditsPurchased": 900})  # next week
+    resp = api.post("generateWeeklyReport", params={"week": week}, headers=admin_headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["revenue"] == {
+        "purchases": 3,
+        "creditsPurchased": 800,
+        "reversals": 1,
+        "creditsReversed": 50,
+        "reinstatements": 0,
+        "creditsReinstated": 0,
+        "amount": {"eur": 500, "usd": 3000},
+        "netCreditsSold": 750,
+    }

@@ -271,6 +271,31 @@ def moves(
     return out, after
 
 
+REVENUE_COUNTS = (
+    "purchases",
+    "creditsPurchased",
+    "reversals",
+    "creditsReversed",
+    "reinstatements",
+    "creditsReinstated",
+)
+
+
+def week_revenue(days: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """A week's revenue from its `revenueDays` documents: purchases and the credits they
+    added, the amount paid per currency (minor units), reversals (refunds, disputes) and
+    reinstatements, and the net credits sold."""
+    totals = dict.fromkeys(REVENUE_COUNTS, 0)
+    amounts: dict[str, int] = {}
+    for day in days:
+        for name in REVENUE_COUNTS:
+            totals[name] += int(day.get(name, 0) or 0)
+        for currency, amount in (day.get("amount") or {}).items():
+            amounts[currency] = amounts.get(currency, 0) + int(amount or 0)
+    net = totals["creditsPurchased"] - totals["creditsReversed"] + totals["creditsReinstated"]
+    return {**totals, "amount": dict(sorted(amounts.items())), "netCreditsSold": net}
+
+
 def shortfall(claims: Mapping[str, Mapping[str, int]]) -> int:
     """Credits that should have been reversed but were already spent."""
     return sum(max(0, int(c.get("requested", 0)) - int(c.get("taken", 0))) for c in claims.values())

@@ -9,7 +9,7 @@ Documents:
 - `stripePayments/{paymentIntent}`: what Stripe reported about the payment (cumulative refund,
   disputes), and which purchase it pays once known, so that a refund arriving before its
   purchase is applied when the purchase arrives.
-- `stripeEvents/{eventId}`: events already applied (`expireAt`: a TTL policy deletes them).
+- `stripeEvents/{eventId}`: events already applied (`expiresAt`: a TTL policy deletes them after 30 days).
 - `revenueDays/{YYYY-MM-DD}`: the day's purchases and reversals, incremented in the same
   commit, for the weekly report.
 
@@ -43,13 +43,12 @@ from .purchase_rules import (
     shortfall,
 )
 from .retry import RetryPolicy, retry_on_conflict
-from .vocabulary import PURCHASES, TRANSACTIONS, USERS, EntryType
+from .vocabulary import PURCHASES, REVENUE_DAYS, TRANSACTIONS, USERS, EntryType
 
 log = logging.getLogger(__name__)
 
 PAYMENTS = "stripePayments"
 EVENTS = "stripeEvents"
-REVENUE_DAYS = "revenueDays"
 EVENT_RETENTION = timedelta(days=30)
 POLICY = RetryPolicy(max_attempts=100, deadline_seconds=30.0, max_delay=0.5)
 
@@ -161,7 +160,7 @@ def _event_doc(event_id: str, event_type: str, outcome: str) -> dict[str, Any]:
         "type": event_type,
         "outcome": outcome,
         "processedAt": firestore.SERVER_TIMESTAMP,
-        "expireAt": now + EVENT_RETENTION,
+        "expiresAt": now + EVENT_RETENTION,
     }
 
 

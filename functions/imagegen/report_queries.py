@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from firebase_functions import logger
@@ -24,6 +24,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import weeks
+from .purchase_rules import week_revenue
 from .report_rules import (
     DIMENSIONS,
     THRESHOLDS,
@@ -36,7 +37,7 @@ from .report_rules import (
 )
 from .request_record import weekly_users
 from .simulator import MODEL_NAMES
-from .vocabulary import REPORTS, REQUESTS
+from .vocabulary import REPORTS, REQUESTS, REVENUE_DAYS
 
 PAGE = 1000
 SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
@@ -249,7 +250,20 @@ def build_report(
             cost.method = "aggregation+scan"
             cost.without_outcome_fields = visibility.hidden
             totals = totals_by_scan(client, week, cost)
-    return assemble_report(week, (start, end), totals, history, cost.as_dict())
+    report = assemble_report(week, (start, end), totals, history, cost.as_dict())
+    report["revenue"] = revenue(client, start, end)
+    return report
+
+
+def revenue(client: firestore.Client, start: datetime, end: datetime) -> dict[str, Any]:
+    """The week's purchases and reversals (`revenueDays/{YYYY-MM-DD}`, 7 reads), beside the
+    credits spent."""
+    days = []
+    day = start
+    while day < end:
+        days.append(client.collection(REVENUE_DAYS).document(day.strftime("%Y-%m-%d")))
+        day += timedelta(days=1)
+    return week_revenue([snap.to_dict() or {} for snap in client.get_all(days) if snap.exists])
 
 
 def write_report(client: firestore.Client, week: str) -> dict[str, Any]:

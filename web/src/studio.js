@@ -1,5 +1,6 @@
 // The user studio: balance and ledger live, the generate form from the catalog, requests live.
 import { collection, doc, getDocs, limit, onSnapshot, orderBy, query, where } from "firebase/firestore";
+import { startBuying } from "./buying.js";
 import { describeError, inEmulator } from "./firebase.js";
 import { el, setStatus } from "./ui.js";
 
@@ -40,7 +41,7 @@ async function loadCatalog(fb, form) {
 }
 
 function ledgerItem(entry) {
-  const sign = entry.type === "deduction" ? "minus" : "plus";
+  const sign = ["deduction", "reversal"].includes(entry.type) ? "minus" : "plus";
   const when = entry.timestamp?.toDate?.().toLocaleString() ?? "";
   return el("li", {}, el("span", {}, `${entry.type}${entry.reason ? ` (${entry.reason})` : ""}`),
     el("span", { class: sign }, `${sign === "minus" ? "−" : "+"}${entry.credits}`),
@@ -100,6 +101,8 @@ export function startStudio(fb, user) {
     document.querySelector("#requests").replaceChildren(
       ...snap.docs.map((d) => requestCard(fb, d.id, d.data(), images)));
   }, (err) => setStatus(status, describeError(err), "error")));
+
+  stops.push(startBuying(fb, user));
 
   loadCatalog(fb, form).catch((err) => setStatus(status, `Catalog: ${describeError(err)}`, "error"));
 
