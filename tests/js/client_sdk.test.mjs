@@ -111,7 +111,8 @@ async function ledger(session) {
 /** Invariant 1, from the owner's own view of the ledger. */
 function booksBalance(entries, credits) {
   const sum = (type) => entries.filter((e) => e.type === type).reduce((a, e) => a + e.credits, 0);
-  assert.equal(credits, sum("grant") - sum("deduction") + sum("refund"));
+  const credited = sum("grant") + sum("purchase") + sum("refund") + sum("reinstatement");
+  assert.equal(credits, credited - sum("deduction") - sum("reversal"));
 }
 
 before(async () => {
@@ -230,6 +231,45 @@ describe("callables", () => {
     const credits = await carol.call("getCredits", {});
     assert.equal(credits.currentCredits, 7);
     assert.equal((await ledger(carol)).filter((e) => e.type === "deduction").length, 1);
+  });
+});
+
+describe("buying credits", () => {
+  const BACK = "http://127.0.0.1:5000/";
+
+  test("buyCredits opens a checkout; paying it credits the buyer, seen by a listener", async () => {
+    const dana = await newUser(0);
+    const packs = (await getDocs(collection(dana.db, "creditPacks"))).docs.map((d) => d.id);
+    assert.ok(packs.includes("starter") && packs.includes("studio"));
+    const session = await dana.call("buyCredits", {
+      packId: "starter", successUrl: `${BACK}?purchase=done`, cancelUrl: BACK,
+    });
+    assert.match(session.url, /^http:\/\/127\.0\.0\.1:12111\/pay\/cs_test_/);
+    assert.equal(session.credits, 100);
+    const purchase = doc(dana.db, "users", dana.uid, "purchases", session.sessionId);
+    assert.equal((await until(purchase, (p) => p?.status === "open")).credits, 100);
+    const paid = await fetch(session.url, {
+      method: "POST", body: new URLSearchParams({ action: "pay" }), redirect: "manual",
+    });
+    assert.equal(paid.status, 303);
+    await until(purchase, (p) => p?.status === "paid");
+    const user = await until(doc(dana.db, "users", dana.uid), (u) => u?.credits === 100);
+    assert.equal(user.credits, 100);
+    booksBalance(await ledger(dana), 100);
+  });
+
+  test("a bad pack or an open redirect is invalid-argument, with the HTTP body in details", async () => {
+    const erin = await newUser(0);
+    let err = await failure(erin.call("buyCredits", { packId: "gold", successUrl: BACK, cancelUrl: BACK }));
+    assert.equal(err.code, "functions/invalid-argument");
+    assert.equal(err.details.code, "invalid-pack-id");
+    assert.deepEqual(err.details.allowed, ["starter", "studio"]);
+    err = await failure(erin.call("buyCredits", {
+      packId: "starter", successUrl: "https://evil.example/", cancelUrl: BACK,
+    }));
+    assert.equal(err.details.code, "invalid-success-url");
+    err = await failure(client().call("buyCredits", { packId: "starter", successUrl: BACK, cancelUrl: BACK }));
+    assert.equal(err.code, "functions/unauthenticated");
   });
 });
 
