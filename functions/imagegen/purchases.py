@@ -9,7 +9,8 @@ Documents:
 - `stripePayments/{paymentIntent}`: what Stripe reported about the payment (cumulative refund,
   disputes), and which purchase it pays once known, so that a refund arriving before its
   purchase is applied when the purchase arrives.
-- `stripeEvents/{eventId}`: events already applied (`expiresAt`: a TTL policy deletes them after 30 days).
+- `stripeEvents/{eventId}`: events already applied (`expiresAt`: a TTL policy deletes them
+  after 30 days).
 - `revenueDays/{YYYY-MM-DD}`: the day's purchases and reversals, incremented in the same
   commit, for the weekly report.
 
