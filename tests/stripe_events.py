@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import requests
 from conftest import ROOT
 
 
@@ -94,11 +95,26 @@ def dispute(dispute_id: str, intent: str, amount: int, won: bool = False) -> dic
 
 
 def deliver(api: Any, evt: dict[str, Any], secret: str | None = None, **sign_args: Any) -> Any:
-    """POST one event to stripeWebhook as Stripe does (raw JSON body, signed)."""
+    """POST one event to stripeWebhook as Stripe does (raw JSON body, signed), and as Stripe
+    does, deliver it again when the connection failed or the answer was a 5xx."""
     payload = json.dumps(evt, indent=2)
     header = signature(payload, secret or webhook_secret(), **sign_args)
-    return api.post(
-        "stripeWebhook",
-        data=payload.encode(),
-        headers={"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": header},
-    )
+    for attempt in range(4):
+        try:
+            resp = api.post(
+                "stripeWebhook",
+                data=payload.encode(),
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": header,
+                },
+            )
+        except requests.ConnectionError:
+            if attempt == 3:
+                raise
+            time.sleep(0.5)
+            continue
+        if resp.status_code < 500 or attempt == 3:
+            return resp
+        time.sleep(0.5)
+    raise AssertionError("unreachable")

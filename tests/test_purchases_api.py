@@ -118,7 +118,8 @@ def test_a_delayed_payment_is_pending_then_credited_or_failed(api, db, admin_hea
     assert purchase(db, uid, sid)["status"] == "paid" and balance_of(db, uid) == 100
 
     failing, pi2 = ids()
-    deliver(api, event("checkout.session.completed", session(failing, uid, False, intent=pi2)))
+    unpaid2 = session(failing, uid, paid=False, intent=pi2)
+    assert deliver(api, event("checkout.session.completed", unpaid2)).ok
     failed = session(failing, uid, paid=False, intent=pi2)
     assert deliver(api, event("checkout.session.async_payment_failed", failed)).status_code == 200
     assert purchase(db, uid, failing)["status"] == "failed"
@@ -325,3 +326,14 @@ def test_purchases_and_reversals_are_counted_for_the_weekly_report(api, db, admi
         "amount": {"eur": 500, "usd": 3000},
         "netCreditsSold": 750,
     }
+
+
+def test_a_payment_link_session_naming_only_its_pack_is_credited(api, db, admin_headers):
+    uid = new_buyer()
+    sid, pi = ids()
+    obj = session(sid, uid, amount=2500, intent=pi)
+    obj["metadata"] = {"packId": "studio"}  # no userId, no credits: client_reference_id + pack
+    assert deliver(api, event("checkout.session.completed", obj)).ok
+    assert balance_of(db, uid) == 600
+    assert purchase(db, uid, sid)["packId"] == "studio"
+    audit_clean(api, admin_headers, uid)

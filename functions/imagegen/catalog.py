@@ -15,8 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 CATALOG_TTL_SECONDS = 30.0
+T = TypeVar("T")
 
 
 PROVIDERS: tuple[str, ...] = ("simulated", "replicate", "openai", "gemini")
@@ -151,12 +153,12 @@ def _int_or(value: object, fallback: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else fallback
 
 
-class CatalogCache:
-    """A thread-safe copy of the catalog, reloaded when older than `ttl` seconds."""
+class TtlCache(Generic[T]):
+    """A thread-safe copy of what `load` returns, reloaded when older than `ttl` seconds."""
 
     def __init__(
         self,
-        load: Callable[[], Catalog],
+        load: Callable[[], T],
         ttl: float = CATALOG_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -164,10 +166,10 @@ class CatalogCache:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._value: Catalog | None = None
+        self._value: T | None = None
         self._loaded_at = 0.0
 
-    def get(self) -> Catalog:
+    def get(self) -> T:
         """The cached catalog, reloaded first if it is missing or stale."""
         with self._lock:
             now = self._clock()
@@ -180,3 +182,6 @@ class CatalogCache:
         """Forget the cached copy; the next `get` reloads."""
         with self._lock:
             self._value = None
+
+
+CatalogCache = TtlCache  # the catalog's cache (30 s)

@@ -58,6 +58,10 @@ class ErrorCode(StrEnum):
     REQUEST_IN_PROGRESS = "request-in-progress"
     NOT_CANCELABLE = "not-cancelable"
     BODY_TOO_LARGE = "body-too-large"
+    # 429: a limit; nothing was charged. `retryAfterSeconds` says when to try again.
+    RATE_LIMITED = "rate-limited"
+    TOO_MANY_PENDING = "too-many-pending"
+    DAILY_LIMIT = "daily-limit"
     # 5xx: the request was valid; credits are safe (refunded, or never charged).
     GENERATION_FAILED = "generation-failed"
     SIMULATED_CRASH = "simulated-crash"
@@ -65,6 +69,8 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     UNAVAILABLE = "unavailable"
     PAYMENTS_UNAVAILABLE = "payments-unavailable"
+    GENERATION_PAUSED = "generation-paused"
+    BUDGET_EXHAUSTED = "budget-exhausted"
 
 
 def field_error_code(field: str) -> ErrorCode:
@@ -193,6 +199,53 @@ def forbidden(message: str) -> DomainError:
 
 def unavailable(message: str) -> DomainError:
     return DomainError(ErrorCode.UNAVAILABLE, message)
+
+
+def rate_limited(per_minute: int, retry_after: int) -> DomainError:
+    return DomainError(
+        ErrorCode.RATE_LIMITED,
+        f"Too many requests: at most {per_minute} per minute. Nothing was charged; "
+        f"retry in {retry_after} s.",
+        limit=per_minute,
+        retryAfterSeconds=retry_after,
+    )
+
+
+def too_many_pending(max_pending: int, retry_after: int) -> DomainError:
+    return DomainError(
+        ErrorCode.TOO_MANY_PENDING,
+        f"Too many requests in progress: at most {max_pending} at once. Nothing was charged; "
+        "retry when one has finished.",
+        limit=max_pending,
+        retryAfterSeconds=retry_after,
+    )
+
+
+def daily_limit(limit: int, spent: int, retry_after: int) -> DomainError:
+    return DomainError(
+        ErrorCode.DAILY_LIMIT,
+        f"Daily credit limit reached: {spent} of {limit} credits spent today (UTC). "
+        "Nothing was charged.",
+        limit=limit,
+        spentToday=spent,
+        retryAfterSeconds=retry_after,
+    )
+
+
+def generation_paused() -> DomainError:
+    return DomainError(
+        ErrorCode.GENERATION_PAUSED,
+        "Image generation is paused by the operators. Nothing was charged; retry later.",
+        retryAfterSeconds=60,
+    )
+
+
+def budget_exhausted(retry_after: int) -> DomainError:
+    return DomainError(
+        ErrorCode.BUDGET_EXHAUSTED,
+        "Today's generation budget is used up. Nothing was charged; retry tomorrow (UTC).",
+        retryAfterSeconds=retry_after,
+    )
 
 
 def payments_unavailable() -> DomainError:

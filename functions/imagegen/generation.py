@@ -22,6 +22,7 @@ from google.cloud import firestore
 from . import errors, ledger, request_log
 from .image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from .image_store import ImageStore, object_path
+from .limits import ChargePolicy
 from .request_record import GenerationRequest
 from .retry import GaveUp, retry_on_conflict
 from .validation import GenerationInput
@@ -67,6 +68,7 @@ def generate(
     forced: Outcome | None = None,
     request_id: str | None = None,
     crash: CrashPoint | None = None,
+    policy: ChargePolicy | None = None,
 ) -> GenerationOutcome:
     """Charge for `order`, call its model outside any transaction, then settle.
 
@@ -75,12 +77,13 @@ def generate(
     between, the request stays `pending` until the sweeper settles it (completes it when its
     image was stored, refunds it otherwise). Called again with the
     same `request_id` it charges nothing more and, once settled, returns the settlement.
-    `crash` (emulator only) stops at that point, as a crash would.
+    `crash` (emulator only) stops at that point, as a crash would. `policy`: the per-user
+    limits the charge enforces.
     """
     started = time.perf_counter()
     request = GenerationRequest.from_order(order, request_id or new_request_id())
     request_id = request.id
-    charged = ledger.charge(client, request)
+    charged = ledger.charge(client, request, policy)
     if crash is CrashPoint.AFTER_CHARGE:
         _crash(request_id, order.user_id, crash)
     if charged.status not in UNSETTLED:
@@ -184,6 +187,7 @@ def enqueue(
     request_id: str,
     send_task: Callable[[str], None],
     forced: Outcome | None = None,
+    policy: ChargePolicy | None = None,
 ) -> ledger.ChargeResult:
     """Asynchronous mode: charge and create the request as `queued`, then hand it to the task
     queue. If it cannot be queued, it is refunded at once and the caller gets a 503."""
@@ -195,7 +199,7 @@ def enqueue(
         # the emulator-only forced outcome, remembered for the task
         simulate_outcome=forced.value if forced is not None else None,
     )
-    charged = ledger.charge(client, request)
+    charged = ledger.charge(client, request, policy)
     if charged.status != RequestStatus.QUEUED:
         return charged  # charged earlier (a retry): already queued or further along
     try:

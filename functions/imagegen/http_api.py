@@ -37,6 +37,11 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_IN_PROGRESS: 409,
     ErrorCode.NOT_CANCELABLE: 409,
     ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_PENDING: 429,
+    ErrorCode.DAILY_LIMIT: 429,
+    ErrorCode.GENERATION_PAUSED: 503,
+    ErrorCode.BUDGET_EXHAUSTED: 503,
     ErrorCode.GENERATION_FAILED: 500,
     ErrorCode.SIMULATED_CRASH: 500,
     ErrorCode.INTERNAL: 500,
@@ -72,7 +77,9 @@ def error_response(err: DomainError) -> https_fn.Response:
     """The HTTP answer to a domain error: its status, `{"error": {...}}`, and the headers
     that go with it."""
     headers: dict[str, str] = {}
-    if err.code in RETRY_AFTER_CODES:
+    if isinstance(err.details.get("retryAfterSeconds"), int):
+        headers["Retry-After"] = str(err.details["retryAfterSeconds"])
+    elif err.code in RETRY_AFTER_CODES:
         headers["Retry-After"] = "1"
     if err.code == ErrorCode.UNAUTHENTICATED:
         headers["WWW-Authenticate"] = 'Bearer realm="firebase"'

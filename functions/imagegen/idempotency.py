@@ -77,7 +77,17 @@ class ReplayRule:
 
 
 REPLAY_RULE = ReplayRule(
-    releasing=frozenset({ErrorCode.BUSY}),
+    # Refused before anything was charged, for now only: the same key may try again later.
+    releasing=frozenset(
+        {
+            ErrorCode.BUSY,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.TOO_MANY_PENDING,
+            ErrorCode.DAILY_LIMIT,
+            ErrorCode.GENERATION_PAUSED,
+            ErrorCode.BUDGET_EXHAUSTED,
+        }
+    ),
     holding=frozenset({ErrorCode.SIMULATED_CRASH, ErrorCode.INTERNAL}),
 )
 

@@ -20,8 +20,16 @@ from typing import Any
 
 from google.cloud import firestore
 
-from . import errors, request_log
+from . import errors, request_log, spending
 from .history import credits_of
+from .limits import (
+    ChargePolicy,
+    Usage,
+    after_charge,
+    check,
+    day_credits_after_refund,
+    effective_limits,
+)
 from .request_record import (
     GenerationRequest,
     cancelable,
@@ -67,16 +75,23 @@ class ChargeResult:
     status: str = PENDING  # the request's status; not pending when it was charged earlier
     request_version: Any = None  # update_time of the request and user written by this charge
     user_version: Any = None
+    charged_at: datetime | None = None
+    usage: Usage | None = None  # the user's usage as this charge left it
 
 
-def charge(client: firestore.Client, request: GenerationRequest) -> ChargeResult:
+def charge(
+    client: firestore.Client, request: GenerationRequest, policy: ChargePolicy | None = None
+) -> ChargeResult:
     """Deduct `request.cost` and create the request (`pending`, or `queued` for the
     asynchronous mode), atomically.
 
-    Safe to call again with the same request id: once the request exists it charges nothing.
-    Raises user_not_found, insufficient_credits, or busy (nothing charged). The same commit
-    marks the user active in the request's ISO week (for the report's unique users) when that
-    marker does not exist yet; it is read in the same round trip as the user.
+    Safe to call again with the same request id: once the request exists it charges nothing
+    (and counts against no limit). Raises user_not_found, insufficient_credits, a limit of
+    `policy` (rate-limited, too-many-pending, daily-limit: read from and written to the user
+    document in the same read and commit, so concurrency cannot exceed them) or busy; nothing
+    is charged then. The same commit marks the user active in the request's ISO week (for the
+    report's unique users) when that marker does not exist yet, and adds the cost to the day's
+    spending (for the global budget).
     """
     user_ref = _user_ref(client, request.user_id)
     request_ref = client.collection(REQUESTS).document(request.id)
@@ -99,12 +114,26 @@ def charge(client: firestore.Client, request: GenerationRequest) -> ChargeResult
         if balance < request.cost:
             raise errors.insufficient_credits(balance, request.cost)
         new_balance = balance - request.cost
+        user_data = user.to_dict() or {}
+        usage = Usage.from_document(user_data.get("usage"))
+        update: dict[str, Any] = {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP}
+        if policy is not None:
+            limits = effective_limits(policy.defaults, user_data.get("limits"))
+            refusal = check(limits, usage, request.cost, created, policy.pending_timeout_s)
+            if refusal is not None:
+                raise refusal
+            update["usage"] = after_charge(
+                usage,
+                request.id,
+                request.cost,
+                created,
+                policy.pending_timeout_s,
+                keep=limits.per_minute,
+            )
+            usage = Usage.from_document(update["usage"])
         batch = client.batch()
-        batch.update(
-            user_ref,
-            {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
-            option=_unchanged(client, user),
-        )
+        batch.update(user_ref, update, option=_unchanged(client, user))
+        spending.add(client, batch, created, request.cost)
         document = replace(request, created_at=created).to_document()
         batch.create(request_ref, {**document, "updatedAt": firestore.SERVER_TIMESTAMP})
         batch.create(
@@ -128,6 +157,8 @@ def charge(client: firestore.Client, request: GenerationRequest) -> ChargeResult
             request.status,
             request_written.update_time,
             user_written.update_time,
+            created,
+            usage,
         )
 
     try:
@@ -236,6 +267,8 @@ class _Pending:
     request_version: Any
     balance: int | None = None
     user_version: Any = None
+    charged_at: datetime | None = None
+    usage: Usage | None = None
 
 
 def _commit_settlement(
@@ -258,6 +291,11 @@ def _commit_settlement(
             },
             option=unchanged_request,
         )
+        # No longer pending for the user's limit (a field delete: no precondition needed).
+        batch.update(
+            _user_ref(client, p.user_id),
+            {client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD},
+        )
         batch.commit()
         return Settlement(COMPLETED, 0, True, image.url)
     if p.balance is None:
@@ -274,11 +312,17 @@ def _commit_settlement(
         },
         option=unchanged_request,
     )
-    batch.update(
-        user_ref,
-        {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
-        option=client.write_option(last_update_time=p.user_version),
-    )
+    user_update: dict[str, Any] = {
+        "credits": new_balance,
+        "updatedAt": firestore.SERVER_TIMESTAMP,
+        client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD,
+    }
+    day_credits = day_credits_after_refund(p.usage or Usage(), p.cost, p.charged_at)
+    if day_credits is not None:
+        user_update["usage.dayCredits"] = day_credits
+    batch.update(user_ref, user_update, option=client.write_option(last_update_time=p.user_version))
+    if p.charged_at is not None:
+        spending.add(client, batch, p.charged_at, -p.cost)
     batch.create(
         user_ref.collection(TRANSACTIONS).document(ledger_entry_id(p.request_id, EntryType.REFUND)),
         {
@@ -312,6 +356,8 @@ def _settle(
             charged.request_version,
             charged.balance,
             charged.user_version,
+            charged.charged_at,
+            charged.usage,
         )
         try:
             return _commit_settlement(client, known, image, failure)
@@ -331,6 +377,7 @@ def _settle(
         )
         if failure is not None:
             user = _user_ref(client, pending.user_id).get()
+            created = data.get("createdAt")
             pending = _Pending(
                 request_id,
                 pending.user_id,
@@ -339,6 +386,8 @@ def _settle(
                 request.update_time,
                 credits_of(user),
                 user.update_time,
+                created if isinstance(created, datetime) else None,
+                Usage.from_document((user.to_dict() or {}).get("usage")),
             )
         return _commit_settlement(client, pending, image, failure)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
 from .purchase_rules import (
@@ -39,12 +40,14 @@ from .purchase_rules import (
     SessionFacts,
     charge_facts,
     moves,
+    pack_from,
     reversal_targets,
     session_facts,
     shortfall,
 )
 from .retry import RetryPolicy, retry_on_conflict
-from .vocabulary import PURCHASES, REVENUE_DAYS, TRANSACTIONS, USERS, EntryType
+from .validation import is_document_id
+from .vocabulary import CREDIT_PACKS, PURCHASES, REVENUE_DAYS, TRANSACTIONS, USERS, EntryType
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +80,7 @@ def record_open(
     }
     try:
         ref.create({**fields, "status": OPEN, "createdAt": firestore.SERVER_TIMESTAMP})
-    except Exception as exc:  # the webhook was faster: keep its status
-        if type(exc).__name__ != "AlreadyExists":
-            raise
+    except AlreadyExists:  # the webhook was faster: keep its status
         ref.update({k: v for k, v in fields.items() if k != "checkoutUrl"})
 
 
@@ -194,6 +195,9 @@ def _apply_session(
     status = purchase.get("status", OPEN)
     credits = int(purchase.get("credits") or s.credits or 0)
     amount = int(purchase.get("amount") or s.amount or 0)
+    if not credits and s.pack_id:  # e.g. a Payment Link whose metadata names only the pack
+        pack = _pack(client, s.pack_id)
+        credits, amount = (pack.credits, amount or pack.amount) if pack else (0, amount)
     update: dict[str, Any] = {
         "userId": s.user_id,
         "sessionId": s.session_id,
@@ -352,6 +356,13 @@ def _reconcile(
             claims=claims, reversedCredits=reversed_total, shortfallCredits=shortfall(claims)
         )
     return balance
+
+
+def _pack(client: firestore.Client, pack_id: str) -> CreditPack | None:
+    if not is_document_id(pack_id):
+        return None
+    snap = client.collection(CREDIT_PACKS).document(pack_id).get()
+    return pack_from(pack_id, snap.to_dict() or {}) if snap.exists else None
 
 
 def _credits_of(snap: Any) -> int:

@@ -70,6 +70,28 @@ OPENAI_API_KEY = params.SecretParam("OPENAI_API_KEY")
 GEMINI_API_KEY = params.SecretParam("GEMINI_API_KEY")
 PROVIDER_SECRETS = [REPLICATE_API_TOKEN, OPENAI_API_KEY, GEMINI_API_KEY]
 
+# Limits and cost controls (0: no limit); users/{uid}.limits overrides them per user.
+RATE_LIMIT_PER_MINUTE = params.IntParam(
+    "RATE_LIMIT_PER_MINUTE",
+    default=60,
+    description="Generation requests one user may start per minute (sliding 60 s window).",
+)
+MAX_PENDING_PER_USER = params.IntParam(
+    "MAX_PENDING_PER_USER",
+    default=20,
+    description="Generation requests one user may have in progress at once.",
+)
+DAILY_CREDIT_LIMIT = params.IntParam(
+    "DAILY_CREDIT_LIMIT",
+    default=0,
+    description="Credits one user may spend per UTC day, net of refunds (0: no limit).",
+)
+SIGNUP_BONUS_CREDITS = params.IntParam(
+    "SIGNUP_BONUS_CREDITS",
+    default=10,
+    description="Credits granted once to each new Auth user (0: none).",
+)
+
 # Buying credits (Stripe).
 STRIPE_API_BASE = params.StringParam(
     "STRIPE_API_BASE",

@@ -70,6 +70,8 @@ WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"  # weeklyActiveUsers/{week}/users/{uid
 IDEMPOTENCY_KEYS = "idempotencyKeys"
 PURCHASES = "purchases"  # users/{uid}/purchases/{sessionId}
 CREDIT_PACKS = "creditPacks"
+CONFIG = "config"  # config/generation: the global switch and budget
+GENERATION_CONFIG = "generation"
 REVENUE_DAYS = "revenueDays"  # revenueDays/{YYYY-MM-DD}: purchases and reversals of the day
 CATALOG_COLLECTIONS: tuple[str, ...] = ("models", "styles", "colors", "sizes")
 

@@ -6,22 +6,27 @@ credentials)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import errors
-from .catalog import Catalog, CatalogCache, catalog_from_documents
+from . import errors, spending
+from .catalog import Catalog, CatalogCache, TtlCache, catalog_from_documents
 from .firestore_client import db
 from .generation import Studio
 from .image_models import ImageModel
 from .image_store import ImageStore, image_url, open_default_bucket
+from .limits import ChargePolicy, GlobalControls, Limits, utc_day
 from .providers.registry import ProviderSettings, build_model
 from .settings import (
+    DAILY_CREDIT_LIMIT,
     GEMINI_API_KEY,
     GEMINI_BASE_URL,
+    MAX_PENDING_PER_USER,
     OPENAI_API_KEY,
     OPENAI_BASE_URL,
     PENDING_TIMEOUT_SECONDS,
+    RATE_LIMIT_PER_MINUTE,
     REFINE_MODEL,
     REPLICATE_API_TOKEN,
     REPLICATE_BASE_URL,
@@ -36,7 +41,7 @@ from .settings import (
 )
 from .simulator import SimulatedModel, build_models
 from .validation import is_document_id
-from .vocabulary import CATALOG_COLLECTIONS
+from .vocabulary import CATALOG_COLLECTIONS, CONFIG, GENERATION_CONFIG
 
 __all__ = [
     "db",
@@ -47,6 +52,8 @@ __all__ = [
     "enqueue_task",
     "pending_timeout",
 ]
+
+CONTROLS_TTL_SECONDS = 5.0
 
 GENERATION_TASKS = "processGenerationRequest"  # the task-queue functions in main.py
 WEBHOOK_TASKS = "deliverWebhook"
@@ -151,3 +158,48 @@ def enqueue_task(function_name: str, data: dict[str, Any], task_id: str) -> None
 def pending_timeout() -> timedelta:
     """How long a request may stay unsettled before the sweeper settles it (at least 60 s)."""
     return timedelta(seconds=max(60, PENDING_TIMEOUT_SECONDS.value))
+
+
+def charge_policy() -> ChargePolicy:
+    """The per-user limits every charge enforces (params; `users/{uid}.limits` overrides)."""
+    return ChargePolicy(
+        Limits(
+            max(0, RATE_LIMIT_PER_MINUTE.value),
+            max(0, MAX_PENDING_PER_USER.value),
+            max(0, DAILY_CREDIT_LIMIT.value),
+        ),
+        float(PENDING_TIMEOUT_SECONDS.value),
+    )
+
+
+@dataclass(frozen=True)
+class ControlsView:
+    """`config/generation` and today's spending over all users, as of `day`."""
+
+    controls: GlobalControls
+    day: str
+    spent: int
+
+
+def _load_controls() -> ControlsView:
+    client = db()
+    snap = client.collection(CONFIG).document(GENERATION_CONFIG).get()
+    day = utc_day(datetime.now(UTC))
+    return ControlsView(
+        GlobalControls.from_document(snap.to_dict() if snap.exists else None),
+        day,
+        spending.spent_on(client, day),
+    )
+
+
+_CONTROLS = TtlCache(_load_controls, ttl=CONTROLS_TTL_SECONDS)
+
+
+def global_controls() -> ControlsView:
+    """The global switch and budget, read at most every 5 s per instance (so a change takes
+    effect within 5 s; the budget may be overshot by what is charged in those seconds)."""
+    view = _CONTROLS.get()
+    if view.day != utc_day(datetime.now(UTC)):
+        _CONTROLS.invalidate()
+        view = _CONTROLS.get()
+    return view

@@ -1,7 +1,7 @@
 // The Firebase app: configuration, emulator wiring, callables and the admin HTTP endpoints.
 import { initializeApp } from "firebase/app";
 import { connectAuthEmulator, getAuth } from "firebase/auth";
-import { connectFirestoreEmulator, getFirestore } from "firebase/firestore";
+import { connectFirestoreEmulator, getFirestore, terminate } from "firebase/firestore";
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
 
 const REGION = "us-central1";
@@ -26,6 +26,9 @@ export async function connect() {
   const app = initializeApp(config);
   const auth = getAuth(app);
   const db = getFirestore(app);
+  // Close the listen stream when the page goes away, so that the server (and the browser's
+  // six connections per host) are not left holding it.
+  window.addEventListener("pagehide", () => terminate(db));
   const functions = getFunctions(app, REGION);
   if (inEmulator) {
     const host = location.hostname;

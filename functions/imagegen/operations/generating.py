@@ -9,10 +9,19 @@ from typing import Any
 from .. import auth, errors, generation, idempotency, ledger, shapes
 from ..auth import Caller
 from ..image_models import Outcome
+from ..limits import check_global
 from ..settings import running_in_emulator
 from ..validation import GenerationInput, parse_generation_input
 from ..vocabulary import UNSETTLED, RequestStatus
-from ..wiring import GENERATION_TASKS, current_catalog, db, enqueue_task, studio
+from ..wiring import (
+    GENERATION_TASKS,
+    charge_policy,
+    current_catalog,
+    db,
+    enqueue_task,
+    global_controls,
+    studio,
+)
 from .clock import now
 from .notifications import notify_settled
 from .reads import owned_request
@@ -52,6 +61,10 @@ def create_generation(
     client = db()
 
     def run(request_id: str | None) -> idempotency.Outcome:
+        view = global_controls()
+        refusal = check_global(view.controls, view.spent, order.cost, now())
+        if refusal is not None:
+            raise refusal
         if options.asynchronous:
             charged = generation.enqueue(
                 client,
@@ -59,13 +72,14 @@ def create_generation(
                 request_id or generation.new_request_id(),
                 _send_generation_task,
                 options.forced,
+                charge_policy(),
             )
             body = shapes.accepted_json(
                 charged.request_id, charged.status, charged.cost, charged.balance
             )
             return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
         outcome = generation.generate(
-            client, order, studio(), options.forced, request_id, options.crash
+            client, order, studio(), options.forced, request_id, options.crash, charge_policy()
         )
         settlement = outcome.settlement
         if order.webhook_url and settlement.settled_now:
