@@ -318,3 +318,26 @@ def test_a_user_buys_credits_through_checkout_and_sees_the_balance_move(browser,
     wait(browser, lambda d: css(d, "#purchases li[data-status=paid]"))
     assert "purchase" in css(browser, "#ledger").text
     screenshots(browser, "studio-purchase-paid", "#buy-card")
+
+
+@pytest.mark.global_changes
+def test_an_operator_pauses_generation_and_sets_the_budget_from_the_console(browser, db):
+    ref = db.document("config/generation")
+    open_signed_in(browser, "admin@example.com", "#operations")
+    wait(browser, lambda d: css(d, "#operations-body").is_displayed())
+    wait(browser, lambda d: css(d, "#controls-form[data-loaded]"))  # the current settings
+    try:
+        enabled = css(browser, "#controls-enabled")
+        if enabled.is_selected():
+            enabled.click()
+        budget = css(browser, "#controls-budget")
+        budget.clear()
+        budget.send_keys("5000")
+        css(browser, "#controls-form button[type=submit]").click()
+        wait(browser, lambda d: "paused" in css(d, "#controls-status").text)
+        saved = ref.get().to_dict()
+        assert saved["enabled"] is False and saved["dailyCreditBudget"] == 5000
+        wait(browser, lambda d: "of 5000" in css(d, "#controls-spent").text)
+        screenshots(browser, "operations-controls", "#controls-form")
+    finally:
+        ref.set({"enabled": True, "dailyCreditBudget": 0})

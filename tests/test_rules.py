@@ -113,3 +113,37 @@ def test_only_operators_read_reports_and_nobody_writes_them(db):
     assert get("reports/2014-W01", None) == 403
     body = {"fields": {"totalRequests": {"integerValue": "5"}}}
     assert requests.patch(url, json=body, headers=admin, timeout=10).status_code == 403
+
+
+def admin_headers_for(uid: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {unsigned_token(uid, PROJECT_ID, admin=True)}"}
+
+
+def test_only_operators_read_and_write_the_generation_controls_and_only_valid_ones():
+    url = f"{DOCS}/config/rules-probe"
+    bool_doc = {
+        "fields": {"enabled": {"booleanValue": True}, "dailyCreditBudget": {"integerValue": "0"}}
+    }
+    assert get("config/generation", "someone") == 403
+    assert write("config/generation", "someone", {"dailyCreditBudget": 0}) == 403
+    admin = admin_headers_for("rules-admin")
+    assert requests.get(f"{DOCS}/config/generation", headers=admin, timeout=10).status_code in (
+        200,
+        404,
+    )
+    # another document, a missing field, a negative budget, an extra field: refused
+    assert requests.patch(url, json=bool_doc, headers=admin, timeout=10).status_code == 403
+    bad_docs = [
+        {"fields": {"enabled": {"booleanValue": True}}},
+        {
+            "fields": {
+                "enabled": {"booleanValue": True},
+                "dailyCreditBudget": {"integerValue": "-1"},
+            }
+        },
+        {"fields": {**bool_doc["fields"], "credits": {"integerValue": "5"}}},
+    ]
+    for body in bad_docs:
+        resp = requests.patch(f"{DOCS}/config/generation", json=body, headers=admin, timeout=10)
+        assert resp.status_code == 403, resp.text
+    assert get("spendDays/2026-01-01/shards/0", "someone") == 403

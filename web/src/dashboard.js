@@ -1,6 +1,7 @@
 // The operator dashboard (admin claim only; the backend refuses non-admins anyway): weekly
-// reports as charts with anomalies marked, the ledger audit, backfills and grants.
-import { collection, getDocs, limit, orderBy, query } from "firebase/firestore";
+// reports as charts with anomalies marked, generation controls, the ledger audit, backfills
+// and grants.
+import { collection, doc, getDocs, limit, onSnapshot, orderBy, query, serverTimestamp, setDoc } from "firebase/firestore";
 import uPlot from "uplot";
 import { describeError } from "./firebase.js";
 import { el, setStatus } from "./ui.js";
@@ -142,9 +143,56 @@ export function startDashboard(fb) {
     }
   };
 
+  const stopControls = startControls(fb);
   load();
   return () => {
     window.removeEventListener("resize", onResize);
     plots.forEach((p) => p.destroy());
+    stopControls();
   };
+}
+
+// Generation controls: config/generation (the functions read it within 5 s) and today's
+// spending over all users (the sharded counters the charges and refunds write).
+function startControls(fb) {
+  const form = document.querySelector("#controls-form");
+  const out = document.querySelector("#controls-status");
+  const spentOut = document.querySelector("#controls-spent");
+  const ref = doc(fb.db, "config", "generation");
+  let budget = 0;
+  let spent = 0;
+  const showSpent = () => {
+    spentOut.textContent = `Spent today (UTC): ${spent} credit${spent === 1 ? "" : "s"}` +
+      (budget ? ` of ${budget} (${Math.round((100 * spent) / budget)}%)` : "");
+  };
+  const stopConfig = onSnapshot(ref, (snap) => {
+    const data = snap.exists() ? snap.data() : {};
+    form.enabled.checked = data.enabled !== false;
+    budget = Number.isInteger(data.dailyCreditBudget) ? data.dailyCreditBudget : 0;
+    form.budget.value = budget;
+    form.dataset.loaded = "true";
+    showSpent();
+  }, (err) => setStatus(out, describeError(err), "error"));
+  const day = new Date().toISOString().slice(0, 10);
+  const stopSpent = onSnapshot(collection(fb.db, "spendDays", day, "shards"), (snap) => {
+    spent = snap.docs.reduce((sum, d) => sum + (d.data().credits ?? 0), 0);
+    showSpent();
+  }, (err) => setStatus(out, describeError(err), "error"));
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const value = Number(form.budget.value);
+    if (!Number.isInteger(value) || value < 0) return setStatus(out, "The budget must be a whole number ≥ 0.", "error");
+    try {
+      await setDoc(ref, {
+        enabled: form.enabled.checked,
+        dailyCreditBudget: value,
+        updatedAt: serverTimestamp(),
+        updatedBy: fb.auth.currentUser.uid,
+      });
+      setStatus(out, form.enabled.checked ? "Saved; in effect within 5 s." : "Generation paused within 5 s.", "ok");
+    } catch (err) {
+      setStatus(out, describeError(err), "error");
+    }
+  };
+  return () => { stopConfig(); stopSpent(); };
 }

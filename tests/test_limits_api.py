@@ -1,0 +1,220 @@
+"""Limits over HTTP and the callable protocol: per-user requests per minute, pending requests
+and daily credits (overrides in users/{uid}.limits), the global switch and budget
+(config/generation); nothing is ever charged when refused, and replays count once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from books import balance, check_books, ledger, request_doc
+from conftest import FUNCTIONS_URL, bearer
+
+pytestmark = pytest.mark.emulator
+
+ORDER = {"model": "model-a", "style": "anime", "color": "neon", "size": "512x512", "prompt": "x"}
+SUCCESS = {"X-Simulate-Outcome": "success"}
+
+
+def limited_user(db, new_user, credits=100, **limits):
+    uid = new_user(credits)
+    db.collection("users").document(uid).update({"limits": limits})
+    return uid
+
+
+def create(api, uid, **extra):
+    headers = {**SUCCESS, **extra.pop("headers", {})}
+    return api.post(
+        "createGenerationRequest", json={"userId": uid, **ORDER, **extra}, headers=headers
+    )
+
+
+def create_until_decided(api, uid):
+    """A client that backs off on `busy` (contention on one user), as the API asks."""
+    for _ in range(20):
+        resp = create(api, uid)
+        if resp.status_code != 503 or resp.json()["error"]["code"] != "busy":
+            return resp
+        time.sleep(0.2)
+    return resp
+
+
+def deductions(db, uid):
+    return [e for e in ledger(db, uid) if e["type"] == "deduction"]
+
+
+def test_twenty_simultaneous_requests_against_five_per_minute_admit_exactly_five(api, db, new_user):
+    uid = limited_user(db, new_user, perMinute=5)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: create_until_decided(api, uid), range(20)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] * 5 + [429] * 15, [r.text for r in answers if r.status_code != 200][:3]
+    for resp in answers:
+        if resp.status_code == 429:
+            error = resp.json()["error"]
+            assert error["code"] == "rate-limited" and error["limit"] == 5
+            assert 1 <= error["retryAfterSeconds"] <= 60
+            assert resp.headers["Retry-After"] == str(error["retryAfterSeconds"])
+    assert balance(db, uid) == 95 and len(deductions(db, uid)) == 5
+    assert check_books(db, [uid]) == []
+
+
+def test_replays_of_one_idempotency_key_count_once(api, db, new_user):
+    uid = limited_user(db, new_user, perMinute=2)
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    first = create(api, uid, headers=key)
+    for _ in range(5):
+        again = create(api, uid, headers=key)
+        assert again.status_code == 200 and again.json() == first.json()
+    assert create(api, uid).status_code == 200  # the second request of the minute
+    refused = create(api, uid)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate-limited"
+    assert balance(db, uid) == 98
+
+
+def test_a_refused_key_can_be_used_again_once_the_limit_allows(api, db, new_user):
+    uid = limited_user(db, new_user, perMinute=1)
+    assert create(api, uid).status_code == 200
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    assert create(api, uid, headers=key).status_code == 429
+    db.collection("users").document(uid).update({"limits.perMinute": 0})  # lifted
+    assert create(api, uid, headers=key).status_code == 200  # not a stored 429 replay
+    assert balance(db, uid) == 98
+
+
+def test_daily_credits_are_net_of_refunds(api, db, new_user):
+    uid = limited_user(db, new_user, dailyCredits=5)
+    big = {"size": "1024x1024"}  # 3 credits
+    failed = create(api, uid, headers={"X-Simulate-Outcome": "failure"}, **big)
+    assert failed.status_code == 500  # charged 3, refunded 3: nothing spent today
+    assert create(api, uid, **big).status_code == 200
+    refused = create(api, uid, **big)
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert error["code"] == "daily-limit" and error["spentToday"] == 3 and error["limit"] == 5
+    assert 1 <= error["retryAfterSeconds"] <= 86400
+    assert create(api, uid, size="512x512").status_code == 200  # 4 of 5
+    assert balance(db, uid) == 96 and check_books(db, [uid]) == []
+
+
+@pytest.fixture(scope="module")
+def slow_model(db):
+    """A Replicate model at the local server; `[slow]` keeps its prediction running."""
+    model_id = f"t-slow-{uuid.uuid4().hex[:6]}"
+    ref = db.collection("models").document(model_id)
+    ref.set({"provider": "replicate", "providerModel": "owner/slow", "enabled": True})
+    yield model_id
+    ref.delete()
+
+
+@pytest.mark.catalog_changes
+def test_pending_requests_are_limited_and_a_settled_one_frees_its_place(
+    api, db, new_user, slow_model
+):
+    uid = limited_user(db, new_user, maxPending=2)
+    body = {"model": slow_model, "prompt": "a slow boat [slow]"}
+    running = []
+    for _ in range(2):
+        resp = create(api, uid, headers={"Prefer": "respond-async"}, **body)
+        assert resp.status_code == 202, resp.text
+        running.append(resp.json()["generationRequestId"])
+    refused = create(api, uid, headers={"Prefer": "respond-async"}, **body)
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "too-many-pending" and error["limit"] == 2
+    assert refused.headers["Retry-After"] == str(error["retryAfterSeconds"])
+    charged = balance(db, uid)
+    cancel = api.post("cancelGenerationRequest", params={"id": running[0]})
+    assert cancel.status_code == 200, cancel.text
+    assert create(api, uid).status_code == 200  # a place is free again
+    for rid in running[1:]:
+        api.post("cancelGenerationRequest", params={"id": rid})
+    deadline = time.monotonic() + 30
+    while request_doc(db, running[-1])["status"] != "canceled":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert balance(db, uid) == charged + 2 * 1 - 1
+    assert check_books(db, [uid]) == []
+
+
+def call(name, token, data):
+    """A callable function over its HTTP protocol, as the Firebase SDKs call it."""
+    return requests.post(
+        f"{FUNCTIONS_URL}/{name}", json={"data": data}, headers=bearer(token), timeout=60
+    )
+
+
+def test_the_callable_answers_resource_exhausted_with_the_same_body(db, new_user, token_for):
+    uid = limited_user(db, new_user, credits=5, perMinute=1)
+    token = token_for(uid)
+    data = {**ORDER, "simulateOutcome": "success"}
+    assert call("generateImage", token, data).status_code == 200
+    refused = call("generateImage", token, data)
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["status"] == "RESOURCE_EXHAUSTED"
+    assert error["details"]["code"] == "rate-limited"
+    assert error["details"]["retryAfterSeconds"] >= 1
+    assert balance(db, uid) == 4
+
+
+# --- global controls (config/generation, cached 5 s by each instance) ------------------
+
+CONFIG = "config/generation"
+
+
+def refused_within(api, uid, code, seconds=12.0):
+    """The first answer carrying `code` within the controls' cache time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        resp = create(api, uid)
+        if resp.status_code != 200 and resp.json()["error"]["code"] == code:
+            return resp
+        assert time.monotonic() < deadline, f"still {resp.status_code}: {resp.text}"
+        time.sleep(0.5)
+
+
+@pytest.mark.global_changes
+def test_pausing_generation_takes_effect_within_its_cache_time(api, db, new_user, token_for):
+    uid = new_user(100)
+    ref = db.document(CONFIG)
+    ref.set({"enabled": False, "dailyCreditBudget": 0})
+    try:
+        resp = refused_within(api, uid, "generation-paused")
+        assert resp.status_code == 503 and int(resp.headers["Retry-After"]) >= 1
+        before = balance(db, uid)
+        assert create(api, uid).status_code == 503 and balance(db, uid) == before
+        callable_uid = new_user(5)
+        refused = call(
+            "generateImage", token_for(callable_uid), {**ORDER, "simulateOutcome": "success"}
+        )
+        assert refused.status_code == 503
+        assert refused.json()["error"]["status"] == "UNAVAILABLE"
+        assert refused.json()["error"]["details"]["code"] == "generation-paused"
+    finally:
+        ref.set({"enabled": True, "dailyCreditBudget": 0})
+    deadline = time.monotonic() + 12
+    while create(api, uid).status_code != 200:
+        assert time.monotonic() < deadline, "generation did not resume"
+        time.sleep(0.5)
+    assert check_books(db, [uid]) == []
+
+
+@pytest.mark.global_changes
+def test_the_daily_budget_stops_generation_when_reached(api, db, new_user):
+    uid = new_user(100)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    shards = db.collection("spendDays").document(day).collection("shards").stream()
+    spent = sum((s.to_dict() or {}).get("credits", 0) for s in shards)
+    ref = db.document(CONFIG)
+    ref.set({"enabled": True, "dailyCreditBudget": spent + 2})
+    try:
+        resp = refused_within(api, uid, "budget-exhausted")
+        assert resp.status_code == 503
+        assert resp.json()["error"]["retryAfterSeconds"] <= 86400
+    finally:
+        ref.delete()
+    assert check_books(db, [uid]) == []
