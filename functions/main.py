@@ -8,16 +8,17 @@ Runtime options are chosen per function; see "Production runtime options" in the
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from firebase_admin import initialize_app
-from firebase_functions import https_fn, options, scheduler_fn, tasks_fn
+from firebase_functions import https_fn, identity_fn, options, scheduler_fn, tasks_fn
 
 from imagegen import callable_endpoints as callables
 from imagegen import emulator_server
 from imagegen import http_endpoints as endpoints
-from imagegen.operations import admin, generating, notifications
+from imagegen.operations import accounts, admin, generating, notifications
 from imagegen.settings import (
     PROVIDER_SECRETS,
     STRIPE_SECRET_KEY,
@@ -228,3 +229,16 @@ def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N
 def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
     admin.run_weekly_report(event.schedule_time or datetime.now(UTC))
+
+
+@identity_fn.before_user_created()
+def grantSignupBonus(  # noqa: N802
+    event: identity_fn.AuthBlockingEvent,
+) -> identity_fn.BeforeCreateResponse | None:
+    """Blocking Auth trigger (before a new user is created): the signup bonus, once per user
+    and email identity. A failure never blocks the signup (logged; no bonus)."""
+    try:
+        accounts.signup_bonus(event.data.uid, event.data.email)
+    except Exception:
+        logging.getLogger("imagegen").exception("signup bonus failed for %s", event.data.uid)
+    return None

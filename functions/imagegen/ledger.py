@@ -395,6 +395,46 @@ def _settle(
 
 
 MAX_GRANT = 1_000_000
+SIGNUP_BONUS_ENTRY = "signup-bonus"
+SIGNUP_BONUSES = "signupBonuses"  # signupBonuses/{sha256 of the normalized email}
+
+
+def grant_signup_bonus(
+    client: firestore.Client, user_id: str, email_key: str, credits: int
+) -> bool:
+    """Grant the signup bonus to a new user, once per user (the entry `signup-bonus`) and once
+    per email identity (`signupBonuses/{email_key}`), in one commit. False when either was
+    already granted (a trigger run twice, or an alias of an address that got it)."""
+    user_ref = _user_ref(client, user_id)
+    entry_ref = user_ref.collection(TRANSACTIONS).document(SIGNUP_BONUS_ENTRY)
+    claim_ref = client.collection(SIGNUP_BONUSES).document(email_key)
+
+    def attempt() -> bool:
+        user, entry, claim = _get_many(client, user_ref, entry_ref, claim_ref)
+        if entry.exists or claim.exists:
+            return False
+        balance = (credits_of(user) if user.exists else 0) + credits
+        batch = client.batch()
+        fields = {"credits": balance, "updatedAt": firestore.SERVER_TIMESTAMP}
+        if user.exists:
+            batch.update(user_ref, fields, option=_unchanged(client, user))
+        else:
+            batch.create(user_ref, {**fields, "createdAt": firestore.SERVER_TIMESTAMP})
+        batch.create(
+            entry_ref,
+            {
+                "type": EntryType.GRANT.value,
+                "credits": credits,
+                "reason": SIGNUP_BONUS_ENTRY,
+                "balanceAfter": balance,
+                "timestamp": firestore.SERVER_TIMESTAMP,
+            },
+        )
+        batch.create(claim_ref, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
+        batch.commit()
+        return True
+
+    return retry_on_conflict(attempt, CHARGE_POLICY)
 
 
 def grant(

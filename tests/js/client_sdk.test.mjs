@@ -49,10 +49,14 @@ function client() {
   return session;
 }
 
+// Test users are `js+<tag>@...` aliases of one address whose signup bonus was claimed first
+// (see before()), so they start at 0 credits and hold exactly what a test grants them.
+const BASE_EMAIL = "js@tests.example.com";
+
 /** A new email/password user, signed in, holding `credits` granted by the seeded admin. */
 async function newUser(credits) {
   const session = client();
-  const email = `js-${randomUUID().slice(0, 12)}@tests.example.com`;
+  const email = BASE_EMAIL.replace("@", `+${randomUUID().slice(0, 12)}@`);
   const { user } = await createUserWithEmailAndPassword(session.auth, email, "password");
   if (credits) await grant(user.uid, credits);
   return { ...session, uid: user.uid };
@@ -116,6 +120,11 @@ function booksBalance(entries, credits) {
 }
 
 before(async () => {
+  try {
+    await createUserWithEmailAndPassword(client().auth, BASE_EMAIL, "password");
+  } catch (err) {
+    if (err.code !== "auth/email-already-in-use") throw err;
+  }
   const admin = client();
   const { user } = await signInWithEmailAndPassword(admin.auth, "admin@example.com", "password");
   adminToken = await user.getIdToken();
@@ -270,6 +279,22 @@ describe("buying credits", () => {
     assert.equal(err.details.code, "invalid-success-url");
     err = await failure(client().call("buyCredits", { packId: "starter", successUrl: BACK, cancelUrl: BACK }));
     assert.equal(err.code, "functions/unauthenticated");
+  });
+});
+
+describe("signup bonus", () => {
+  test("a new account gets the bonus once; a Gmail alias of it gets none", async () => {
+    const name = `grace${randomUUID().slice(0, 8)}`;
+    const first = client();
+    const { user } = await createUserWithEmailAndPassword(first.auth, `${name}@gmail.com`, "password");
+    const credits = await first.call("getCredits", {});
+    assert.equal(credits.currentCredits, 10);
+    assert.deepEqual(credits.transactions.map((e) => [e.type, e.reason]), [["grant", "signup-bonus"]]);
+    const alias = client();
+    await createUserWithEmailAndPassword(alias.auth, `${name.slice(0, 3)}.${name.slice(3)}+x@gmail.com`, "password");
+    const err = await failure(alias.call("getCredits", {}));
+    assert.equal(err.details.code, "user-not-found"); // no bonus: no credits at all
+    assert.ok(user.uid);
   });
 });
 
