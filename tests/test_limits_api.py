@@ -206,9 +206,9 @@ def test_pausing_generation_takes_effect_within_its_cache_time(api, db, new_user
 @pytest.mark.global_changes
 def test_the_daily_budget_stops_generation_when_reached(api, db, new_user):
     uid = new_user(100)
-    day = time.strftime("%Y-%m-%d", time.gmtime())
-    shards = db.collection("spendDays").document(day).collection("shards").stream()
-    spent = sum((s.to_dict() or {}).get("credits", 0) for s in shards)
+    from imagegen.spending import spent_on
+
+    spent = spent_on(db, time.strftime("%Y-%m-%d", time.gmtime()))
     ref = db.document(CONFIG)
     ref.set({"enabled": True, "dailyCreditBudget": spent + 2})
     try:

@@ -146,4 +146,3 @@ def test_only_operators_read_and_write_the_generation_controls_and_only_valid_on
     for body in bad_docs:
         resp = requests.patch(f"{DOCS}/config/generation", json=body, headers=admin, timeout=10)
         assert resp.status_code == 403, resp.text
-    assert get("spendDays/2026-01-01/shards/0", "someone") == 403

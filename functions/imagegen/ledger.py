@@ -20,10 +20,11 @@ from typing import Any
 
 from google.cloud import firestore
 
-from . import errors, request_log, spending
+from . import errors, request_log
 from .history import credits_of
 from .limits import (
     ChargePolicy,
+    Limits,
     Usage,
     after_charge,
     check,
@@ -76,7 +77,7 @@ class ChargeResult:
     request_version: Any = None  # update_time of the request and user written by this charge
     user_version: Any = None
     charged_at: datetime | None = None
-    usage: Usage | None = None  # the user's usage as this charge left it
+    usage: Usage | None = None  # the user's usage as this charge wrote it (None: not written)
 
 
 def charge(
@@ -90,8 +91,7 @@ def charge(
     `policy` (rate-limited, too-many-pending, daily-limit: read from and written to the user
     document in the same read and commit, so concurrency cannot exceed them) or busy; nothing
     is charged then. The same commit marks the user active in the request's ISO week (for the
-    report's unique users) when that marker does not exist yet, and adds the cost to the day's
-    spending (for the global budget).
+    report's unique users) when that marker does not exist yet.
     """
     user_ref = _user_ref(client, request.user_id)
     request_ref = client.collection(REQUESTS).document(request.id)
@@ -117,8 +117,8 @@ def charge(
         user_data = user.to_dict() or {}
         usage = Usage.from_document(user_data.get("usage"))
         update: dict[str, Any] = {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP}
-        if policy is not None:
-            limits = effective_limits(policy.defaults, user_data.get("limits"))
+        limits = effective_limits(policy.defaults, user_data.get("limits")) if policy else None
+        if policy is not None and limits is not None and limits != Limits():
             refusal = check(limits, usage, request.cost, created, policy.pending_timeout_s)
             if refusal is not None:
                 raise refusal
@@ -133,7 +133,6 @@ def charge(
             usage = Usage.from_document(update["usage"])
         batch = client.batch()
         batch.update(user_ref, update, option=_unchanged(client, user))
-        spending.add(client, batch, created, request.cost)
         document = replace(request, created_at=created).to_document()
         batch.create(request_ref, {**document, "updatedAt": firestore.SERVER_TIMESTAMP})
         batch.create(
@@ -158,7 +157,7 @@ def charge(
             request_written.update_time,
             user_written.update_time,
             created,
-            usage,
+            usage if "usage" in update else None,
         )
 
     try:
@@ -269,6 +268,7 @@ class _Pending:
     user_version: Any = None
     charged_at: datetime | None = None
     usage: Usage | None = None
+    tracked: bool = True  # the charge may have recorded it as pending in the user's usage
 
 
 def _commit_settlement(
@@ -291,11 +291,11 @@ def _commit_settlement(
             },
             option=unchanged_request,
         )
-        # No longer pending for the user's limit (a field delete: no precondition needed).
-        batch.update(
-            _user_ref(client, p.user_id),
-            {client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD},
-        )
+        if p.tracked:  # no longer pending for the user's limit (a field delete: no precondition)
+            batch.update(
+                _user_ref(client, p.user_id),
+                {client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD},
+            )
         batch.commit()
         return Settlement(COMPLETED, 0, True, image.url)
     if p.balance is None:
@@ -321,8 +321,6 @@ def _commit_settlement(
     if day_credits is not None:
         user_update["usage.dayCredits"] = day_credits
     batch.update(user_ref, user_update, option=client.write_option(last_update_time=p.user_version))
-    if p.charged_at is not None:
-        spending.add(client, batch, p.charged_at, -p.cost)
     batch.create(
         user_ref.collection(TRANSACTIONS).document(ledger_entry_id(p.request_id, EntryType.REFUND)),
         {
@@ -358,6 +356,7 @@ def _settle(
             charged.user_version,
             charged.charged_at,
             charged.usage,
+            tracked=charged.usage is not None,
         )
         try:
             return _commit_settlement(client, known, image, failure)

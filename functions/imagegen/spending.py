@@ -1,38 +1,26 @@
-"""What all users spent per UTC day, net of refunds, for the global daily budget: sharded
-counters (`spendDays/{YYYY-MM-DD}/shards/{0..9}`) incremented in the charge and refund commits,
-so no single document takes every charge's write."""
+"""What all users spent on a UTC day, net of refunds, for the global daily budget: the sum of
+the requests' `creditsSpent` mirror (the field the weekly reports aggregate) over the day's
+requests, one aggregation query; nothing is written on the charge path for it."""
 
 from __future__ import annotations
 
-import random
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
-from .limits import utc_day
-
-SPEND_DAYS = "spendDays"
-SHARDS = 10
-
-
-def _shard(client: firestore.Client, day: str, index: int) -> Any:
-    return client.collection(SPEND_DAYS).document(day).collection("shards").document(str(index))
-
-
-def add(client: firestore.Client, batch: Any, moment: datetime, credits: int) -> None:
-    """Add `credits` (negative for a refund) to the spending of `moment`'s day, in `batch`."""
-    day = utc_day(moment)
-    ref = _shard(client, day, random.randrange(SHARDS))
-    batch.set(ref, {"credits": firestore.Increment(credits), "day": day}, merge=True)
+from .vocabulary import REQUESTS
 
 
 def spent_on(client: firestore.Client, day: str) -> int:
-    """Credits spent by all users on `day`, net of refunds (one round trip)."""
-    refs = [_shard(client, day, i) for i in range(SHARDS)]
-    total = 0
-    for snap in client.get_all(refs):
-        if snap.exists:
-            value = (snap.to_dict() or {}).get("credits", 0)
-            total += value if isinstance(value, int) else 0
-    return total
+    """Credits spent by all users on `day` (YYYY-MM-DD, UTC), net of refunds."""
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    query = (
+        client.collection(REQUESTS)
+        .where(filter=FieldFilter("createdAt", ">=", start))
+        .where(filter=FieldFilter("createdAt", "<", start + timedelta(days=1)))
+    )
+    aggregation: Any = query.sum("creditsSpent", alias="spent")
+    values = {result.alias: result.value for result in aggregation.get()[0]}
+    return int(values.get("spent") or 0)

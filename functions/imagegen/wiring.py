@@ -185,19 +185,19 @@ def _load_controls() -> ControlsView:
     client = db()
     snap = client.collection(CONFIG).document(GENERATION_CONFIG).get()
     day = utc_day(datetime.now(UTC))
-    return ControlsView(
-        GlobalControls.from_document(snap.to_dict() if snap.exists else None),
-        day,
-        spending.spent_on(client, day),
-    )
+    controls = GlobalControls.from_document(snap.to_dict() if snap.exists else None)
+    # Today's spending is only needed (one aggregation query) when a budget is set.
+    spent = spending.spent_on(client, day) if controls.daily_credit_budget else 0
+    return ControlsView(controls, day, spent)
 
 
 _CONTROLS = TtlCache(_load_controls, ttl=CONTROLS_TTL_SECONDS)
 
 
 def global_controls() -> ControlsView:
-    """The global switch and budget, read at most every 5 s per instance (so a change takes
-    effect within 5 s; the budget may be overshot by what is charged in those seconds)."""
+    """The global switch and budget (and, with a budget, today's spending), read at most every
+    5 s per instance: a change takes effect within 5 s, and the budget may be overshot by
+    what is charged in those seconds."""
     view = _CONTROLS.get()
     if view.day != utc_day(datetime.now(UTC)):
         _CONTROLS.invalidate()

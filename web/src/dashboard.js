@@ -1,7 +1,10 @@
 // The operator dashboard (admin claim only; the backend refuses non-admins anyway): weekly
 // reports as charts with anomalies marked, generation controls, the ledger audit, backfills
 // and grants.
-import { collection, doc, getDocs, limit, onSnapshot, orderBy, query, serverTimestamp, setDoc } from "firebase/firestore";
+import {
+  collection, doc, getAggregateFromServer, getDocs, limit, onSnapshot, orderBy, query,
+  serverTimestamp, setDoc, sum, where,
+} from "firebase/firestore";
 import uPlot from "uplot";
 import { describeError } from "./firebase.js";
 import { el, setStatus } from "./ui.js";
@@ -153,7 +156,7 @@ export function startDashboard(fb) {
 }
 
 // Generation controls: config/generation (the functions read it within 5 s) and today's
-// spending over all users (the sharded counters the charges and refunds write).
+// spending over all users (a sum over today's requests, refreshed every 15 s).
 function startControls(fb) {
   const form = document.querySelector("#controls-form");
   const out = document.querySelector("#controls-status");
@@ -173,11 +176,22 @@ function startControls(fb) {
     form.dataset.loaded = "true";
     showSpent();
   }, (err) => setStatus(out, describeError(err), "error"));
-  const day = new Date().toISOString().slice(0, 10);
-  const stopSpent = onSnapshot(collection(fb.db, "spendDays", day, "shards"), (snap) => {
-    spent = snap.docs.reduce((sum, d) => sum + (d.data().credits ?? 0), 0);
-    showSpent();
-  }, (err) => setStatus(out, describeError(err), "error"));
+  // Today's spending (UTC), net of refunds: what the budget is checked against.
+  const refreshSpent = async () => {
+    const start = new Date(new Date().toISOString().slice(0, 10) + "T00:00:00Z");
+    const today = query(collection(fb.db, "generationRequests"), where("createdAt", ">=", start),
+      where("createdAt", "<", new Date(start.getTime() + 86400000)));
+    try {
+      const result = await getAggregateFromServer(today, { spent: sum("creditsSpent") });
+      spent = result.data().spent ?? 0;
+      showSpent();
+    } catch (err) {
+      setStatus(out, describeError(err), "error");
+    }
+  };
+  refreshSpent();
+  const timer = setInterval(refreshSpent, 15000);
+  const stopSpent = () => clearInterval(timer);
   form.onsubmit = async (event) => {
     event.preventDefault();
     const value = Number(form.budget.value);
