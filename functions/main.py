@@ -18,7 +18,7 @@ from firebase_functions import https_fn, identity_fn, options, scheduler_fn, tas
 from imagegen import callable_endpoints as callables
 from imagegen import emulator_server
 from imagegen import http_endpoints as endpoints
-from imagegen.operations import accounts, admin, generating, notifications
+from imagegen.operations import accounts, admin, gallery, generating, notifications
 from imagegen.settings import (
     PROVIDER_SECRETS,
     STRIPE_SECRET_KEY,
@@ -229,6 +229,66 @@ def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N
 def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
     """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
     admin.run_weekly_report(event.schedule_time or datetime.now(UTC))
+
+
+@https_fn.on_request(cors=_CORS)
+def deleteGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {id}: soft delete one of the caller's requests (its image is no longer served)."""
+    return endpoints.delete_generation_request(req)
+
+
+@https_fn.on_request(cors=_CORS)
+def restoreGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {id}: restore a deleted request within SOFT_DELETE_DAYS."""
+    return endpoints.restore_generation_request(req)
+
+
+@https_fn.on_request(cors=_CORS)
+def purgeGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {id}: erase a request's image and prompt for good (the accounting stays)."""
+    return endpoints.purge_generation_request(req)
+
+
+@https_fn.on_request(cors=_CORS, timeout_sec=300)
+def deleteUserAccount(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST with the account's own ID token: delete the account, keeping the books whole."""
+    return endpoints.delete_user_account(req)
+
+
+@callables.on_call()
+def deleteGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Soft delete one of the caller's requests ({id})."""
+    return callables.delete_generation(req)
+
+
+@callables.on_call()
+def restoreGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Restore one of the caller's deleted requests ({id})."""
+    return callables.restore_generation(req)
+
+
+@callables.on_call()
+def purgeGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Erase one of the caller's requests' image and prompt ({id})."""
+    return callables.purge_generation(req)
+
+
+@callables.on_call(timeout_sec=300)
+def deleteAccount(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Delete the signed-in user's account, keeping the books whole."""
+    return callables.delete_account(req)
+
+
+@scheduler_fn.on_schedule(
+    schedule="0 3 * * *",
+    timezone=scheduler_fn.Timezone("UTC"),
+    timeout_sec=540,
+    max_instances=1,
+    concurrency=1,
+)
+def purgeDeletedImages(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    """Daily: purge the requests deleted more than SOFT_DELETE_DAYS before the run."""
+    gallery.purge_deleted(event.schedule_time or datetime.now(UTC))
 
 
 @identity_fn.before_user_created()

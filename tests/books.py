@@ -57,6 +57,7 @@ def check_books(db: Any, uids: list[str]) -> list[str]:
             + sums["reinstatement"]
             - sums["deduction"]
             - sums["reversal"]
+            - sums["forfeit"]
         )
         if credits != expected:
             problems.append(f"{uid}: credits {credits} != ledger {expected} ({dict(sums)})")

@@ -6,8 +6,8 @@ every user and request.
 2. a balance is never negative;
 3. every charged request is completed without a refund, or failed/canceled with exactly one
    refund, and none stays unsettled past the timeout;
-7. every completed request has its image in the bucket, and no image exists without a
-   completed request;
+7. every completed request has its image in the bucket (a purged one has none), and no
+   image exists without a completed, unpurged request;
 8. every paid purchase has exactly one `purchase` entry of its credits, no other purchase has
    one, and its reversal and reinstatement entries add up to its `reversedCredits`.
 `check_user`, `check_images` and `check_purchases` are pure; `audit` reads Firestore one user
@@ -142,17 +142,21 @@ def check_images(
 ) -> list[str]:
     """Every completed request has its stored image, and every stored image belongs to a
     completed request (or to one still unsettled, about to complete or be swept)."""
+    requests = list(requests)
     status_of = {str(r.get("id")): r.get("status") for r in requests}
+    purged = {str(r.get("id")) for r in requests if r.get("purgedAt")}
     stored = set(stored)
     problems = [
         f"{uid}: completed request {rid} has no stored image"
         for rid, status in sorted(status_of.items())
-        if status == RequestStatus.COMPLETED and rid not in stored
+        if status == RequestStatus.COMPLETED and rid not in stored and rid not in purged
     ]
     for rid in sorted(stored):
         status = status_of.get(rid)
         if status is None:
             problems.append(f"{uid}: image {rid} is stored for an unknown request")
+        elif rid in purged:
+            problems.append(f"{uid}: image {rid} is stored for a purged request")
         elif status not in (RequestStatus.COMPLETED, *UNSETTLED):
             problems.append(f"{uid}: image {rid} is stored for a {status} request")
     return problems

@@ -26,7 +26,7 @@ from .auth import Caller
 from .errors import DomainError, ErrorCode
 from .history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from .image_models import Outcome
-from .operations import buying, generating, reads
+from .operations import buying, gallery, generating, reads
 from .settings import ENFORCE_APP_CHECK, running_in_emulator
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ CALLABLE_CODE: dict[ErrorCode, FunctionsErrorCode] = {
     ErrorCode.INSUFFICIENT_CREDITS: Code.FAILED_PRECONDITION,
     ErrorCode.NOT_CANCELABLE: Code.FAILED_PRECONDITION,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: Code.ALREADY_EXISTS,
-    ErrorCode.REQUEST_IN_PROGRESS: Code.ABORTED,
+    ErrorCode.REQUEST_IN_PROGRESS: Code.FAILED_PRECONDITION,
+    ErrorCode.IMAGE_DELETED: Code.FAILED_PRECONDITION,
+    ErrorCode.IMAGE_PURGED: Code.FAILED_PRECONDITION,
     ErrorCode.GENERATION_FAILED: Code.ABORTED,
     ErrorCode.BUSY: Code.RESOURCE_EXHAUSTED,
     ErrorCode.RATE_LIMITED: Code.RESOURCE_EXHAUSTED,
@@ -208,7 +210,10 @@ def get_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
 def list_generations(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like GET listGenerationRequests, for the signed-in user."""
     status, model = _string(data, "status", False), _string(data, "model", False)
-    page = reads.list_generations(caller, caller.uid, status, model, _page(data))
+    deleted = data.get("deleted", False)
+    if not isinstance(deleted, bool):
+        raise errors.invalid_type("deleted", "a boolean", deleted)
+    page = reads.list_generations(caller, caller.uid, status, model, _page(data), deleted)
     return shapes.requests_page_json(page)
 
 
@@ -227,3 +232,27 @@ def buy_credits(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     key = data.get("idempotencyKey")
     checkout = buying.buy_credits(caller, fields, key if isinstance(key, str) else None)
     return shapes.checkout_json(checkout)
+
+
+@callable_operation
+def delete_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST deleteGenerationRequest."""
+    return shapes.gallery_json(gallery.delete_generation(caller, _string(data, "id") or ""))
+
+
+@callable_operation
+def restore_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST restoreGenerationRequest."""
+    return shapes.gallery_json(gallery.restore_generation(caller, _string(data, "id") or ""))
+
+
+@callable_operation
+def purge_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST purgeGenerationRequest."""
+    return shapes.gallery_json(gallery.purge_generation(caller, _string(data, "id") or ""))
+
+
+@callable_operation
+def delete_account(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST deleteUserAccount, for the signed-in user."""
+    return shapes.account_deletion_json(gallery.delete_account(caller))

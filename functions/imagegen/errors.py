@@ -58,6 +58,9 @@ class ErrorCode(StrEnum):
     REQUEST_IN_PROGRESS = "request-in-progress"
     NOT_CANCELABLE = "not-cancelable"
     BODY_TOO_LARGE = "body-too-large"
+    # 410: the image was deleted by its owner (restorable) or purged (gone for good).
+    IMAGE_DELETED = "image-deleted"
+    IMAGE_PURGED = "image-purged"
     # 429: a limit; nothing was charged. `retryAfterSeconds` says when to try again.
     RATE_LIMITED = "rate-limited"
     TOO_MANY_PENDING = "too-many-pending"
@@ -199,6 +202,41 @@ def forbidden(message: str) -> DomainError:
 
 def unavailable(message: str) -> DomainError:
     return DomainError(ErrorCode.UNAVAILABLE, message)
+
+
+def simulated_account_crash(user_id: str, point: str) -> DomainError:
+    return DomainError(
+        ErrorCode.SIMULATED_CRASH,
+        f"Simulated crash {point} (emulator only); calling deleteUserAccount again finishes "
+        "the deletion.",
+        userId=user_id,
+        crashPoint=point,
+    )
+
+
+def image_deleted(request_id: str) -> DomainError:
+    return DomainError(
+        ErrorCode.IMAGE_DELETED,
+        "This image was deleted by its owner (it can be restored for a while).",
+        generationRequestId=request_id,
+    )
+
+
+def image_purged(request_id: str) -> DomainError:
+    return DomainError(
+        ErrorCode.IMAGE_PURGED,
+        "This image and its prompt were erased for good; it cannot be restored.",
+        generationRequestId=request_id,
+    )
+
+
+def still_in_progress(request_id: str, status: str) -> DomainError:
+    return DomainError(
+        ErrorCode.REQUEST_IN_PROGRESS,
+        f"The request is still {status}; it can be deleted once it has finished.",
+        generationRequestId=request_id,
+        currentStatus=status,
+    )
 
 
 def rate_limited(per_minute: int, retry_after: int) -> DomainError:

@@ -36,6 +36,7 @@ class CrashPoint(StrEnum):
 
     AFTER_CHARGE = "after-charge"  # charged, nothing generated
     AFTER_UPLOAD = "after-upload"  # charged, image stored, not marked completed
+    AFTER_PURGE = "after-purge"  # account deletion: images purged, balance not yet forfeited
 
 
 @dataclass(frozen=True)

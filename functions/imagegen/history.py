@@ -15,7 +15,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
 from .validation import within
-from .vocabulary import REQUESTS, TRANSACTIONS, USERS
+from .vocabulary import REQUESTS, TRANSACTIONS, USERS, Visibility
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -80,19 +80,43 @@ def credits_of(snapshot: Any) -> int:
     return credits
 
 
+MAX_SKIP_BATCHES = 20  # how far one page may read past documents `keep` leaves out
+
+
 def _page(
-    query: Any, collection: Any, page: Page, belongs: Callable[[dict[str, Any]], bool]
+    query: Any,
+    collection: Any,
+    page: Page,
+    belongs: Callable[[dict[str, Any]], bool],
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[list[Record], str | None]:
     """One page of `query` after the document named by the page token (which must exist in
-    `collection` and satisfy `belongs`), and the token of the next page (None at the end)."""
+    `collection` and satisfy `belongs`), and the token of the next page (None at the end).
+    `keep` leaves documents out (read on past them, a bounded number of reads)."""
     if page.token:
         cursor = collection.document(decode_page_token(page.token)).get()
         if not cursor.exists or not belongs(cursor.to_dict() or {}):
             raise errors.invalid_field("pageToken", "Invalid pageToken.")
         query = query.start_after(cursor)
-    docs = list(query.limit(page.size + 1).stream())
-    token = encode_page_token(docs[page.size - 1].id) if len(docs) > page.size else None
-    return [Record(doc.id, doc.to_dict() or {}) for doc in docs[: page.size]], token
+    if keep is None:
+        docs = list(query.limit(page.size + 1).stream())
+        token = encode_page_token(docs[page.size - 1].id) if len(docs) > page.size else None
+        return [Record(doc.id, doc.to_dict() or {}) for doc in docs[: page.size]], token
+    kept: list[Record] = []
+    batch = page.size + 1
+    for _ in range(MAX_SKIP_BATCHES):
+        docs = list(query.limit(batch).stream())
+        for doc in docs:
+            data = doc.to_dict() or {}
+            if keep(data):
+                kept.append(Record(doc.id, data))
+                if len(kept) > page.size:
+                    return kept[: page.size], encode_page_token(kept[page.size - 1].id)
+        if len(docs) < batch:
+            return kept, None
+        query = query.start_after(docs[-1])
+    # Read far enough: end the page at the last document read.
+    return kept, encode_page_token(docs[-1].id) if docs else None
 
 
 def read_ledger(client: firestore.Client, user_id: str, page: Page) -> LedgerPage:
@@ -116,11 +140,21 @@ def read_request(client: firestore.Client, request_id: str) -> Record | None:
 
 
 def list_requests(
-    client: firestore.Client, user_id: str, status: str | None, model: str | None, page: Page
+    client: firestore.Client,
+    user_id: str,
+    status: str | None,
+    model: str | None,
+    page: Page,
+    deleted: bool = False,
 ) -> RequestsPage:
-    """One page of a user's generation requests, newest first, optionally filtered."""
+    """One page of a user's generation requests, newest first, optionally filtered; without
+    `deleted` the requests their owner deleted are left out, with it only those are listed
+    (purged ones included)."""
     requests = client.collection(REQUESTS)
     query = requests.where(filter=FieldFilter("userId", "==", user_id))
+    if deleted:
+        hidden = [v.value for v in Visibility]
+        query = query.where(filter=FieldFilter("visibility", "in", hidden))
     if status:
         query = query.where(filter=FieldFilter("status", "==", status))
     if model:
@@ -128,5 +162,11 @@ def list_requests(
     query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
         "__name__", direction=firestore.Query.DESCENDING
     )
-    docs, token = _page(query, requests, page, lambda data: data.get("userId") == user_id)
+    docs, token = _page(
+        query,
+        requests,
+        page,
+        lambda data: data.get("userId") == user_id,
+        None if deleted else (lambda data: not data.get("visibility")),
+    )
     return RequestsPage(user_id, docs, token)

@@ -37,6 +37,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_IN_PROGRESS: 409,
     ErrorCode.NOT_CANCELABLE: 409,
     ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.IMAGE_DELETED: 410,
+    ErrorCode.IMAGE_PURGED: 410,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_PENDING: 429,
     ErrorCode.DAILY_LIMIT: 429,
@@ -113,6 +115,19 @@ def endpoint(*methods: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
+def query_bool(req: https_fn.Request, name: str) -> bool:
+    """A `true`/`false` (or 1/0) query parameter; absent is false; 400 otherwise."""
+    raw = req.args.get(name)
+    if raw is None or raw == "":
+        return False
+    value = raw.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise errors.invalid_field(name, f"{name} must be true or false.")
+
+
 def read_json_object(req: https_fn.Request) -> dict[str, Any]:
     """The request body as a JSON object; an empty body counts as `{}`."""
     if (req.content_length or 0) > MAX_BODY_BYTES:
@@ -154,8 +169,8 @@ def forced_outcome(req: https_fn.Request) -> Outcome | None:
 
 
 def simulated_crash(req: https_fn.Request) -> CrashPoint | None:
-    """The emulator-only `X-Simulate-Crash: after-charge | after-upload` header; ignored
-    outside the emulator."""
+    """The emulator-only `X-Simulate-Crash: after-charge | after-upload | after-purge` header;
+    ignored outside the emulator."""
     raw = req.headers.get(SIMULATE_CRASH_HEADER)
     if not raw or not running_in_emulator():
         return None

@@ -11,11 +11,12 @@ from .http_api import (
     endpoint,
     forced_outcome,
     json_response,
+    query_bool,
     query_int,
     read_json_object,
     simulated_crash,
 )
-from .operations import admin, buying, generating, reads
+from .operations import admin, buying, gallery, generating, reads
 
 ASYNC_PREFERENCE = "respond-async"
 
@@ -106,13 +107,15 @@ def get_generation_image(req: https_fn.Request) -> https_fn.Response:
 
 @endpoint("GET")
 def list_generation_requests(req: https_fn.Request) -> https_fn.Response:
-    """The caller's requests, newest first, one page at a time; `status` and `model` filter."""
+    """The caller's requests, newest first, one page at a time; `status` and `model` filter;
+    `deleted=true` lists only the deleted ones (purged included)."""
     page = reads.list_generations(
         caller_of(req),
         req.args.get("userId"),
         req.args.get("status"),
         req.args.get("model"),
         page_of(req),
+        query_bool(req, "deleted"),
     )
     return json_response(200, shapes.requests_page_json(page))
 
@@ -201,3 +204,31 @@ def stripe_webhook(req: https_fn.Request) -> https_fn.Response:
     payload = req.get_data(cache=True)
     applied = buying.handle_stripe_webhook(payload, req.headers.get("Stripe-Signature"))
     return json_response(200, {"received": True, "outcome": applied.outcome})
+
+
+@endpoint("POST")
+def delete_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """Soft delete one of the caller's requests (`id` in the JSON body or the query)."""
+    change = gallery.delete_generation(caller_of(req), request_id_of(req))
+    return json_response(200, shapes.gallery_json(change))
+
+
+@endpoint("POST")
+def restore_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """Restore one of the caller's deleted requests."""
+    change = gallery.restore_generation(caller_of(req), request_id_of(req))
+    return json_response(200, shapes.gallery_json(change))
+
+
+@endpoint("POST")
+def purge_generation_request(req: https_fn.Request) -> https_fn.Response:
+    """Erase one of the caller's requests' image and prompt for good."""
+    change = gallery.purge_generation(caller_of(req), request_id_of(req))
+    return json_response(200, shapes.gallery_json(change))
+
+
+@endpoint("POST")
+def delete_user_account(req: https_fn.Request) -> https_fn.Response:
+    """Delete the caller's account (a real ID token only), keeping the books whole."""
+    deletion = gallery.delete_account(caller_of(req), simulated_crash(req))
+    return json_response(200, shapes.account_deletion_json(deletion))

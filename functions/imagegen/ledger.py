@@ -108,8 +108,8 @@ def charge(
             return ChargeResult(
                 request.id, request.user_id, stored.cost, credits_of(user), stored.status
             )
-        if not user.exists:
-            raise errors.user_not_found()
+        if not user.exists or (user.to_dict() or {}).get("deletedAt"):
+            raise errors.user_not_found()  # a deleted account is gone for charges too
         balance = credits_of(user)
         if balance < request.cost:
             raise errors.insufficient_credits(balance, request.cost)
@@ -394,6 +394,49 @@ def _settle(
 
 
 MAX_GRANT = 1_000_000
+FORFEIT_ENTRY = "account-forfeit"
+
+
+def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
+    """Close a deleted account: its remaining balance forfeited as one `forfeit` entry (none
+    when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only, however
+    often or concurrently called. Returns the credits forfeited by this call."""
+    user_ref = _user_ref(client, user_id)
+    entry_ref = user_ref.collection(TRANSACTIONS).document(FORFEIT_ENTRY)
+
+    def attempt() -> int:
+        user, entry = _get_many(client, user_ref, entry_ref)
+        data = (user.to_dict() or {}) if user.exists else {}
+        if entry.exists or data.get("deletedAt"):
+            return 0
+        balance = credits_of(user) if user.exists else 0
+        fields = {
+            "credits": 0,
+            "deletedAt": firestore.SERVER_TIMESTAMP,
+            "updatedAt": firestore.SERVER_TIMESTAMP,
+        }
+        batch = client.batch()
+        if user.exists:
+            batch.update(user_ref, fields, option=_unchanged(client, user))
+        else:
+            batch.create(user_ref, {**fields, "createdAt": firestore.SERVER_TIMESTAMP})
+        if balance > 0:
+            batch.create(
+                entry_ref,
+                {
+                    "type": EntryType.FORFEIT.value,
+                    "credits": balance,
+                    "reason": "account deleted",
+                    "balanceAfter": 0,
+                    "timestamp": firestore.SERVER_TIMESTAMP,
+                },
+            )
+        batch.commit()
+        return balance
+
+    return retry_on_conflict(attempt, CHARGE_POLICY)
+
+
 SIGNUP_BONUS_ENTRY = "signup-bonus"
 SIGNUP_BONUSES = "signupBonuses"  # signupBonuses/{sha256 of the normalized email}
 

@@ -58,6 +58,8 @@ TIME_FIELDS: tuple[str, ...] = (
     "completedAt",
     "failedAt",
     "canceledAt",
+    "deletedAt",  # deleted by its owner (gallery)
+    "purgedAt",  # image and prompt erased
     "updatedAt",
 )
 # What clients see of a request (`shapes.request_json`), in this order.

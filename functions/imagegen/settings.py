@@ -92,6 +92,12 @@ SIGNUP_BONUS_CREDITS = params.IntParam(
     description="Credits granted once to each new Auth user (0: none).",
 )
 
+SOFT_DELETE_DAYS = params.IntParam(
+    "SOFT_DELETE_DAYS",
+    default=30,
+    description="Days a deleted image can be restored before the daily job purges it.",
+)
+
 # Buying credits (Stripe).
 STRIPE_API_BASE = params.StringParam(
     "STRIPE_API_BASE",

@@ -136,3 +136,22 @@ def checkout_json(checkout: Any) -> dict[str, Any]:
         "currency": checkout.pack.currency,
         "status": "open",
     }
+
+
+def gallery_json(change: Any) -> dict[str, Any]:
+    """The answer to delete / restore / purge: the request's state afterwards."""
+    return {
+        "generationRequestId": change.request_id,
+        "deleted": change.visibility in ("deleted", "purged"),
+        "purged": change.visibility == "purged",
+        "changed": change.changed,
+    }
+
+
+def account_deletion_json(deletion: Any) -> dict[str, Any]:
+    return {
+        "userId": deletion.user_id,
+        "deleted": True,
+        "purgedRequests": deletion.purged_requests,
+        "forfeitedCredits": deletion.forfeited_credits,
+    }

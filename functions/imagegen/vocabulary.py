@@ -36,6 +36,7 @@ class EntryType(StrEnum):
     PURCHASE = "purchase"  # credits bought (Stripe)
     REVERSAL = "reversal"  # bought credits taken back: a refund or a dispute
     REINSTATEMENT = "reinstatement"  # a won dispute gives its reversal back
+    FORFEIT = "forfeit"  # the balance of a deleted account
 
 
 CREDITING: tuple[EntryType, ...] = (
@@ -44,7 +45,14 @@ CREDITING: tuple[EntryType, ...] = (
     EntryType.PURCHASE,
     EntryType.REINSTATEMENT,
 )
-DEBITING: tuple[EntryType, ...] = (EntryType.DEDUCTION, EntryType.REVERSAL)
+DEBITING: tuple[EntryType, ...] = (EntryType.DEDUCTION, EntryType.REVERSAL, EntryType.FORFEIT)
+
+
+class Visibility(StrEnum):
+    """`visibility` of a request its owner deleted (absent: shown)."""
+
+    DELETED = "deleted"  # soft-deleted: hidden, restorable within SOFT_DELETE_DAYS
+    PURGED = "purged"  # image and prompt erased; the accounting fields stay
 
 
 class FailureKind(StrEnum):

@@ -116,7 +116,7 @@ async function ledger(session) {
 function booksBalance(entries, credits) {
   const sum = (type) => entries.filter((e) => e.type === type).reduce((a, e) => a + e.credits, 0);
   const credited = sum("grant") + sum("purchase") + sum("refund") + sum("reinstatement");
-  assert.equal(credits, credited - sum("deduction") - sum("reversal"));
+  assert.equal(credits, credited - sum("deduction") - sum("reversal") - sum("forfeit"));
 }
 
 before(async () => {

@@ -12,7 +12,7 @@ from ..history import Page, Record
 from ..image_store import ImageObject
 from ..settings import running_in_emulator
 from ..validation import validate_user_id
-from ..vocabulary import RequestStatus
+from ..vocabulary import RequestStatus, Visibility
 from ..wiring import current_catalog, db, images
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ def get_generation_image(caller: Caller, request_id: str) -> ImageObject:
         raise errors.request_not_found()
     if not caller.may_act_for(str(record.data.get("userId"))):
         raise errors.forbidden("This image belongs to another user.")
+    if record.data.get("purgedAt") or record.data.get("visibility") == Visibility.PURGED:
+        raise errors.image_purged(request_id)
+    if record.data.get("visibility") == Visibility.DELETED:
+        raise errors.image_deleted(request_id)
     path = record.data.get("imagePath")
     if record.data.get("status") != RequestStatus.COMPLETED or not isinstance(path, str):
         raise errors.image_not_found()
@@ -67,9 +71,15 @@ def get_generation_image(caller: Caller, request_id: str) -> ImageObject:
 
 
 def list_generations(
-    caller: Caller, user_id: str | None, status: str | None, model: str | None, page: Page
+    caller: Caller,
+    user_id: str | None,
+    status: str | None,
+    model: str | None,
+    page: Page,
+    deleted: bool = False,
 ) -> history.RequestsPage:
-    """A user's requests, newest first, optionally filtered by status and model."""
+    """A user's requests, newest first, optionally filtered by status and model; the deleted
+    ones only with `deleted` (and then only those)."""
     user_id = subject_user(caller, user_id)
     if status is not None and status not in LISTABLE_STATUSES:
         raise errors.invalid_choice("status", status, LISTABLE_STATUSES)
@@ -77,7 +87,7 @@ def list_generations(
         known_models = tuple(current_catalog().models)
         if model not in known_models:
             raise errors.invalid_choice("model", model, known_models)
-    return history.list_requests(db(), user_id, status, model, page)
+    return history.list_requests(db(), user_id, status, model, page, deleted)
 
 
 def check_health(deep: bool) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""The owner's gallery: delete, restore and purge requests, the daily purge of old deletions,
+and deleting a whole account with the books kept whole."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import errors, gallery, ledger
+from ..auth import Caller
+from ..generation import CrashPoint
+from ..settings import SOFT_DELETE_DAYS
+from ..vocabulary import UNSETTLED
+from ..wiring import db, images
+from .clock import now
+from .reads import owned_request
+
+log = logging.getLogger(__name__)
+
+PURGE_BATCH = 200  # requests per run of the daily purge (it resumes where it stopped)
+
+
+def keep_deleted() -> timedelta:
+    return timedelta(days=max(0, SOFT_DELETE_DAYS.value))
+
+
+def delete_generation(caller: Caller, request_id: Any) -> gallery.Change:
+    """Soft delete one of the caller's settled requests (404 for another user's)."""
+    owned_request(caller, request_id)
+    return gallery.soft_delete(db(), request_id)
+
+
+def restore_generation(caller: Caller, request_id: Any) -> gallery.Change:
+    """Restore one of the caller's deleted requests (410 `image-purged` once purged)."""
+    owned_request(caller, request_id)
+    return gallery.restore(db(), request_id, now(), keep_deleted())
+
+
+def purge_generation(caller: Caller, request_id: Any) -> gallery.Change:
+    """Erase one of the caller's requests' image and prompt for good."""
+    owned_request(caller, request_id)
+    return gallery.purge(db(), images(), request_id)
+
+
+@dataclass(frozen=True)
+class PurgeRun:
+    purged: int
+    done: bool  # False: stopped after its batches; the next run continues
+
+
+def purge_deleted(moment: datetime, batches: int = 10) -> PurgeRun:
+    """The daily job: purge the requests deleted more than SOFT_DELETE_DAYS before `moment`
+    (the time it runs at), oldest first, in batches of 200, at most `batches` of them.
+    Idempotent and resumable: what one run leaves, the next one purges."""
+    client, store = db(), images()
+    cutoff = moment - keep_deleted()
+    purged = 0
+    for _ in range(batches):
+        due = list(gallery.due_for_purge(client, cutoff, PURGE_BATCH))
+        for request_id, _user in due:
+            gallery.purge(client, store, request_id)
+        purged += len(due)
+        if len(due) < PURGE_BATCH:
+            log.info("purged %d request(s) deleted before %s", purged, cutoff.isoformat())
+            return PurgeRun(purged, True)
+    log.warning("purged %d request(s); more remain for the next run", purged)
+    return PurgeRun(purged, False)
+
+
+@dataclass(frozen=True)
+class AccountDeletion:
+    user_id: str
+    purged_requests: int
+    forfeited_credits: int
+
+
+def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDeletion:
+    """Delete the caller's account: every request purged (image and prompt), the remaining
+    balance forfeited as one `forfeit` entry, `users/{uid}` marked `deletedAt`, and the Auth
+    user deleted last, so that a retry after a crash half-way finishes the job. Needs a real
+    ID token (never the emulator's no-token form: this is destructive). 409
+    `request-in-progress` while a request is still running (nothing changed)."""
+    if caller.uid is None:
+        raise errors.unauthenticated("Deleting an account needs the account's own ID token.")
+    user_id = caller.uid
+    client, store = db(), images()
+    requests = list(gallery.user_requests(client, user_id))
+    for request_id, data in requests:
+        if data.get("status") in UNSETTLED:
+            raise errors.still_in_progress(request_id, str(data.get("status")))
+    for request_id, _data in requests:
+        gallery.purge(client, store, request_id)
+    if crash is CrashPoint.AFTER_PURGE:
+        raise errors.simulated_account_crash(user_id, crash)
+    forfeited = ledger.forfeit_and_close(client, user_id)
+    _delete_auth_user(user_id)
+    log.info("account %s deleted: %d request(s) purged", user_id, len(requests))
+    return AccountDeletion(user_id, len(requests), forfeited)
+
+
+def _delete_auth_user(user_id: str) -> None:
+    from firebase_admin import auth as firebase_auth
+
+    try:
+        firebase_auth.delete_user(user_id)
+    except firebase_auth.UserNotFoundError:
+        pass  # a retry, or a concurrent call, already did
