@@ -355,3 +355,38 @@ def test_an_operator_pauses_generation_and_sets_the_budget_from_the_console(brow
         screenshots(browser, "operations-controls", "#controls-form")
     finally:
         ref.set({"enabled": True, "dailyCreditBudget": 0})
+
+
+def test_a_user_deletes_restores_and_erases_an_image_then_deletes_the_account(
+    browser, user_with_credits
+):
+    open_signed_in(browser, user_with_credits(5))
+    wait(browser, balance_is(5))
+    generate(browser, "512x512", "success", "a picture to delete")
+    card = newest_card(browser, "completed")
+    rid = card.get_attribute("data-id")
+    card.find_element("css selector", "button.delete").click()
+    gone = f"return !document.querySelector('#requests li[data-id=\"{rid}\"]')"
+    wait(browser, lambda d: d.execute_script(gone))
+    css(browser, "#show-deleted").click()
+    item = f"#deleted li[data-id='{rid}']"
+    wait(browser, lambda d: css(d, item))
+    css(browser, f"{item} button.restore").click()
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            f"return !!document.querySelector('#requests li[data-id=\"{rid}\"]')"
+        ),
+    )
+    css(browser, f"#requests li[data-id='{rid}'] button.delete").click()
+    wait(browser, lambda d: d.execute_script(gone))
+    css(browser, "#show-deleted").click()  # close
+    css(browser, "#show-deleted").click()  # and open again: reloaded
+    wait(browser, lambda d: css(d, f"{item} button.purge")).click()
+    wait(browser, lambda d: css(d, f"{item}[data-purged=true]"))
+    screenshots(browser, "studio-recently-deleted", "#deleted-section")
+    css(browser, "#account-danger summary").click()
+    assert not css(browser, "#delete-account").is_enabled()
+    css(browser, "#confirm-delete-account").click()
+    css(browser, "#delete-account").click()
+    wait(browser, lambda d: css(d, "#signin").is_displayed())

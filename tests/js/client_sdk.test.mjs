@@ -298,6 +298,43 @@ describe("signup bonus", () => {
   });
 });
 
+describe("gallery and account deletion", () => {
+  test("delete, restore and purge through the callables; a listener sees each change", async () => {
+    const frank = await newUser(5);
+    const made = await frank.call("generateImage", { ...ORDER, simulateOutcome: "success" });
+    const ref = doc(frank.db, "generationRequests", made.generationRequestId);
+    assert.equal((await frank.call("deleteGeneration", { id: made.generationRequestId })).deleted, true);
+    const deleted = await until(ref, (r) => r?.visibility === "deleted");
+    assert.ok(deleted.deletedAt);
+    const hidden = await frank.call("listGenerations", {});
+    assert.equal(hidden.generationRequests.length, 0);
+    const shown = await frank.call("listGenerations", { deleted: true });
+    assert.deepEqual(shown.generationRequests.map((r) => r.generationRequestId), [made.generationRequestId]);
+    await frank.call("restoreGeneration", { id: made.generationRequestId });
+    await until(ref, (r) => r && !r.visibility && !r.deletedAt);
+    await frank.call("purgeGeneration", { id: made.generationRequestId });
+    const purged = await until(ref, (r) => r?.visibility === "purged");
+    assert.equal(purged.prompt, "");
+    const err = await failure(frank.call("restoreGeneration", { id: made.generationRequestId }));
+    assert.equal(err.code, "functions/failed-precondition");
+    assert.equal(err.details.code, "image-purged");
+    const other = await newUser(0);
+    const hiddenErr = await failure(other.call("deleteGeneration", { id: made.generationRequestId }));
+    assert.equal(hiddenErr.code, "functions/not-found");
+  });
+
+  test("deleteAccount purges, forfeits the balance once and deletes the sign-in", async () => {
+    const gina = await newUser(7);
+    await gina.call("generateImage", { ...ORDER, simulateOutcome: "success" });
+    const before = await ledger(gina);
+    const result = await gina.call("deleteAccount", {});
+    assert.deepEqual(result, { userId: gina.uid, deleted: true, purgedRequests: 1, forfeitedCredits: 6 });
+    assert.equal(before.length, 2);
+    const again = await failure(signInWithEmailAndPassword(client().auth, gina.auth.currentUser?.email ?? "x@y.z", "password"));
+    assert.ok(again.code.startsWith("auth/"));
+  });
+});
+
 describe("listeners", () => {
   test("the owner watches a queued request reach its final status and the balance move", async () => {
     const dave = await newUser(10);

@@ -1,6 +1,7 @@
 // The user studio: balance and ledger live, the generate form from the catalog, requests live.
 import { collection, doc, getDocs, limit, onSnapshot, orderBy, query, where } from "firebase/firestore";
 import { startBuying } from "./buying.js";
+import { deleteButton, startGallery } from "./gallery.js";
 import { describeError, inEmulator } from "./firebase.js";
 import { el, setStatus } from "./ui.js";
 
@@ -63,6 +64,8 @@ function requestCard(fb, id, r, images) {
     card.append(el("p", { class: "error" }, r.failureReason || r.status),
       el("p", { class: "ok refund" }, `Refunded ${r.refundedCredits ?? r.cost} credit(s).`));
   }
+  const remove = deleteButton(fb, id, r);
+  if (remove) card.append(remove);
   if (r.status === "queued" || (r.status === "processing" && r.mode === "async")) {
     const button = el("button", { type: "button", class: "secondary cancel" }, "Cancel");
     button.addEventListener("click", async () => {
@@ -99,10 +102,12 @@ export function startStudio(fb, user) {
     orderBy("createdAt", "desc"), limit(24));
   stops.push(onSnapshot(requestsQuery, (snap) => {
     document.querySelector("#requests").replaceChildren(
-      ...snap.docs.map((d) => requestCard(fb, d.id, d.data(), images)));
+      ...snap.docs.filter((d) => !d.data().visibility) // deleted ones live in "Recently deleted"
+        .map((d) => requestCard(fb, d.id, d.data(), images)));
   }, (err) => setStatus(status, describeError(err), "error")));
 
   stops.push(startBuying(fb, user));
+  stops.push(startGallery(fb));
 
   loadCatalog(fb, form).catch((err) => setStatus(status, `Catalog: ${describeError(err)}`, "error"));
 
