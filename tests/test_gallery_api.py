@@ -180,8 +180,8 @@ def test_the_daily_job_purges_what_was_deleted_long_enough_ago(api, db, new_user
 
 
 def test_a_purge_leaves_the_weekly_report_unchanged(api, db, new_user, admin_headers):
-    week = "2019-W30"
-    created = datetime(2019, 7, 24, 12, tzinfo=UTC)
+    week = "2016-W40"  # a week no other test writes to (nor uses as a baseline)
+    created = datetime(2016, 10, 5, 12, tzinfo=UTC)
     uid = f"r-{uuid.uuid4().hex[:12]}"  # requests written as an import would, no user document
     docs = [report_request(created, "completed", user=uid) for _ in range(3)]
     write(db, docs)

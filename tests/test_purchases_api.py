@@ -298,22 +298,22 @@ def test_purchases_and_reversals_are_counted_for_the_weekly_report(api, db, admi
     assert usd_after - usd_before == 2500
 
     # The report of a (past) week sums its days, beside the credits spent.
-    week = "2019-W20"  # Monday 2019-05-13 .. Sunday 2019-05-19
+    week = "2016-W20"  # Monday 2016-05-16 .. Sunday 2016-05-22; no other test uses it
     days = db.collection("revenueDays")
-    days.document("2019-05-13").set(
-        {"purchases": 2, "creditsPurchased": 700, "amount": {"usd": 3000}, "day": "2019-05-13"}
+    days.document("2016-05-16").set(
+        {"purchases": 2, "creditsPurchased": 700, "amount": {"usd": 3000}, "day": "2016-05-16"}
     )
-    days.document("2019-05-19").set(
+    days.document("2016-05-22").set(
         {
             "purchases": 1,
             "creditsPurchased": 100,
             "amount": {"eur": 500},
             "reversals": 1,
             "creditsReversed": 50,
-            "day": "2019-05-19",
+            "day": "2016-05-22",
         }
     )
-    days.document("2019-05-20").set({"purchases": 9, "creditsPurchased": 900})  # next week
+    days.document("2016-05-23").set({"purchases": 9, "creditsPurchased": 900})  # next week
     resp = api.post("generateWeeklyReport", params={"week": week}, headers=admin_headers)
     assert resp.status_code == 200, resp.text
     assert resp.json()["revenue"] == {
