@@ -24,14 +24,16 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import weeks
+from .incidents import Intersect, find_incidents
 from .purchase_rules import week_revenue
 from .report_rules import (
     DIMENSIONS,
+    OTHER,
     THRESHOLDS,
     Bucket,
     WeekAggregate,
-    anomaly_alerts,
     assemble_report,
+    incident_alerts,
     remainder,
     report_totals,
 )
@@ -44,7 +46,6 @@ SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "c
 # Summed per segment (with the count, the five aggregations one query allows); refunded
 # credits are only reported for the whole week, by one more query.
 SEGMENT_SUMS = ("isCompleted", "isFailed", "isCanceled", "creditsSpent")
-OTHER = "other"
 CATALOG_OF = {"byStyle": "styles", "bySize": "sizes", "byColor": "colors"}
 
 
@@ -207,14 +208,34 @@ def requests_between(
         yield doc.to_dict() or {}
 
 
-def totals_by_scan(client: firestore.Client, week: str, cost: Cost) -> dict[str, Any]:
+def scan_week(client: firestore.Client, week: str, cost: Cost) -> WeekAggregate:
+    """Every request of the week read and counted (with the cross-dimension buckets)."""
     start, end = weeks.week_bounds(week)
     aggregate = WeekAggregate()
     for request in requests_between(client, start, end):
         cost.billed_reads += 1
         aggregate.add(request)
     cost.queries += 1
-    return aggregate.totals()
+    return aggregate
+
+
+def totals_by_scan(client: firestore.Client, week: str, cost: Cost) -> dict[str, Any]:
+    return scan_week(client, week, cost).totals()
+
+
+def intersect_by_aggregation(client: firestore.Client, week: str, cost: Cost) -> Intersect:
+    """Cross-dimension counts of the week, one aggregation query each (asked only for pairs
+    of anomalous segments)."""
+    start, end = weeks.week_bounds(week)
+    base = _week_query(client, start, end)
+
+    def intersect(dim_a: str, key_a: str, dim_b: str, key_b: str) -> Bucket:
+        query = base.where(filter=FieldFilter(DIMENSIONS[dim_a], "==", key_a)).where(
+            filter=FieldFilter(DIMENSIONS[dim_b], "==", key_b)
+        )
+        return _aggregate(query, cost)
+
+    return intersect
 
 
 def baseline_reports(client: firestore.Client, week: str) -> list[dict[str, Any]]:
@@ -240,8 +261,10 @@ def build_report(
     start, end = weeks.week_bounds(week)
     history = baseline_reports(client, week)
     cost = Cost(method)
+    intersect: Intersect = intersect_by_aggregation(client, week, cost)
     if method == "scan":
-        totals = totals_by_scan(client, week, cost)
+        scanned = scan_week(client, week, cost)
+        totals, intersect = scanned.totals(), scanned.intersect
     else:
         fast, visibility = totals_by_aggregation(client, week, history, cost)
         cost.documents = visibility.documents
@@ -249,8 +272,11 @@ def build_report(
         if fast is None:
             cost.method = "aggregation+scan"
             cost.without_outcome_fields = visibility.hidden
-            totals = totals_by_scan(client, week, cost)
-    report = assemble_report(week, (start, end), totals, history, cost.as_dict())
+            scanned = scan_week(client, week, cost)
+            totals, intersect = scanned.totals(), scanned.intersect
+    report = assemble_report(week, (start, end), totals, history, {})
+    report["incidents"] = find_incidents(report, history, report["anomalies"], intersect)
+    report["computedWith"] = cost.as_dict()  # after the attribution's queries
     report["revenue"] = revenue(client, start, end)
     return report
 
@@ -276,7 +302,7 @@ def write_report(client: firestore.Client, week: str) -> dict[str, Any]:
 
 
 def log_alerts(report: dict[str, Any]) -> None:
-    """Log one structured line per anomaly (WARNING, or ERROR when critical) for log-based
-    alerting; see "Alerts" in the README."""
-    for entry in anomaly_alerts(report["weekId"], report["anomalies"]):
+    """Log one structured line per incident (WARNING, or ERROR when critical), the anomalies
+    it explains inside, for log-based alerting; see "Alerts" in the README."""
+    for entry in incident_alerts(report["weekId"], report.get("incidents", [])):
         logger.write(cast(logger.LogEntry, entry))

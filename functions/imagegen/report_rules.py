@@ -48,6 +48,7 @@ class Thresholds:
 THRESHOLDS = Thresholds()
 
 
+OTHER = "other"  # the bucket of keys a report did not ask about (not in the catalog)
 BUCKET_FIELDS = ("total", "completed", "failed", "canceled", "pending", "credits", "refunded")
 
 
@@ -104,14 +105,21 @@ class WeekAggregate:
         default_factory=lambda: {name: {} for name in DIMENSIONS}
     )
     users: set[str] = field(default_factory=set)
+    # Cross-dimension buckets, (dimA, keyA, dimB, keyB) with dimA before dimB in DIMENSIONS,
+    # for attributing anomalies to incidents.
+    pairs: dict[tuple[str, str, str, str], Bucket] = field(default_factory=dict)
 
     def add(self, request: Mapping[str, Any]) -> None:
         status = str(request.get("status", RequestStatus.PENDING))
         cost = whole_credits(request.get("cost"))
         self.overall.add(status, cost)
-        for name, attr in DIMENSIONS.items():
-            key = str(request.get(attr, "unknown"))
+        keys = {name: str(request.get(attr, "unknown")) for name, attr in DIMENSIONS.items()}
+        for name, key in keys.items():
             self.by[name].setdefault(key, Bucket()).add(status, cost)
+        names = list(DIMENSIONS)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                self.pairs.setdefault((a, keys[a], b, keys[b]), Bucket()).add(status, cost)
         if request.get("userId"):
             self.users.add(str(request["userId"]))
 
@@ -123,6 +131,13 @@ class WeekAggregate:
     def totals(self) -> dict[str, Any]:
         """The report's totals and breakdowns (without period, anomalies, timestamps)."""
         return report_totals(self.overall, self.by, len(self.users))
+
+    def intersect(self, dim_a: str, key_a: str, dim_b: str, key_b: str) -> Bucket:
+        """The requests in both segments."""
+        names = list(DIMENSIONS)
+        if names.index(dim_a) > names.index(dim_b):
+            dim_a, key_a, dim_b, key_b = dim_b, key_b, dim_a, key_a
+        return self.pairs.get((dim_a, key_a, dim_b, key_b), Bucket())
 
 
 def report_totals(
@@ -210,7 +225,7 @@ def credits_dispersion(reports: Iterable[Mapping[str, Any]]) -> float:
     return max(1.0, weighted / total) if total else 1.0
 
 
-def _volume_anomaly(
+def volume_anomaly(
     metric: str,
     dim: str | None,
     key: str | None,
@@ -291,7 +306,7 @@ def detect_anomalies(
         cur = _metric_value(current, metric, dim, key) or 0
         past = [float(_metric_value(h, metric, dim, key) or 0) for h in history]
         scale = dispersion if metric == "totalCreditsSpent" else 1.0
-        anomaly = _volume_anomaly(metric, dim, key, float(cur), past, t, scale)
+        anomaly = volume_anomaly(metric, dim, key, float(cur), past, t, scale)
         if anomaly:
             found.append(anomaly)
     found += _rate_anomalies(current, history, t)
@@ -348,6 +363,37 @@ def _rate_anomalies(
 
 
 ANOMALY_LOG_EVENT = "weekly-report-anomaly"
+INCIDENT_LOG_EVENT = "weekly-report-incident"
+
+
+def incident_alerts(week: str, incidents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One structured log entry per incident, for log-based alerting (one cause, one alert):
+    `severity` ERROR when critical, else WARNING; the anomalies it explains ride inside."""
+    return [
+        {
+            "severity": "ERROR" if i.get("severity") == "critical" else "WARNING",
+            "event": INCIDENT_LOG_EVENT,
+            "weekId": week,
+            "metric": i.get("metric"),
+            "segment": f"{i['dimension']}/{i['key']}" if i.get("dimension") else "overall",
+            "value": i.get("current"),
+            "baseline": i.get("baseline"),
+            "test": i.get("test"),
+            "pValue": i.get("pValue"),
+            "message": i.get("message"),
+            "explains": [
+                {
+                    "metric": e.get("metric"),
+                    "segment": f"{e['dimension']}/{e['key']}" if e.get("dimension") else "overall",
+                    "value": e.get("current"),
+                    "baseline": e.get("baseline"),
+                    "pValue": e.get("pValue"),
+                }
+                for e in i.get("explains", [])
+            ],
+        }
+        for i in incidents
+    ]
 
 
 def anomaly_alerts(week: str, anomalies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
