@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 from . import stats
 from .report_rules import OTHER, THRESHOLDS, Bucket, Thresholds, volume_anomaly
 
-Intersect = Callable[[str, str, str, str], Bucket]  # (dimA, keyA, dimB, keyB) -> A∩B this week
+# The week's requests in every one of the given segments ((dimension, key) pairs).
+Intersect = Callable[[Sequence[tuple[str, str]]], Bucket]
+MAX_JOINT_CAUSES = 4  # causes taken out together when none explains a symptom alone
 DERIVED_VOLUMES = ("totalCreditsSpent", "uniqueUsers")
 
 
@@ -45,6 +48,10 @@ class _Node:
     @property
     def key(self) -> str | None:
         return self.anomaly.get("key")
+
+    @property
+    def segment(self) -> tuple[str, str]:
+        return str(self.dim), str(self.key)
 
     @property
     def up(self) -> bool:
@@ -80,24 +87,47 @@ def _rate_causes(
 ) -> list[_Node]:
     causes: list[_Node] = []
     for node in sorted(nodes, key=lambda n: n.anomaly.get("pValue", 1.0)):
-        placed = False
-        for cause in list(causes):
-            if cause.dim == node.dim or OTHER in (cause.key, node.key):
-                continue
-            both = intersect(str(node.dim), str(node.key), str(cause.dim), str(cause.key))
-            if not _rate_anomalous(current, node, both, t):
-                cause.adopt(node)  # node without the cause's requests is ordinary
-                placed = True
+        if node.key == OTHER:
+            causes.append(node)
+            continue
+        others = [c for c in causes if c.dim != node.dim and c.key != OTHER]
+        shared = {id(c): intersect([(str(node.dim), str(node.key)), c.segment]) for c in others}
+        home = None
+        for cause in others:
+            if not _rate_anomalous(current, node, shared[id(cause)], t):
+                home = cause  # the node without the cause's requests is ordinary
                 break
-            if not _rate_anomalous(current, cause, both, t):
+            if not _rate_anomalous(current, cause, shared[id(cause)], t):
                 causes.remove(cause)  # the cause without the node's requests is ordinary
                 node.adopt(cause)
-                causes.append(node)
-                placed = True
                 break
-        if not placed:
+        else:
+            joint = others[:MAX_JOINT_CAUSES]
+            if len(joint) > 1 and not _rate_anomalous(
+                current, node, _union(node, joint, intersect), t
+            ):
+                # ordinary once all of them are taken out: the one sharing most failures
+                home = max(joint, key=lambda c: shared[id(c)].failed)
+        if home is not None:
+            home.adopt(node)
+        else:
             causes.append(node)
     return causes
+
+
+def _union(node: _Node, causes: Sequence[_Node], intersect: Intersect) -> Bucket:
+    """`node`'s requests in any of `causes`, by inclusion-exclusion over their intersections
+    (causes of one dimension are disjoint, so only one key per dimension is combined)."""
+    total = Bucket()
+    for size in range(1, len(causes) + 1):
+        for group in combinations(causes, size):
+            if len({c.dim for c in group}) < size:
+                continue  # two keys of one dimension: no request is in both
+            part = intersect([(str(node.dim), str(node.key)), *(c.segment for c in group)])
+            sign = 1 if size % 2 else -1
+            for name in ("completed", "failed"):
+                setattr(total, name, getattr(total, name) + sign * getattr(part, name))
+    return total
 
 
 def _rate_anomalous(current: Mapping[str, Any], node: _Node, shared: Bucket, t: Thresholds) -> bool:

@@ -14,7 +14,7 @@ Re-running for a week rewrites the same document with the same totals.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -229,10 +229,10 @@ def intersect_by_aggregation(client: firestore.Client, week: str, cost: Cost) ->
     start, end = weeks.week_bounds(week)
     base = _week_query(client, start, end)
 
-    def intersect(dim_a: str, key_a: str, dim_b: str, key_b: str) -> Bucket:
-        query = base.where(filter=FieldFilter(DIMENSIONS[dim_a], "==", key_a)).where(
-            filter=FieldFilter(DIMENSIONS[dim_b], "==", key_b)
-        )
+    def intersect(segments: Sequence[tuple[str, str]]) -> Bucket:
+        query = base
+        for dim, key in segments:
+            query = query.where(filter=FieldFilter(DIMENSIONS[dim], "==", key))
         return _aggregate(query, cost)
 
     return intersect

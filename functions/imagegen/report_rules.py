@@ -105,9 +105,9 @@ class WeekAggregate:
         default_factory=lambda: {name: {} for name in DIMENSIONS}
     )
     users: set[str] = field(default_factory=set)
-    # Cross-dimension buckets, (dimA, keyA, dimB, keyB) with dimA before dimB in DIMENSIONS,
-    # for attributing anomalies to incidents.
-    pairs: dict[tuple[str, str, str, str], Bucket] = field(default_factory=dict)
+    # One bucket per combination of keys (model, style, size, color): any cross-dimension
+    # count, for attributing anomalies to incidents (a few hundred combinations at most).
+    combos: dict[tuple[str, ...], Bucket] = field(default_factory=dict)
 
     def add(self, request: Mapping[str, Any]) -> None:
         status = str(request.get("status", RequestStatus.PENDING))
@@ -116,10 +116,7 @@ class WeekAggregate:
         keys = {name: str(request.get(attr, "unknown")) for name, attr in DIMENSIONS.items()}
         for name, key in keys.items():
             self.by[name].setdefault(key, Bucket()).add(status, cost)
-        names = list(DIMENSIONS)
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
-                self.pairs.setdefault((a, keys[a], b, keys[b]), Bucket()).add(status, cost)
+        self.combos.setdefault(tuple(keys.values()), Bucket()).add(status, cost)
         if request.get("userId"):
             self.users.add(str(request["userId"]))
 
@@ -132,12 +129,14 @@ class WeekAggregate:
         """The report's totals and breakdowns (without period, anomalies, timestamps)."""
         return report_totals(self.overall, self.by, len(self.users))
 
-    def intersect(self, dim_a: str, key_a: str, dim_b: str, key_b: str) -> Bucket:
-        """The requests in both segments."""
+    def intersect(self, segments: Sequence[tuple[str, str]]) -> Bucket:
+        """The requests in every one of `segments` ((dimension, key) pairs)."""
         names = list(DIMENSIONS)
-        if names.index(dim_a) > names.index(dim_b):
-            dim_a, key_a, dim_b, key_b = dim_b, key_b, dim_a, key_a
-        return self.pairs.get((dim_a, key_a, dim_b, key_b), Bucket())
+        out = Bucket()
+        for combo, bucket in self.combos.items():
+            if all(combo[names.index(dim)] == key for dim, key in segments):
+                out.merge(bucket)
+        return out
 
 
 def report_totals(
