@@ -8,7 +8,11 @@ and one week with a volume spike.
 
 Writes to the running emulator only. Idempotent: the same weeks get the same documents (ids
 derived from the week), and their reports are rebuilt. Requests belong to demo users
-(`demo-user-N`) that have no credits or ledger: they exist only as report data.
+(`demo-user-N`) that have no credits or ledger: they exist only as report data. Each week's
+requests are removed again once its report is built (`--keep-requests` keeps them): the
+Firestore emulator re-runs every listener's query over the whole collection on each write,
+so thousands of leftover documents would slow every later request while a console tab is
+open. The reports, which are what the dashboard shows, stay.
 `seed_reports` writes only the weekly reports (computed in memory by the same rules), for tests
 that need charts without thousands of request documents.
 """
@@ -26,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
 from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
+from imagegen.incidents import find_incidents  # noqa: E402
 from imagegen.report_queries import write_report  # noqa: E402
 from imagegen.report_rules import THRESHOLDS, WeekAggregate, assemble_report  # noqa: E402
 from imagegen.request_record import outcome_fields  # noqa: E402
@@ -82,16 +87,20 @@ def requests_for(week: str, volume: int, failure: dict[str, float]) -> list[dict
     return docs
 
 
-def fill(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
-    """Write the demo requests of `weeks` (oldest first) and build their reports in order."""
+def fill(client: Any, weeks: list[str], keep_requests: bool = False) -> list[dict[str, Any]]:
+    """Write the demo requests of `weeks` (oldest first) and build their reports in order (by
+    the same code as the scheduled job); then remove the requests unless `keep_requests`."""
     reports = []
     for week, plan in week_plan(weeks).items():
         start, _ = week_bounds(week)
         docs = requests_for(week, plan["volume"], plan["failure"])
+        refs = []
         for i in range(0, len(docs), 200):
             batch = client.batch()
             for n, doc in enumerate(docs[i : i + 200], start=i):
-                batch.set(client.collection(REQUESTS).document(f"demo-{week}-{n:05d}"), doc)
+                ref = client.collection(REQUESTS).document(f"demo-{week}-{n:05d}")
+                refs.append(ref)
+                batch.set(ref, doc)
                 marker = (
                     client.collection(WEEKLY_ACTIVE_USERS)
                     .document(week)
@@ -101,6 +110,12 @@ def fill(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
                 batch.set(marker, {"userId": doc["userId"], "firstRequestAt": start})
             batch.commit()
         reports.append(write_report(client, week))
+        if not keep_requests:
+            for i in range(0, len(refs), 400):
+                batch = client.batch()
+                for ref in refs[i : i + 400]:
+                    batch.delete(ref)
+                batch.commit()
     return reports
 
 
@@ -114,6 +129,7 @@ def seed_reports(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
         report = assemble_report(
             week, week_bounds(week), totals.totals(), history, {"method": "demo"}
         )
+        report["incidents"] = find_incidents(report, history, report["anomalies"], totals.intersect)
         client.collection(REPORTS).document(week).set(report)
         reports.append(report)
     return reports
@@ -122,6 +138,11 @@ def seed_reports(client: Any, weeks: list[str]) -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Demo traffic and weekly reports.")
     parser.add_argument("--weeks", type=int, default=10, help="how many past weeks (4-52)")
+    parser.add_argument(
+        "--keep-requests",
+        action="store_true",
+        help="keep the demo request documents (slows the emulator while a console tab is open)",
+    )
     args = parser.parse_args()
     if not 4 <= args.weeks <= 52:
         parser.error("--weeks must be from 4 to 52")
@@ -133,9 +154,13 @@ def main() -> int:
     client = firestore.Client(project=project, credentials=AnonymousCredentials())
     last = previous_week(datetime.now(UTC))
     weeks = [*reversed(weeks_before(last, args.weeks - 1)), last]
-    for report in fill(client, weeks):
-        flagged = ", ".join(a["message"] for a in report["anomalies"][:2]) or "no anomalies"
-        print(f"{report['weekId']}: {report['totalRequests']} requests; {flagged}")
+    for report in fill(client, weeks, args.keep_requests):
+        incidents = report.get("incidents", [])
+        flagged = "; ".join(i["message"] for i in incidents[:2]) or "no incidents"
+        print(
+            f"{report['weekId']}: {report['totalRequests']} requests, "
+            f"{len(report['anomalies'])} anomalies in {len(incidents)} incident(s): {flagged}"
+        )
     print("Open http://127.0.0.1:5000/#operations as admin@example.com (password: password).")
     return 0
 

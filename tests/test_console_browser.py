@@ -261,6 +261,18 @@ def test_an_operator_sees_the_reports_charted_with_anomalies_marked(browser, db)
     assert browser.execute_script(canvases)
     rows = css(browser, "#anomalies tbody").text
     assert failing in rows and "failureRate" in rows and "binomial" in rows
+    # incidents first: the failing week is one row (model-b), its symptoms folded inside it
+    incident = css(browser, f"#anomalies tr.incident[data-week='{failing}']")
+    assert "byModel model-b" in incident.text
+    assert (
+        len(browser.find_elements("css selector", f"#anomalies tr.incident[data-week='{failing}']"))
+        == 1
+    )
+    hidden = f"#anomalies tr.explained[data-week='{failing}']"
+    assert all(not row.is_displayed() for row in browser.find_elements("css selector", hidden))
+    incident.find_element("css selector", "button.explains").click()
+    shown = browser.find_elements("css selector", hidden)
+    assert shown and all(row.is_displayed() for row in shown)
     css(browser, "#audit-button").click()
     wait(browser, lambda d: "user(s)" in css(d, "#audit-status").text)
     screenshots(browser, "operations-dashboard", "#chart-success")

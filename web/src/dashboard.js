@@ -29,10 +29,13 @@ function chartData(reports) {
   };
 }
 
+// A report's incidents; a report built before incidents existed: one per anomaly.
+const incidentsOf = (r) => r.incidents ?? (r.anomalies || []).map((a) => ({ ...a, explains: [] }));
+
 function markAnomalies(u, reports, chart) {
   u.over.querySelectorAll(".anomaly-marker").forEach((m) => m.remove());
   for (const r of reports) {
-    const found = (r.anomalies || []).filter((a) => (CHART_OF[a.metric] || "requests") === chart);
+    const found = incidentsOf(r).filter((a) => (CHART_OF[a.metric] || "requests") === chart);
     if (!found.length) continue;
     const critical = found.some((a) => a.severity === "critical");
     const text = found.map((a) => `${r.weekId}: ${a.message}`).join("\n");
@@ -59,15 +62,37 @@ function drawChart(target, [x, series], reports, chart, plots) {
   plots.set(chart, new uPlot(opts, [x, ...series.map(([, ys]) => ys)], target));
 }
 
+function anomalyRow(week, a, kind, extra = null) {
+  return el("tr", { "data-week": week, class: kind },
+    el("td", {}, kind === "explained" ? "" : week), el("td", {}, a.metric),
+    el("td", {}, a.dimension ? `${a.dimension} ${a.key}` : "overall"),
+    el("td", {}, String(a.current)), el("td", {}, String(a.baseline)), el("td", {}, a.test ?? ""),
+    el("td", {}, a.pValue === undefined ? "" : Number(a.pValue).toExponential(2)),
+    el("td", { class: a.severity }, a.severity), el("td", {}, extra ?? ""));
+}
+
+// Incidents first (one row per cause), each expandable to the anomalies it explains.
 function anomalyRows(reports) {
-  const rows = [...reports].reverse().flatMap((r) => (r.anomalies || []).map((a) =>
-    el("tr", { "data-week": r.weekId },
-      el("td", {}, r.weekId), el("td", {}, a.metric),
-      el("td", {}, a.dimension ? `${a.dimension} ${a.key}` : "overall"),
-      el("td", {}, String(a.current)), el("td", {}, String(a.baseline)), el("td", {}, a.test ?? ""),
-      el("td", {}, a.pValue === undefined ? "" : Number(a.pValue).toExponential(2)),
-      el("td", { class: a.severity }, a.severity))));
-  return rows.length ? rows : [el("tr", {}, el("td", { colspan: "8" }, "No anomalies in these weeks."))];
+  const rows = [...reports].reverse().flatMap((r) => incidentsOf(r).flatMap((incident) => {
+    const explains = incident.explains || [];
+    const derived = explains.map((a) => {
+      const row = anomalyRow(r.weekId, a, "explained");
+      row.hidden = true;
+      return row;
+    });
+    let toggle = null;
+    if (explains.length) {
+      toggle = el("button", { type: "button", class: "secondary explains", "aria-expanded": "false" },
+        `explains ${explains.length}`);
+      toggle.addEventListener("click", () => {
+        const open = toggle.getAttribute("aria-expanded") !== "true";
+        toggle.setAttribute("aria-expanded", String(open));
+        derived.forEach((row) => (row.hidden = !open));
+      });
+    }
+    return [anomalyRow(r.weekId, incident, "incident", toggle), ...derived];
+  }));
+  return rows.length ? rows : [el("tr", {}, el("td", { colspan: "9" }, "No incidents in these weeks."))];
 }
 
 export function startDashboard(fb) {
