@@ -207,3 +207,51 @@ def test_credit_volumes_are_judged_as_sums_of_prices_not_as_counts():
     spike = week(13, 1000)
     assert "totalCreditsSpent" in {a["metric"] for a in detect_anomalies(spike, history)}
     assert credits_dispersion([{"bySize": {"512x512": {"completed": 9, "credits": 9}}}]) == 1.0
+
+
+def _week_of(rng, failing=None, volume=1.0):
+    """A synthetic week's requests (model, style, size, color), 300 by default."""
+    from imagegen.request_record import outcome_fields
+
+    docs = []
+    for model in ("model-a", "model-b"):
+        for _ in range(int(150 * volume)):
+            doc = {
+                "userId": f"u{rng.randrange(40)}",
+                "model": model,
+                "style": rng.choice(["anime", "sketch", "realistic"]),
+                "size": rng.choice(["512x512", "1024x1024"]),
+                "color": rng.choice(["neon", "pastel"]),
+                "cost": 1,
+            }
+            bad = failing(doc) if failing else False
+            doc["status"] = "failed" if rng.random() < (0.5 if bad else 0.05) else "completed"
+            doc.update(outcome_fields(doc["status"], 1))
+            docs.append(doc)
+    return docs
+
+
+@pytest.mark.parametrize(
+    ("failing", "volume", "cause"),
+    [
+        (lambda d: d["model"] == "model-b", 1.0, ("failureRate", "byModel", "model-b")),
+        (lambda d: d["style"] == "sketch", 1.0, ("failureRate", "byStyle", "sketch")),
+        (None, 4.0, ("totalRequests", None, None)),
+    ],
+    ids=["failing model", "failing style on both models", "even surge"],
+)
+def test_incidents_on_the_scan_path_name_one_cause(failing, volume, cause):
+    from imagegen.incidents import find_incidents
+    from imagegen.report_rules import incident_alerts
+
+    rng = random.Random(7)
+    history = [WeekAggregate().add_all(_week_of(rng)).totals() for _ in range(8)]
+    week = WeekAggregate().add_all(_week_of(rng, failing, volume))
+    current = week.totals()
+    anomalies = detect_anomalies(current, history)
+    incidents = find_incidents(current, history, anomalies, week.intersect)
+    assert [(i["metric"], i["dimension"], i["key"]) for i in incidents] == [cause]
+    assert len(anomalies) == 1 + len(incidents[0]["explains"]) and len(anomalies) > 1
+    (alert,) = incident_alerts("2020-W15", incidents)
+    assert alert["event"] == "weekly-report-incident"
+    assert len(alert["explains"]) == len(anomalies) - 1
