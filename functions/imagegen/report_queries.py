@@ -13,6 +13,7 @@ Re-running for a week rewrites the same document with the same totals.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from firebase_functions import logger
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -275,7 +277,18 @@ def build_report(
             scanned = scan_week(client, week, cost)
             totals, intersect = scanned.totals(), scanned.intersect
     report = assemble_report(week, (start, end), totals, history, {})
-    report["incidents"] = find_incidents(report, history, report["anomalies"], intersect)
+    try:
+        report["incidents"] = find_incidents(report, history, report["anomalies"], intersect)
+    except gexc.FailedPrecondition:  # a composite index not deployed yet: count by a scan
+        logging.getLogger(__name__).warning(
+            "cross-dimension aggregation needs an index (firebase deploy --only "
+            "firestore:indexes); attributing %s's anomalies from a scan",
+            week,
+        )
+        scanned = scan_week(client, week, cost)
+        report["incidents"] = find_incidents(
+            report, history, report["anomalies"], scanned.intersect
+        )
     report["computedWith"] = cost.as_dict()  # after the attribution's queries
     report["revenue"] = revenue(client, start, end)
     return report
