@@ -71,12 +71,26 @@ def find_incidents(
 ) -> list[dict[str, Any]]:
     """The week's incidents, strongest first; every anomaly is a cause or explained by one."""
     history = list(history)[: t.max_baseline_weeks]
+    intersect = _remembered(intersect)
     rates = [_Node(dict(a)) for a in anomalies if a.get("metric") == "failureRate"]
     volumes = [_Node(dict(a)) for a in anomalies if a.get("metric") != "failureRate"]
     causes = _rate_causes(current, rates, intersect, t)
     causes += _volume_causes(current, history, volumes, t)
     incidents = [_incident(node) for node in causes]
     return sorted(incidents, key=lambda i: (i["severity"] != "critical", i["pValue"]))
+
+
+def _remembered(intersect: Intersect) -> Intersect:
+    """`intersect` asked once per set of segments (each answer is a query)."""
+    seen: dict[frozenset[tuple[str, str]], Bucket] = {}
+
+    def cached(segments: Sequence[tuple[str, str]]) -> Bucket:
+        key = frozenset(segments)
+        if key not in seen:
+            seen[key] = intersect(segments)
+        return seen[key]
+
+    return cached
 
 
 # --- failure rates ---------------------------------------------------------------------
