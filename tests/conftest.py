@@ -33,11 +33,18 @@ _touched_users: set[str] = set()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests that add catalog entries (models) run last: the functions cache the catalog for
-    # 30 s, so entries they remove would still be offered to the tests after them. After
-    # them, the tests that pause generation or set the daily budget (cached 5 s).
+    # Order: the tests that write weeks of report data, then the browser tests (the Firestore
+    # emulator re-runs every listener a page ever opened over the whole collection on each
+    # write, until it restarts, so both slow every write after them); then the tests that add
+    # catalog entries (cached 30 s: removed entries would still be offered to later tests);
+    # last, those that pause generation or set the daily budget (cached 5 s).
     items.sort(
-        key=lambda item: ("global_changes" in item.keywords, "catalog_changes" in item.keywords)
+        key=lambda item: (
+            "global_changes" in item.keywords,
+            "catalog_changes" in item.keywords,
+            "browser" in getattr(item, "fixturenames", ()),
+            "bulk_data" in item.keywords,
+        )
     )
     if EMULATOR:
         return

@@ -13,7 +13,7 @@ from imagegen.report_rules import WeekAggregate
 from imagegen.request_record import outcome_fields
 from imagegen.weeks import week_bounds, weeks_before
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
 
 NORMAL = {"model-a": (150, 7), "model-b": (150, 8)}
 

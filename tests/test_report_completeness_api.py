@@ -18,7 +18,7 @@ from reportdata import contract_only, normal_week, request, write
 from imagegen.report_rules import WeekAggregate
 from imagegen.weeks import week_bounds
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
 
 TRIGGER = (
     f"http://127.0.0.1:5001/functions/projects/{PROJECT_ID}/triggers/"

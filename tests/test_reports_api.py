@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from reportdata import normal_week, request, write
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
 
 
 def report(api, admin_headers, week):
