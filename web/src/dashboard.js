@@ -150,7 +150,9 @@ export function startDashboard(fb) {
     setStatus(out, `Building ${week}…`);
     try {
       const report = await fb.api("generateWeeklyReport", { method: "POST", params: { week } });
-      setStatus(out, `${week}: ${report.totalRequests} request(s), ${report.anomalies.length} anomaly(ies).`, "ok");
+      const incidents = report.incidents ?? report.anomalies;
+      setStatus(out, `${week}: ${report.totalRequests} request(s), ${incidents.length} incident(s)` +
+        ` (${report.anomalies.length} anomaly(ies)).`, "ok");
       await load();
     } catch (err) {
       setStatus(out, describeError(err), "error");

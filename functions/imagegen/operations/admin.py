@@ -108,7 +108,7 @@ def build_weekly_report(caller: Caller, week: Any) -> dict[str, Any]:
 
 
 def run_weekly_report(moment: datetime) -> dict[str, Any]:
-    """The scheduled job: report the ISO week before `moment` and log its anomalies as
+    """The scheduled job: report the ISO week before `moment` and log its incidents as
     alerts. Re-runs rewrite the same report."""
     report = report_queries.write_report(db(), weeks.previous_week(moment))
     report_queries.log_alerts(report)
