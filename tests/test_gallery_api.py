@@ -125,6 +125,11 @@ def test_unsettled_requests_cannot_be_deleted_and_others_are_not_found(
     for name in ("deleteGenerationRequest", "restoreGenerationRequest", "purgeGenerationRequest"):
         resp = act(api, name, rid, bearer(token_for(intruder)))
         assert resp.status_code == 404 and resp.json()["error"]["code"] == "not-found"
+    for name in ("deleteGenerationRequest", "purgeGenerationRequest"):  # the no-token form
+        resp = api.post(name, json={"id": rid, "userId": intruder})
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "not-found"
+    assert api.post("deleteGenerationRequest", json={"id": rid, "userId": owner}).json()["deleted"]
+    assert act(api, "restoreGenerationRequest", rid).status_code == 200
     assert act(api, "deleteGenerationRequest", "no-such-request").status_code == 404
     assert act(api, "deleteGenerationRequest", "").json()["error"]["code"] == "missing-fields"
     assert "deletedAt" not in request_doc(db, rid) and stored_images(owner) == {rid}

@@ -36,6 +36,14 @@ def page_of(req: https_fn.Request) -> Page:
     return Page.of(Page().size if size is None else size, req.args.get("pageToken") or None)
 
 
+def user_id_of(req: https_fn.Request) -> str | None:
+    """`userId` from the query or (POST) the JSON body: the emulator's no-token form."""
+    value = req.args.get("userId") or (
+        read_json_object(req).get("userId") if req.method == "POST" else None
+    )
+    return value if value not in (None, "") else None
+
+
 def request_id_of(req: https_fn.Request) -> str:
     request_id = req.args.get("id") or (
         read_json_object(req).get("id") if req.method == "POST" else None
@@ -209,21 +217,21 @@ def stripe_webhook(req: https_fn.Request) -> https_fn.Response:
 @endpoint("POST")
 def delete_generation_request(req: https_fn.Request) -> https_fn.Response:
     """Soft delete one of the caller's requests (`id` in the JSON body or the query)."""
-    change = gallery.delete_generation(caller_of(req), request_id_of(req))
+    change = gallery.delete_generation(caller_of(req), request_id_of(req), user_id_of(req))
     return json_response(200, shapes.gallery_json(change))
 
 
 @endpoint("POST")
 def restore_generation_request(req: https_fn.Request) -> https_fn.Response:
     """Restore one of the caller's deleted requests."""
-    change = gallery.restore_generation(caller_of(req), request_id_of(req))
+    change = gallery.restore_generation(caller_of(req), request_id_of(req), user_id_of(req))
     return json_response(200, shapes.gallery_json(change))
 
 
 @endpoint("POST")
 def purge_generation_request(req: https_fn.Request) -> https_fn.Response:
     """Erase one of the caller's requests' image and prompt for good."""
-    change = gallery.purge_generation(caller_of(req), request_id_of(req))
+    change = gallery.purge_generation(caller_of(req), request_id_of(req), user_id_of(req))
     return json_response(200, shapes.gallery_json(change))
 
 

@@ -15,7 +15,7 @@ from ..settings import SOFT_DELETE_DAYS
 from ..vocabulary import UNSETTLED
 from ..wiring import db, images
 from .clock import now
-from .reads import owned_request
+from .reads import owned_request, subject_user
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,31 @@ def keep_deleted() -> timedelta:
     return timedelta(days=max(0, SOFT_DELETE_DAYS.value))
 
 
-def delete_generation(caller: Caller, request_id: Any) -> gallery.Change:
+def _owned(caller: Caller, request_id: Any, user_id: Any = None) -> None:
+    """404 unless the request is the caller's (or, given `userId` as in the emulator's
+    no-token form, that user's and the caller may act for them)."""
+    record = owned_request(caller, request_id)
+    if user_id not in (None, ""):
+        subject = subject_user(caller, user_id)
+        if record.data.get("userId") != subject:
+            raise errors.request_not_found()  # another user's request is not revealed
+
+
+def delete_generation(caller: Caller, request_id: Any, user_id: Any = None) -> gallery.Change:
     """Soft delete one of the caller's settled requests (404 for another user's)."""
-    owned_request(caller, request_id)
+    _owned(caller, request_id, user_id)
     return gallery.soft_delete(db(), request_id)
 
 
-def restore_generation(caller: Caller, request_id: Any) -> gallery.Change:
+def restore_generation(caller: Caller, request_id: Any, user_id: Any = None) -> gallery.Change:
     """Restore one of the caller's deleted requests (410 `image-purged` once purged)."""
-    owned_request(caller, request_id)
+    _owned(caller, request_id, user_id)
     return gallery.restore(db(), request_id, now(), keep_deleted())
 
 
-def purge_generation(caller: Caller, request_id: Any) -> gallery.Change:
+def purge_generation(caller: Caller, request_id: Any, user_id: Any = None) -> gallery.Change:
     """Erase one of the caller's requests' image and prompt for good."""
-    owned_request(caller, request_id)
+    _owned(caller, request_id, user_id)
     return gallery.purge(db(), images(), request_id)
 
 
