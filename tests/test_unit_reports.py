@@ -155,8 +155,8 @@ def test_report_counts_odd_costs_as_zero_and_unsettled_as_pending():
     assert totals["successRate"] == 50.0 and totals["totalCreditsSpent"] == 3
 
 
-def test_anomaly_alerts_carry_the_evidence_and_severity():
-    from imagegen.report_rules import anomaly_alerts
+def test_alerts_carry_the_evidence_and_severity():
+    from imagegen.report_rules import incident_alerts
 
     history = [
         {
@@ -168,13 +168,14 @@ def test_anomaly_alerts_carry_the_evidence_and_severity():
     current = {"byModel": {"model-a": {"completed": 50, "failed": 50, "total": 100}}}
     anomalies = [a for a in detect_anomalies(current, history) if a["metric"] == "failureRate"]
     assert len(anomalies) == 1 and anomalies[0]["test"] == "binomial"
-    (alert,) = anomaly_alerts("2020-W15", anomalies)
+    (alert,) = incident_alerts("2020-W15", [{**anomalies[0], "explains": []}])
     assert alert["severity"] == "ERROR"  # critical: p far below alpha
     assert alert["segment"] == "byModel/model-a" and alert["value"] == 50.0
     assert alert["baseline"] == anomalies[0]["baseline"] and 0 < alert["pValue"] < 1e-10
-    assert alert["event"] == "weekly-report-anomaly" and alert["weekId"] == "2020-W15"
+    assert alert["event"] == "weekly-report-incident" and alert["weekId"] == "2020-W15"
     mild = {**anomalies[0], "severity": "warning", "dimension": None, "key": None}
-    (warning,) = anomaly_alerts("2020-W15", [mild])
+    (warning,) = incident_alerts("2020-W15", [{**mild, "explains": [anomalies[0]]}])
+    assert warning["explains"][0]["segment"] == "byModel/model-a"
     assert (warning["severity"], warning["segment"]) == ("WARNING", "overall")
 
 

@@ -361,55 +361,33 @@ def _rate_anomalies(
     return found
 
 
-ANOMALY_LOG_EVENT = "weekly-report-anomaly"
 INCIDENT_LOG_EVENT = "weekly-report-incident"
+
+
+def _evidence(a: Mapping[str, Any]) -> dict[str, Any]:
+    """What an alert line says of an anomaly: metric, segment, value, baseline, test, p."""
+    return {
+        "metric": a.get("metric"),
+        "segment": f"{a['dimension']}/{a['key']}" if a.get("dimension") else "overall",
+        "value": a.get("current"),
+        "baseline": a.get("baseline"),
+        "test": a.get("test"),
+        "pValue": a.get("pValue"),
+        "message": a.get("message"),
+    }
 
 
 def incident_alerts(week: str, incidents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One structured log entry per incident, for log-based alerting (one cause, one alert):
-    `severity` ERROR when critical, else WARNING; the anomalies it explains ride inside."""
+    `severity` ERROR when critical, else WARNING; the anomalies it explains ride inside, each
+    with its own evidence."""
     return [
         {
             "severity": "ERROR" if i.get("severity") == "critical" else "WARNING",
             "event": INCIDENT_LOG_EVENT,
             "weekId": week,
-            "metric": i.get("metric"),
-            "segment": f"{i['dimension']}/{i['key']}" if i.get("dimension") else "overall",
-            "value": i.get("current"),
-            "baseline": i.get("baseline"),
-            "test": i.get("test"),
-            "pValue": i.get("pValue"),
-            "message": i.get("message"),
-            "explains": [
-                {
-                    "metric": e.get("metric"),
-                    "segment": f"{e['dimension']}/{e['key']}" if e.get("dimension") else "overall",
-                    "value": e.get("current"),
-                    "baseline": e.get("baseline"),
-                    "pValue": e.get("pValue"),
-                }
-                for e in i.get("explains", [])
-            ],
+            **_evidence(i),
+            "explains": [_evidence(e) for e in i.get("explains", [])],
         }
         for i in incidents
-    ]
-
-
-def anomaly_alerts(week: str, anomalies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One structured log entry per anomaly, for log-based alerting: `severity` is ERROR for
-    critical anomalies and WARNING otherwise; the other fields are the evidence."""
-    return [
-        {
-            "severity": "ERROR" if a.get("severity") == "critical" else "WARNING",
-            "event": ANOMALY_LOG_EVENT,
-            "weekId": week,
-            "metric": a.get("metric"),
-            "segment": f"{a['dimension']}/{a['key']}" if a.get("dimension") else "overall",
-            "value": a.get("current"),
-            "baseline": a.get("baseline"),
-            "test": a.get("test"),
-            "pValue": a.get("pValue"),
-            "message": a.get("message"),
-        }
-        for a in anomalies
     ]
