@@ -21,6 +21,7 @@ from typing import Any
 from google.cloud import firestore
 
 from . import errors, request_log
+from .firestore_client import get_many
 from .history import credits_of
 from .limits import (
     ChargePolicy,
@@ -102,7 +103,7 @@ def charge(
     def attempt() -> ChargeResult:
         created = datetime.now(UTC)
         marker_ref = weekly_marker_ref(client, request.user_id, created)
-        user, existing, marker = _get_many(client, user_ref, request_ref, marker_ref)
+        user, existing, marker = get_many(client, user_ref, request_ref, marker_ref)
         if existing.exists:
             stored = GenerationRequest.from_document(request.id, existing.to_dict() or {})
             return ChargeResult(
@@ -165,12 +166,6 @@ def charge(
     except GaveUp:
         request_log.busy(request.user_id, "charge")
         raise errors.busy("this user's credits") from None
-
-
-def _get_many(client: firestore.Client, *refs: Any) -> list[Any]:
-    """Read documents in one round trip, returned in the order asked."""
-    by_path = {snap.reference.path: snap for snap in client.get_all(list(refs))}
-    return [by_path[ref.path] for ref in refs]
 
 
 @dataclass(frozen=True)
@@ -397,6 +392,18 @@ MAX_GRANT = 1_000_000
 FORFEIT_ENTRY = "account-forfeit"
 
 
+def _set_balance(
+    client: firestore.Client, batch: Any, user: Any, balance: int, **fields: Any
+) -> None:
+    """Write a user's new balance (and `fields`) in `batch`: conditional on the user being
+    unchanged since read, or creating the user when it did not exist."""
+    update = {"credits": balance, "updatedAt": firestore.SERVER_TIMESTAMP, **fields}
+    if user.exists:
+        batch.update(user.reference, update, option=_unchanged(client, user))
+    else:
+        batch.create(user.reference, {**update, "createdAt": firestore.SERVER_TIMESTAMP})
+
+
 def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
     """Close a deleted account: its remaining balance forfeited as one `forfeit` entry (none
     when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only, however
@@ -405,21 +412,13 @@ def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
     entry_ref = user_ref.collection(TRANSACTIONS).document(FORFEIT_ENTRY)
 
     def attempt() -> int:
-        user, entry = _get_many(client, user_ref, entry_ref)
+        user, entry = get_many(client, user_ref, entry_ref)
         data = (user.to_dict() or {}) if user.exists else {}
         if entry.exists or data.get("deletedAt"):
             return 0
         balance = credits_of(user) if user.exists else 0
-        fields = {
-            "credits": 0,
-            "deletedAt": firestore.SERVER_TIMESTAMP,
-            "updatedAt": firestore.SERVER_TIMESTAMP,
-        }
         batch = client.batch()
-        if user.exists:
-            batch.update(user_ref, fields, option=_unchanged(client, user))
-        else:
-            batch.create(user_ref, {**fields, "createdAt": firestore.SERVER_TIMESTAMP})
+        _set_balance(client, batch, user, 0, deletedAt=firestore.SERVER_TIMESTAMP)
         if balance > 0:
             batch.create(
                 entry_ref,
@@ -447,71 +446,38 @@ def grant_signup_bonus(
     """Grant the signup bonus to a new user, once per user (the entry `signup-bonus`) and once
     per email identity (`signupBonuses/{email_key}`), in one commit. False when either was
     already granted (a trigger run twice, or an alias of an address that got it)."""
-    user_ref = _user_ref(client, user_id)
-    entry_ref = user_ref.collection(TRANSACTIONS).document(SIGNUP_BONUS_ENTRY)
-    claim_ref = client.collection(SIGNUP_BONUSES).document(email_key)
-
-    def attempt() -> bool:
-        user, entry, claim = _get_many(client, user_ref, entry_ref, claim_ref)
-        if entry.exists or claim.exists:
-            return False
-        balance = (credits_of(user) if user.exists else 0) + credits
-        batch = client.batch()
-        fields = {"credits": balance, "updatedAt": firestore.SERVER_TIMESTAMP}
-        if user.exists:
-            batch.update(user_ref, fields, option=_unchanged(client, user))
-        else:
-            batch.create(user_ref, {**fields, "createdAt": firestore.SERVER_TIMESTAMP})
-        batch.create(
-            entry_ref,
-            {
-                "type": EntryType.GRANT.value,
-                "credits": credits,
-                "reason": SIGNUP_BONUS_ENTRY,
-                "balanceAfter": balance,
-                "timestamp": firestore.SERVER_TIMESTAMP,
-            },
-        )
-        batch.create(claim_ref, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
-        batch.commit()
-        return True
-
-    return retry_on_conflict(attempt, CHARGE_POLICY)
+    claim = client.collection(SIGNUP_BONUSES).document(email_key)
+    return grant(client, user_id, credits, SIGNUP_BONUS_ENTRY, SIGNUP_BONUS_ENTRY, claim)[1]
 
 
 def grant(
-    client: firestore.Client, user_id: str, credits: int, reason: str, entry_id: str
+    client: firestore.Client,
+    user_id: str,
+    credits: int,
+    reason: str,
+    entry_id: str,
+    claim: Any = None,
 ) -> tuple[int, bool]:
     """Add `credits` to a user (created if missing) with a `grant` ledger entry, atomically.
 
     `entry_id` makes the grant idempotent: a second grant with the same id changes nothing.
+    With `claim` (a document), the grant is also once per that document: it is created in the
+    same commit, and an existing one means no grant.
     Returns (balance after, whether this call granted).
     """
     user_ref = _user_ref(client, user_id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(entry_id)
 
     def attempt() -> tuple[int, bool]:
-        user, existing = _get_many(client, user_ref, entry_ref)
-        if existing.exists:
-            return (credits_of(user) if user.exists else 0), False
+        user, existing, *claimed = get_many(
+            client, user_ref, entry_ref, *([claim] if claim is not None else [])
+        )
         balance = credits_of(user) if user.exists else 0
+        if existing.exists or (claimed and claimed[0].exists):
+            return balance, False
         new_balance = balance + credits
         batch = client.batch()
-        if user.exists:
-            batch.update(
-                user_ref,
-                {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP},
-                option=_unchanged(client, user),
-            )
-        else:
-            batch.create(
-                user_ref,
-                {
-                    "credits": new_balance,
-                    "createdAt": firestore.SERVER_TIMESTAMP,
-                    "updatedAt": firestore.SERVER_TIMESTAMP,
-                },
-            )
+        _set_balance(client, batch, user, new_balance)
         batch.create(
             entry_ref,
             {
@@ -522,6 +488,8 @@ def grant(
                 "timestamp": firestore.SERVER_TIMESTAMP,
             },
         )
+        if claim is not None:
+            batch.create(claim, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
         batch.commit()
         return new_balance, True
 
