@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
@@ -21,3 +22,9 @@ def db() -> firestore.Client:
     if os.environ.get("FIRESTORE_EMULATOR_HOST"):
         return firestore.Client(project=project_id(), credentials=AnonymousCredentials())
     return firestore.Client(project=project_id())
+
+
+def get_many(client: firestore.Client, *refs: Any) -> list[Any]:
+    """Read documents in one round trip, returned in the order asked."""
+    by_path = {snap.reference.path: snap for snap in client.get_all(list(refs))}
+    return [by_path[ref.path] for ref in refs]

@@ -31,6 +31,7 @@ from typing import Any
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
+from .firestore_client import get_many
 from .purchase_rules import (
     CHARGE_EVENTS,
     SESSION_EVENTS,
@@ -151,11 +152,6 @@ class _Commit:
             self.batch.create(snap.reference, fields)
 
 
-def _get(client: firestore.Client, *refs: Any) -> list[Any]:
-    by_path = {snap.reference.path: snap for snap in client.get_all(list(refs))}
-    return [by_path[ref.path] for ref in refs]
-
-
 def _event_doc(event_id: str, event_type: str, outcome: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
@@ -186,7 +182,7 @@ def _apply_session(
     refs = [event_ref, p_ref, user_ref]
     if s.payment_intent:
         refs.append(client.collection(PAYMENTS).document(s.payment_intent))
-    snaps = _get(client, *refs)
+    snaps = get_many(client, *refs)
     event_snap, p_snap, user_snap = snaps[:3]
     pay_snap = snaps[3] if len(snaps) > 3 else None
     if event_snap.exists:
@@ -288,7 +284,7 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
     assert c.payment_intent is not None
     event_ref = client.collection(EVENTS).document(event_id)
     pay_ref = client.collection(PAYMENTS).document(c.payment_intent)
-    event_snap, pay_snap = _get(client, event_ref, pay_ref)
+    event_snap, pay_snap = get_many(client, event_ref, pay_ref)
     if event_snap.exists:
         return Applied("duplicate")
     payment = pay_snap.to_dict() or {}
@@ -302,7 +298,7 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
     if user_id and session_id:
         user_ref = client.collection(USERS).document(str(user_id))
         p_ref = purchase_ref(client, str(user_id), str(session_id))
-        p_snap, user_snap = _get(client, p_ref, user_ref)
+        p_snap, user_snap = get_many(client, p_ref, user_ref)
         purchase = p_snap.to_dict() or {}
         if purchase.get("status") == PAID:
             update: dict[str, Any] = {"updatedAt": firestore.SERVER_TIMESTAMP}
