@@ -35,6 +35,7 @@ class Change:
     request_id: str
     visibility: str | None
     changed: bool
+    user_id: str = ""
 
 
 def _settled_or_refuse(request_id: str, data: dict[str, Any]) -> None:
@@ -53,12 +54,14 @@ def _conditional(client: firestore.Client, request_id: str, step: Any) -> Change
         if not snap.exists:
             raise errors.request_not_found()
         data = snap.to_dict() or {}
+        user_id = str(data.get("userId", ""))
         fields = step(data)
         if fields is None:
-            return Change(request_id, data.get("visibility"), False)
+            return Change(request_id, data.get("visibility"), False, user_id)
         fields["updatedAt"] = firestore.SERVER_TIMESTAMP
         ref.update(fields, option=client.write_option(last_update_time=snap.update_time))
-        return Change(request_id, fields.get("visibility", data.get("visibility")), True)
+        visibility = fields.get("visibility", data.get("visibility"))
+        return Change(request_id, visibility, True, user_id)
 
     return retry_on_conflict(attempt, POLICY)
 
@@ -116,18 +119,14 @@ def purge(client: firestore.Client, images: ImageStore, request_id: str) -> Chan
         return fields
 
     change = _conditional(client, request_id, step)
-    snap = client.collection(REQUESTS).document(request_id).get(field_paths=["userId"])
-    user_id = str((snap.to_dict() or {}).get("userId", ""))
-    for path in candidate_paths(user_id, request_id):
+    for path in candidate_paths(change.user_id, request_id):
         images.delete(path)
     return change
 
 
-def due_for_purge(
-    client: firestore.Client, older_than: datetime, limit: int
-) -> Iterator[tuple[str, str]]:
-    """(request id, user id) of deleted requests whose deletion is older than `older_than`,
-    oldest first, at most `limit`."""
+def due_for_purge(client: firestore.Client, older_than: datetime, limit: int) -> list[str]:
+    """Ids of deleted requests whose deletion is older than `older_than`, oldest first, at
+    most `limit`."""
     query = (
         client.collection(REQUESTS)
         .where(filter=FieldFilter("visibility", "==", Visibility.DELETED.value))
@@ -135,8 +134,7 @@ def due_for_purge(
         .order_by("deletedAt")
         .limit(limit)
     )
-    for snap in query.stream():
-        yield snap.id, str((snap.to_dict() or {}).get("userId", ""))
+    return [ref.id for ref in query.select([]).stream()]
 
 
 def user_requests(client: firestore.Client, user_id: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -68,8 +68,8 @@ def purge_deleted(moment: datetime, batches: int = 10) -> PurgeRun:
     cutoff = moment - keep_deleted()
     purged = 0
     for _ in range(batches):
-        due = list(gallery.due_for_purge(client, cutoff, PURGE_BATCH))
-        for request_id, _user in due:
+        due = gallery.due_for_purge(client, cutoff, PURGE_BATCH)
+        for request_id in due:
             gallery.purge(client, store, request_id)
         purged += len(due)
         if len(due) < PURGE_BATCH:
