@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from books import balance, check_books, ledger, request_doc, stored_images
-from conftest import FUNCTIONS_URL, PROJECT_ID, bearer, touch
+from conftest import PROJECT_ID, bearer, call, touch
 from google.cloud.firestore_v1.base_query import FieldFilter
 from reportdata import request as report_request
 from reportdata import write
@@ -133,12 +133,6 @@ def test_unsettled_requests_cannot_be_deleted_and_others_are_not_found(
     assert act(api, "deleteGenerationRequest", "no-such-request").status_code == 404
     assert act(api, "deleteGenerationRequest", "").json()["error"]["code"] == "missing-fields"
     assert "deletedAt" not in request_doc(db, rid) and stored_images(owner) == {rid}
-
-
-def call(name, token, data):
-    return requests.post(
-        f"{FUNCTIONS_URL}/{name}", json={"data": data}, headers=bearer(token), timeout=60
-    )
 
 
 def test_the_callables_and_their_codes(api, db, new_user, token_for):

@@ -9,9 +9,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from books import balance, check_books, ledger, request_doc
-from conftest import FUNCTIONS_URL, bearer
+from conftest import call
 
 pytestmark = pytest.mark.emulator
 
@@ -138,13 +137,6 @@ def test_pending_requests_are_limited_and_a_settled_one_frees_its_place(
         time.sleep(0.2)
     assert balance(db, uid) == charged + 2 * 1 - 1
     assert check_books(db, [uid]) == []
-
-
-def call(name, token, data):
-    """A callable function over its HTTP protocol, as the Firebase SDKs call it."""
-    return requests.post(
-        f"{FUNCTIONS_URL}/{name}", json={"data": data}, headers=bearer(token), timeout=60
-    )
 
 
 def test_the_callable_answers_resource_exhausted_with_the_same_body(db, new_user, token_for):
