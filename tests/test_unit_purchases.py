@@ -96,24 +96,31 @@ def test_session_metadata_arrives_as_strings():
 def test_refund_targets_are_cumulative_and_floored():
     facts = PaymentFacts().with_charge(
         charge_facts(
-            "charge.refunded", {"payment_intent": "pi", "amount": 500, "amount_refunded": 333}
+            "charge.refunded", {"payment_intent": "pi", "amount": 500, "amount_refunded": 333}, 10
         )
     )
-    assert reversal_targets(100, 500, facts) == {"refund": 66}
-    smaller = facts.with_charge(ChargeFacts("pi", 500, amount_refunded=100))
-    assert smaller.amount_refunded == 333  # facts only grow: an old event cannot undo a refund
+    assert reversal_targets(100, 500, facts).claims == {"refund": 66}
+    older = facts.with_charge(ChargeFacts("pi", at=9, amount=500, amount_refunded=100))
+    assert older.refunded() == 333  # an older snapshot delivered late cannot undo a refund
 
 
 def test_disputes_take_what_refunds_left_and_a_won_one_nothing():
     facts = PaymentFacts(amount_refunded=250).with_charge(
-        ChargeFacts("pi", None, dispute_id="dp1", dispute_amount=500)
+        ChargeFacts("pi", dispute_id="dp1", dispute_amount=500, withdrawn=True)
     )
-    assert reversal_targets(100, 500, facts) == {"refund": 50, "dispute-dp1": 50}
-    won = facts.with_charge(ChargeFacts("pi", None, dispute_id="dp1", reinstated=True))
-    assert reversal_targets(100, 500, won) == {"refund": 50, "dispute-dp1": 0}
+    assert reversal_targets(100, 500, facts).claims == {"refund": 50, "dispute-dp1": 50}
+    won = facts.with_charge(ChargeFacts("pi", dispute_id="dp1", given_back=True))
+    assert reversal_targets(100, 500, won).claims == {"refund": 50, "dispute-dp1": 0}
     # a late `created` after the win does not reopen it
-    late = won.with_charge(ChargeFacts("pi", None, dispute_id="dp1", dispute_amount=500))
-    assert reversal_targets(100, 500, late)["dispute-dp1"] == 0
+    late = won.with_charge(ChargeFacts("pi", dispute_id="dp1", dispute_amount=500, withdrawn=True))
+    assert reversal_targets(100, 500, late).claims["dispute-dp1"] == 0
+
+
+def test_facts_written_before_inquiries_were_told_apart_still_count():
+    legacy = PaymentFacts.from_document(
+        {"amountRefunded": 0, "disputes": {"dp": {"amount": 500, "reinstated": False}}}
+    )
+    assert reversal_targets(100, 500, legacy).claims["dispute-dp"] == 100
 
 
 def test_moves_never_go_below_zero_and_record_the_shortfall():
@@ -128,6 +135,16 @@ def test_moves_never_go_below_zero_and_record_the_shortfall():
     back, after = moves({"refund": 50, "dispute-d": 0}, claims, balance=0)
     assert [(m.kind, m.credits) for m in back] == [("reinstatement", 10)]
     assert shortfall(after) == 0
+
+
+def test_a_lowered_target_gives_back_only_the_difference():
+    _, claims = moves({"dispute-d": 100}, {}, balance=100)
+    todo, after = moves({"refund": 50, "dispute-d": 50}, claims, balance=0)
+    assert [(m.kind, m.claim, m.credits) for m in todo] == [
+        ("reinstatement", "dispute-d", 50),
+        ("reversal", "refund", 50),
+    ]
+    assert sum(c["taken"] for c in after.values()) == 100
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,14 @@
 """Buying credits, the pure part: credit packs, redirect URLs, what a verified Stripe event
 says, and how many credits a purchase should have reversed given what Stripe reported.
 
-Stripe reports facts about a payment (the amount refunded so far, disputes opened or won);
-`reversal_targets` turns them into how many credits each claim (the refunds, each dispute)
-should have taken back, and `moves` into the ledger moves still missing, never taking a balance
-below 0 (the rest is recorded as a shortfall). Applying the same facts twice moves nothing.
+Stripe reports facts about a payment: the charge's cumulative refund, refunds that failed,
+each dispute's amount and whether its funds were withdrawn or came back. `PaymentFacts`
+merges them so that any order of the same events, with any duplicates, gives the same facts;
+`reversal_targets` turns the facts into how many credits each claim (the refunds, each
+dispute) should have taken back, and `moves` into the ledger moves still missing, never
+taking a balance below 0 (the rest is recorded as a shortfall). The books are therefore a
+function of the facts, not of the order they arrived in; applying the same facts twice moves
+nothing.
 """
 
 from __future__ import annotations
@@ -112,7 +116,21 @@ SESSION_EVENTS = (
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
 )
-CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.funds_reinstated")
+DISPUTE_EVENTS = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+)
+REFUND_EVENTS = ("charge.refund.updated", "refund.updated", "refund.failed")
+CHARGE_EVENTS = ("charge.refunded", *DISPUTE_EVENTS, *REFUND_EVENTS)
+
+# Dispute statuses (https://docs.stripe.com/api/disputes/object#dispute_object-status): an
+# inquiry (`warning_*`) withdraws no funds; a chargeback does until it is won or lost.
+INQUIRY_STATUSES = ("warning_needs_response", "warning_under_review", "warning_closed")
+GIVEN_BACK_STATUSES = ("won", "warning_closed")
+FAILED_REFUND_STATUSES = ("failed", "canceled")
 
 
 @dataclass(frozen=True)
@@ -151,32 +169,69 @@ def session_facts(obj: Mapping[str, Any]) -> SessionFacts:
 
 @dataclass(frozen=True)
 class ChargeFacts:
-    """What a charge or dispute event says about a payment."""
+    """What one charge, refund or dispute event says about a payment. `at` is the event's
+    `created` time (Unix seconds): it orders refund snapshots, never the books."""
 
     payment_intent: str | None
-    amount: int | None
-    amount_refunded: int = 0
+    at: int = 0
+    amount: int | None = None  # the charge's own amount (charge.refunded)
+    currency: str | None = None
+    amount_refunded: int | None = None  # cumulative, as of `at` (charge.refunded)
+    failed_refund_id: str | None = None  # a refund that failed or was canceled
+    failed_refund_amount: int = 0
     dispute_id: str | None = None
     dispute_amount: int = 0
-    reinstated: bool = False
+    withdrawn: bool = False  # the dispute withdrew funds (a chargeback, or lost)
+    given_back: bool = False  # its funds came back (reinstated, won, inquiry closed)
 
 
-def charge_facts(event_type: str, obj: Mapping[str, Any]) -> ChargeFacts:
+def charge_facts(event_type: str, obj: Mapping[str, Any], at: Any = 0) -> ChargeFacts:
+    """The facts of a verified charge, refund or dispute event (`obj` is its data.object)."""
     intent = obj.get("payment_intent")
     if isinstance(intent, Mapping):
         intent = intent.get("id")
     intent = str(intent) if intent else None
+    when = at if isinstance(at, int) and not isinstance(at, bool) else 0
+    currency = str(obj["currency"]).lower() if obj.get("currency") else None
     if event_type == "charge.refunded":
+        refunded = obj.get("amount_refunded")
         return ChargeFacts(
-            intent, _positive_int(obj.get("amount")), _positive_int(obj.get("amount_refunded")) or 0
+            intent,
+            when,
+            amount=_positive_int(obj.get("amount")),
+            currency=currency,
+            amount_refunded=refunded if _whole(refunded) else 0,
         )
+    if event_type in REFUND_EVENTS:
+        failed = event_type == "refund.failed" or obj.get("status") in FAILED_REFUND_STATUSES
+        if not failed or not obj.get("id"):
+            return ChargeFacts(intent, when)
+        return ChargeFacts(
+            intent,
+            when,
+            currency=currency,
+            failed_refund_id=str(obj["id"]),
+            failed_refund_amount=_positive_int(obj.get("amount")) or 0,
+        )
+    status = str(obj.get("status") or "")
+    inquiry = status in INQUIRY_STATUSES
+    withdrawn = event_type == "charge.dispute.funds_withdrawn" or status == "lost"
+    if not inquiry and event_type in ("charge.dispute.created", "charge.dispute.updated"):
+        withdrawn = withdrawn or status in ("needs_response", "under_review")
+    given_back = event_type == "charge.dispute.funds_reinstated" or (status in GIVEN_BACK_STATUSES)
     return ChargeFacts(
         intent,
-        None,
-        dispute_id=str(obj["id"]),
+        when,
+        currency=currency,
+        dispute_id=str(obj["id"]) if obj.get("id") else None,
         dispute_amount=_positive_int(obj.get("amount")) or 0,
-        reinstated=event_type == "charge.dispute.funds_reinstated",
+        withdrawn=withdrawn,
+        given_back=given_back,
     )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _positive_int(value: Any) -> int | None:
@@ -196,51 +251,147 @@ def _positive_int(value: Any) -> int | None:
 
 @dataclass(frozen=True)
 class PaymentFacts:
-    """Everything Stripe reported about one payment (`stripePayments/{paymentIntent}`), kept
-    monotonic: the largest cumulative refund seen, each dispute and whether it was won."""
+    """Everything Stripe reported about one payment (`stripePayments/{paymentIntent}`),
+    merged so that the result does not depend on the order of the events, nor on duplicates:
 
+    - the refund snapshot: the charge's cumulative `amount_refunded` from the newest
+      `charge.refunded` (by event time; the larger amount on a tie);
+    - refunds that failed (or were canceled), each once, with when that was reported;
+    - the charge's own amount and currency;
+    - each dispute: its amount (the largest seen), whether funds were withdrawn, and
+      whether they came back. Flags only ever turn on.
+    """
+
+    refunded_at: int = 0
     amount_refunded: int = 0
+    charge_amount: int = 0
+    charge_currency: str | None = None
+    failed_refunds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     disputes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, data: Mapping[str, Any]) -> PaymentFacts:
-        return cls(int(data.get("amountRefunded", 0)), dict(data.get("disputes") or {}))
+        disputes: dict[str, dict[str, Any]] = {}
+        for dispute_id, d in (data.get("disputes") or {}).items():
+            legacy = "withdrawn" not in d  # written before inquiries were told apart
+            disputes[str(dispute_id)] = {
+                "amount": int(d.get("amount", 0)),
+                "currency": d.get("currency"),
+                "withdrawn": True if legacy else bool(d.get("withdrawn")),
+                "givenBack": bool(d.get("givenBack") or d.get("reinstated")),
+            }
+        failed = {
+            str(k): {"amount": int(v.get("amount", 0)), "at": int(v.get("at", 0))}
+            for k, v in (data.get("failedRefunds") or {}).items()
+        }
+        currency = data.get("chargeCurrency")
+        return cls(
+            int(data.get("refundedAt", 0)),
+            int(data.get("amountRefunded", 0)),
+            int(data.get("chargeAmount", 0)),
+            str(currency) if currency else None,
+            failed,
+            disputes,
+        )
 
     def with_charge(self, facts: ChargeFacts) -> PaymentFacts:
+        refunded_at, amount_refunded = self.refunded_at, self.amount_refunded
+        if facts.amount_refunded is not None:
+            refunded_at, amount_refunded = max(
+                (refunded_at, amount_refunded), (facts.at, facts.amount_refunded)
+            )
+        failed = {k: dict(v) for k, v in self.failed_refunds.items()}
+        if facts.failed_refund_id is not None:
+            seen = failed.get(facts.failed_refund_id)
+            at = facts.at if seen is None else min(int(seen["at"]), facts.at)
+            amount = max(int(seen["amount"]) if seen else 0, facts.failed_refund_amount)
+            failed[facts.failed_refund_id] = {"amount": amount, "at": at}
         disputes = {k: dict(v) for k, v in self.disputes.items()}
         if facts.dispute_id is not None:
-            seen = disputes.get(facts.dispute_id, {})
+            seen_d = disputes.get(facts.dispute_id, {})
             disputes[facts.dispute_id] = {
-                "amount": max(int(seen.get("amount", 0)), facts.dispute_amount),
-                "reinstated": bool(seen.get("reinstated")) or facts.reinstated,
+                "amount": max(int(seen_d.get("amount", 0)), facts.dispute_amount),
+                "currency": seen_d.get("currency") or facts.currency,
+                "withdrawn": bool(seen_d.get("withdrawn")) or facts.withdrawn,
+                "givenBack": bool(seen_d.get("givenBack")) or facts.given_back,
             }
-        return PaymentFacts(max(self.amount_refunded, facts.amount_refunded), disputes)
+        charge_amount, charge_currency = self.charge_amount, self.charge_currency
+        if facts.amount:
+            charge_amount = max(charge_amount, facts.amount)
+            charge_currency = charge_currency or facts.currency
+        return PaymentFacts(
+            refunded_at, amount_refunded, charge_amount, charge_currency, failed, disputes
+        )
+
+    def refunded(self) -> int:
+        """The amount refunded now: the snapshot, less the refunds reported failed at or
+        after it (a failure reported earlier is already out of the snapshot)."""
+        failed = sum(
+            int(f["amount"]) for f in self.failed_refunds.values() if f["at"] >= self.refunded_at
+        )
+        return max(0, self.amount_refunded - failed)
 
     def to_document(self) -> dict[str, Any]:
-        return {"amountRefunded": self.amount_refunded, "disputes": dict(self.disputes)}
+        return {
+            "amountRefunded": self.amount_refunded,
+            "refundedAt": self.refunded_at,
+            "chargeAmount": self.charge_amount,
+            "chargeCurrency": self.charge_currency,
+            "failedRefunds": {k: dict(v) for k, v in self.failed_refunds.items()},
+            "disputes": {k: dict(v) for k, v in self.disputes.items()},
+        }
 
 
-def reversal_targets(credits: int, amount: int, facts: PaymentFacts) -> dict[str, int]:
-    """How many credits each claim should have reversed: refunds `floor(credits *
-    refunded / amount)` in total, each open dispute its share of what is left, a won
-    (reinstated) dispute nothing. Never more than the purchase's credits in all."""
-    refunded = min(facts.amount_refunded, amount)
-    targets = {REFUND_CLAIM: credits * refunded // amount}
-    left = credits - targets[REFUND_CLAIM]
+@dataclass(frozen=True)
+class Targets:
+    """How many credits each claim (`refund`, `dispute-<id>`) should have taken back, and the
+    facts left out because their currency is not the purchase's (for operators)."""
+
+    claims: dict[str, int]
+    mismatched: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.claims.values())
+
+
+def reversal_targets(
+    credits: int, amount: int, facts: PaymentFacts, currency: str | None = None
+) -> Targets:
+    """What each claim should have reversed. The base is the charge's own amount (the
+    purchase's `amount` until a charge event reports it): refunds `floor(credits * refunded
+    / base)` in total, then each dispute holding withdrawn funds its share of what is left
+    (an inquiry, or a dispute whose funds came back, nothing). Never more than `credits` in
+    all. A fact in another currency than the purchase is left out, not converted."""
+    mismatched: list[str] = []
+    base = amount
+    same_currency = not (currency and facts.charge_currency) or facts.charge_currency == currency
+    if facts.charge_amount and same_currency:
+        base = facts.charge_amount
+    elif facts.charge_amount:
+        mismatched.append(REFUND_CLAIM)
+    if base <= 0:
+        return Targets({}, tuple(mismatched))
+    refunded = min(facts.refunded(), base) if REFUND_CLAIM not in mismatched else 0
+    claims = {REFUND_CLAIM: credits * refunded // base}
+    left = credits - claims[REFUND_CLAIM]
     for dispute_id in sorted(facts.disputes):
         dispute = facts.disputes[dispute_id]
+        claim = DISPUTE_PREFIX + dispute_id
         share = 0
-        if not dispute.get("reinstated"):
-            share = min(left, credits * min(int(dispute.get("amount", 0)), amount) // amount)
+        if currency and dispute.get("currency") and dispute["currency"] != currency:
+            mismatched.append(claim)
+        elif dispute.get("withdrawn") and not dispute.get("givenBack"):
+            share = min(left, credits * min(int(dispute.get("amount", 0)), base) // base)
         left -= share
-        targets[DISPUTE_PREFIX + dispute_id] = share
-    return targets
+        claims[claim] = share
+    return Targets(claims, tuple(mismatched))
 
 
 @dataclass(frozen=True)
 class Move:
-    """One ledger move for a claim: `reversal` (credits taken back, at most the balance) or
-    `reinstatement` (what a won dispute had taken, given back)."""
+    """One ledger move for a claim: `reversal` (credits taken back) or `reinstatement`
+    (credits a claim had taken, given back)."""
 
     kind: str
     claim: str
@@ -252,23 +403,41 @@ def moves(
     targets: Mapping[str, int], claims: Mapping[str, Mapping[str, int]], balance: int
 ) -> tuple[list[Move], dict[str, dict[str, int]]]:
     """The moves that bring `claims` ({claim: {requested, taken}}) to `targets` from
-    `balance`, and the claims after them. A reversal takes what the balance allows; the rest
-    stays a shortfall (requested - taken). A target lowered to 0 gives back what was taken."""
-    out: list[Move] = []
-    after = {k: dict(v) for k, v in claims.items()}
-    for claim, target in targets.items():
-        prev = after.get(claim, {"requested": 0, "taken": 0})
-        requested, taken = int(prev.get("requested", 0)), int(prev.get("taken", 0))
-        if target > requested:
-            take = min(target - requested, max(0, balance))
-            balance -= take
-            out.append(Move("reversal", claim, take, target - requested))
-            after[claim] = {"requested": target, "taken": taken + take}
-        elif target < requested:
-            balance += taken
-            out.append(Move("reinstatement", claim, taken, target - requested))
-            after[claim] = {"requested": target, "taken": 0}
-    return out, after
+    `balance`, and the claims after them.
+
+    The credits taken in all are always `min(sum of targets, balance + taken so far)`: the
+    books depend only on the facts and on what the balance allows, never on the order the
+    facts arrived in. They are shared out over the claims in a fixed order (refund, then
+    disputes by id); each claim moves only by its difference, give-backs before takes, so a
+    dispute's credits moving to a refund of the same charge are neither taken twice nor
+    handed back. What could not be taken is a shortfall (requested - taken); the next event
+    about the same payment takes it when the balance allows.
+    """
+    taken_before = {k: int(v.get("taken", 0)) for k, v in claims.items()}
+    available = max(0, balance) + sum(taken_before.values())
+    names = sorted(set(targets) | set(claims), key=_claim_order)
+    remaining = min(sum(max(0, targets.get(k, 0)) for k in names), available)
+    after: dict[str, dict[str, int]] = {}
+    for name in names:
+        target = max(0, targets.get(name, 0))
+        taken = min(target, remaining)
+        remaining -= taken
+        after[name] = {"requested": target, "taken": taken}
+    gives = [
+        Move("reinstatement", k, taken_before.get(k, 0) - after[k]["taken"], after[k]["requested"])
+        for k in names
+        if after[k]["taken"] < taken_before.get(k, 0)
+    ]
+    takes = [
+        Move("reversal", k, after[k]["taken"] - taken_before.get(k, 0), after[k]["requested"])
+        for k in names
+        if after[k]["taken"] > taken_before.get(k, 0)
+    ]
+    return gives + takes, after
+
+
+def _claim_order(claim: str) -> tuple[int, str]:
+    return (0 if claim == REFUND_CLAIM else 1, claim)
 
 
 REVENUE_COUNTS = (

@@ -3,12 +3,15 @@ event applied exactly once.
 
 Documents:
 - `users/{uid}/purchases/{sessionId}`: `status` (`open` -> `pending` (a delayed payment) ->
-  `paid`, or `failed` / `expired`), `packId`, `credits`, `amount`, `currency`,
-  `paymentIntent`, `claims` (per refund / dispute: credits requested and taken back),
-  `reversedCredits`, `shortfallCredits`, times.
-- `stripePayments/{paymentIntent}`: what Stripe reported about the payment (cumulative refund,
-  disputes), and which purchase it pays once known, so that a refund arriving before its
-  purchase is applied when the purchase arrives.
+  `paid`, or `failed` / `expired`, or `refunded` when the payment completed for an account
+  that is closing or deleted: refunded in full through Stripe, no credits), `packId`,
+  `credits`, `amount` (what the session charged), `currency`, `paymentIntent`, `claims` (per
+  refund / dispute: credits requested and taken back), `reversedCredits`, `shortfallCredits`,
+  `currencyMismatch` (facts in another currency, left for operators), times.
+- `stripePayments/{paymentIntent}`: what Stripe reported about the payment (the refund
+  snapshot, failed refunds, the charge's amount and currency, disputes; see
+  `purchase_rules.PaymentFacts`), and which purchase it pays once known, so that a refund or
+  a dispute arriving before its purchase is applied when the purchase arrives.
 - `stripeEvents/{eventId}`: events already applied (`expiresAt`: a TTL policy deletes them
   after 30 days).
 - `revenueDays/{YYYY-MM-DD}`: the day's purchases and reversals, incremented in the same
@@ -16,14 +19,16 @@ Documents:
 
 Each event is one commit, conditional on every document it read being unchanged (created
 ones must still be absent): concurrent duplicate deliveries credit once, and whatever order
-events arrive in, the purchase ends the same.
+events arrive in, the purchase ends the same (the books are a function of the facts:
+`purchase_rules`). A refund through Stripe for a closed account is made before that commit,
+with an idempotency key derived from the session, so a retried event cannot refund twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +44,7 @@ from .purchase_rules import (
     CreditPack,
     PaymentFacts,
     SessionFacts,
+    Targets,
     charge_facts,
     moves,
     pack_from,
@@ -58,6 +64,12 @@ EVENT_RETENTION = timedelta(days=30)
 POLICY = RetryPolicy(max_attempts=100, deadline_seconds=30.0, max_delay=0.5)
 
 OPEN, PENDING, PAID, FAILED, EXPIRED = "open", "pending", "paid", "failed", "expired"
+REFUNDED = "refunded"  # paid for a closing or deleted account: refunded through Stripe
+ACCOUNT_DELETED = "account-deleted"
+
+# Refunds a payment intent in full with an idempotency key; the refund's id. Raises when
+# Stripe cannot (the event then answers 5xx and Stripe delivers it again).
+Refunder = Callable[[str, str], str]
 
 
 def purchase_ref(client: firestore.Client, user_id: str, session_id: str) -> Any:
@@ -93,8 +105,11 @@ class Applied:
     detail: str = ""
 
 
-def apply_event(client: firestore.Client, event: Mapping[str, Any]) -> Applied:
-    """Apply one verified Stripe event (its JSON) exactly once."""
+def apply_event(
+    client: firestore.Client, event: Mapping[str, Any], refund: Refunder | None = None
+) -> Applied:
+    """Apply one verified Stripe event (its JSON) exactly once. `refund` refunds a payment
+    that completes for a closing or deleted account."""
     event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
     obj = (event.get("data") or {}).get("object") or {}
     if not event_id or not isinstance(obj, Mapping):
@@ -104,10 +119,10 @@ def apply_event(client: firestore.Client, event: Mapping[str, Any]) -> Applied:
             return Applied("ignored", f"a {obj.get('mode')} session")
         facts = session_facts(obj)
         return retry_on_conflict(
-            lambda: _apply_session(client, event_id, event_type, facts), POLICY
+            lambda: _apply_session(client, event_id, event_type, facts, refund), POLICY
         )
     if event_type in CHARGE_EVENTS:
-        charge = charge_facts(event_type, obj)
+        charge = charge_facts(event_type, obj, event.get("created"))
         if charge.payment_intent is None:
             return Applied("ignored", "no payment_intent")
         return retry_on_conflict(lambda: _apply_charge(client, event_id, charge), POLICY)
@@ -163,7 +178,11 @@ def _event_doc(event_id: str, event_type: str, outcome: str) -> dict[str, Any]:
 
 
 def _apply_session(
-    client: firestore.Client, event_id: str, event_type: str, s: SessionFacts
+    client: firestore.Client,
+    event_id: str,
+    event_type: str,
+    s: SessionFacts,
+    refund: Refunder | None,
 ) -> Applied:
     event_ref = client.collection(EVENTS).document(event_id)
     if s.user_id is None:
@@ -190,7 +209,7 @@ def _apply_session(
     purchase = p_snap.to_dict() or {}
     status = purchase.get("status", OPEN)
     credits = int(purchase.get("credits") or s.credits or 0)
-    amount = int(purchase.get("amount") or s.amount or 0)
+    amount = int(s.amount or purchase.get("amount") or 0)  # what the session charged
     if not credits and s.pack_id:  # e.g. a Payment Link whose metadata names only the pack
         pack = _pack(client, s.pack_id)
         credits, amount = (pack.credits, amount or pack.amount) if pack else (0, amount)
@@ -212,8 +231,10 @@ def _apply_session(
         event_type == "checkout.session.completed" and s.paid
     )
     outcome = "applied"
-    if status == PAID:
-        outcome = "already paid"
+    if status in (PAID, REFUNDED):
+        outcome = f"already {status}"
+    elif credit_now and _closed(user_snap):
+        outcome = _refund_for_closed_account(s, refund, update)
     elif credit_now:
         if credits <= 0:
             log.error("stripe session %s is paid but names no credits", s.session_id)
@@ -245,6 +266,32 @@ def _apply_session(
     return Applied("applied", outcome)
 
 
+def _closed(user_snap: Any) -> bool:
+    """Whether the account is closing or deleted (it holds no money from then on)."""
+    data = user_snap.to_dict() or {} if user_snap.exists else {}
+    return bool(data.get("closingAt") or data.get("deletedAt"))
+
+
+def _refund_for_closed_account(
+    s: SessionFacts, refund: Refunder | None, update: dict[str, Any]
+) -> str:
+    """A payment that completed for a closing or deleted account: refunded in full through
+    Stripe (idempotency key from the session), recorded `refunded`; no credits land."""
+    if s.payment_intent is None or refund is None:
+        log.error("stripe session %s paid for a closed account: refund it by hand", s.session_id)
+        update.update(status="unfulfilled", refundReason=ACCOUNT_DELETED)
+        return "closed account, not refunded"
+    refund_id = refund(s.payment_intent, f"refund-{ACCOUNT_DELETED}-{s.session_id}")
+    update.update(
+        status=REFUNDED,
+        refundReason=ACCOUNT_DELETED,
+        stripeRefundId=refund_id,
+        refundedAt=firestore.SERVER_TIMESTAMP,
+    )
+    log.info("stripe session %s paid for a closed account: refunded", s.session_id)
+    return "refunded (account deleted)"
+
+
 def _credit(
     commit: _Commit,
     user_snap: Any,
@@ -265,7 +312,7 @@ def _credit(
     commit.count({"purchases": 1, "creditsPurchased": credits})
     if currency:
         commit.count({f"amount.{currency}": amount})
-    target = _Target(user_snap.reference, session_id, credits, amount)
+    target = _Target(user_snap.reference, session_id, credits, amount, currency)
     balance = _reconcile(commit, target, facts, purchase, update, balance)
     commit.put(user_snap, _user_fields(user_snap, balance))
 
@@ -277,7 +324,8 @@ class _Target:
     user_ref: Any
     session_id: str
     credits: int
-    amount: int
+    amount: int  # what the session charged: the base until a charge event reports its own
+    currency: str | None
 
 
 def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Applied:
@@ -291,8 +339,6 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
     facts = PaymentFacts.from_document(payment).with_charge(c)
     commit = _Commit(client)
     pay_update: dict[str, Any] = {**facts.to_document(), "updatedAt": firestore.SERVER_TIMESTAMP}
-    if c.amount and not payment.get("amount"):
-        pay_update["amount"] = c.amount
     outcome = "recorded (purchase not seen yet)"
     user_id, session_id = payment.get("userId"), payment.get("sessionId")
     if user_id and session_id:
@@ -302,8 +348,13 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
         purchase = p_snap.to_dict() or {}
         if purchase.get("status") == PAID:
             update: dict[str, Any] = {"updatedAt": firestore.SERVER_TIMESTAMP}
-            amount = int(purchase.get("amount") or c.amount or 0)
-            target = _Target(user_ref, str(session_id), int(purchase["credits"]), amount)
+            target = _Target(
+                user_ref,
+                str(session_id),
+                int(purchase["credits"]),
+                int(purchase.get("amount") or 0),
+                purchase.get("currency"),
+            )
             balance = _reconcile(commit, target, facts, purchase, update, _credits_of(user_snap))
             commit.put(user_snap, _user_fields(user_snap, balance))
             commit.put(p_snap, update)
@@ -323,33 +374,36 @@ def _reconcile(
     balance: int,
 ) -> int:
     """Add the reversal and reinstatement entries the facts call for; return the balance."""
-    if target.amount <= 0:
-        return balance
     session_id, user_ref = target.session_id, target.user_ref
-    targets = reversal_targets(target.credits, target.amount, facts)
-    todo, claims = moves(targets, purchase.get("claims") or {}, balance)
+    targets: Targets = reversal_targets(target.credits, target.amount, facts, target.currency)
+    if targets.mismatched:
+        update["currencyMismatch"] = list(targets.mismatched)
+        log.error("stripe payment of %s: facts in another currency", session_id)
+    todo, claims = moves(targets.claims, purchase.get("claims") or {}, balance)
     reversed_total = int(purchase.get("reversedCredits", 0))
+    seq = int(purchase.get("moveCount", 0))
     for move in todo:
-        if move.credits == 0:
-            continue
+        seq += 1
         if move.kind == "reversal":
             balance -= move.credits
             reversed_total += move.credits
-            entry_id = f"reversal-{session_id}-{move.claim}-{targets[move.claim]}"
-            entry = _entry(EntryType.REVERSAL, move.credits, balance, session_id)
-            entry.update(claim=move.claim, requestedCredits=move.requested)
+            kind = EntryType.REVERSAL
             commit.count({"reversals": 1, "creditsReversed": move.credits})
         else:
             balance += move.credits
             reversed_total -= move.credits
-            entry_id = f"reinstatement-{session_id}-{move.claim}"
-            entry = _entry(EntryType.REINSTATEMENT, move.credits, balance, session_id)
-            entry["claim"] = move.claim
+            kind = EntryType.REINSTATEMENT
             commit.count({"reinstatements": 1, "creditsReinstated": move.credits})
+        entry = _entry(kind, move.credits, balance, session_id)
+        entry.update(claim=move.claim, requestedCredits=move.requested)
+        entry_id = f"{kind.value}-{session_id}-{move.claim}-m{seq}"
         commit.batch.create(user_ref.collection(TRANSACTIONS).document(entry_id), entry)
-    if todo:
+    if claims != (purchase.get("claims") or {}):
         update.update(
-            claims=claims, reversedCredits=reversed_total, shortfallCredits=shortfall(claims)
+            claims=claims,
+            reversedCredits=reversed_total,
+            shortfallCredits=shortfall(claims),
+            moveCount=seq,
         )
     return balance
 
@@ -378,6 +432,7 @@ def _entry(kind: EntryType, credits: int, balance: int, session_id: str) -> dict
         "type": kind.value,
         "credits": credits,
         "balanceAfter": balance,
-        "purchaseId": session_id,
+        "checkoutSessionId": session_id,
+        "purchaseId": session_id,  # the same id, for readers written before checkoutSessionId
         "timestamp": firestore.SERVER_TIMESTAMP,
     }

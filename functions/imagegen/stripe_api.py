@@ -1,5 +1,5 @@
-"""Stripe through its official `stripe` library (imported on first use): Checkout Sessions and
-webhook signatures. The API root is `STRIPE_API_BASE`: Stripe itself, or the local test
+"""Stripe through its official `stripe` library (imported on first use): Checkout Sessions,
+refunds and webhook signatures. The API root is `STRIPE_API_BASE`: Stripe itself, or the local test
 double in the emulator; the code path is the same."""
 
 from __future__ import annotations
@@ -86,6 +86,23 @@ def create_checkout_session(
     if not session.url:
         raise StripeUnavailable("the session has no url")
     return CheckoutSession(str(session.id), str(session.url))
+
+
+def refund_payment(api_key: str, api_base: str, payment_intent: str, idempotency_key: str) -> str:
+    """Refund a payment in full (`POST /v1/refunds`); the refund's id. Safe to repeat with
+    the same `idempotency_key` (Stripe answers the first refund again). StripeUnavailable when
+    Stripe refuses or cannot be reached."""
+    import stripe
+
+    try:
+        refund = _client(api_key, api_base).v1.refunds.create(
+            params={"payment_intent": payment_intent, "reason": "requested_by_customer"},
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as err:
+        log.error("stripe refund failed: %s %s", type(err).__name__, err.http_status)
+        raise StripeUnavailable(type(err).__name__) from None
+    return str(refund.id)
 
 
 def verified_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:

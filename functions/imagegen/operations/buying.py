@@ -86,6 +86,13 @@ def buy_credits(
     return Checkout(session.id, session.url, pack)
 
 
+def _refund_in_full(payment_intent: str, idempotency_key: str) -> str:
+    """Refund a payment through Stripe (a payment completed for a closed account)."""
+    return stripe_api.refund_payment(
+        secret_value(STRIPE_SECRET_KEY), STRIPE_API_BASE.value, payment_intent, idempotency_key
+    )
+
+
 def handle_stripe_webhook(payload: bytes, signature: str | None) -> purchases.Applied:
     """Verify and apply one Stripe event: 400 `invalid-signature` (nothing changed) when it
     does not verify; any failure while applying propagates (a 5xx: Stripe retries)."""
@@ -94,7 +101,7 @@ def handle_stripe_webhook(payload: bytes, signature: str | None) -> purchases.Ap
     except stripe_api.BadSignature as err:
         log.warning("stripe webhook refused: %s", err)
         raise errors.invalid_signature() from None
-    applied = purchases.apply_event(db(), event)
+    applied = purchases.apply_event(db(), event, _refund_in_full)
     log.info(
         "stripe event %s (%s): %s %s",
         event.get("id"),
