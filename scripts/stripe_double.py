@@ -12,9 +12,13 @@ a checkout: it sends signed events (`Stripe-Signature: t=...,v1=HMAC-SHA256(secr
     POST /v1/checkout/sessions/{id}/expire     expire an open session (checkout.session.expired)
     POST /v1/refunds                           refund a payment_intent, all or `amount`
                                                (charge.refunded, amount_refunded cumulative)
+    GET  /v1/refunds?payment_intent=...        list the refunds of a payment
     GET  /pay/{id}                             the hosted test page: pay now, pay later (a
                                                delayed method that then succeeds or fails),
-                                               decline, cancel; after paying: dispute, win it
+                                               decline, cancel; after paying: a chargeback
+                                               (created + funds_withdrawn), won (closed +
+                                               funds_reinstated) or lost (closed), or an
+                                               inquiry (warning_needs_response) and its close
     GET  /_double/deliveries                   not Stripe's: what was sent and the answers
 
     python scripts/stripe_double.py --port 12111 --secret-file functions/.secret.local \
@@ -41,6 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 API_VERSION = "2025-10-29.clover"
 SESSIONS: dict[str, dict[str, Any]] = {}
 CHARGES: dict[str, dict[str, Any]] = {}  # by payment_intent
+REFUNDS: list[dict[str, Any]] = []
 IDEMPOTENCY: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (params digest, response)
 DELIVERIES: list[dict[str, Any]] = []
 LOCK = threading.RLock()
@@ -229,32 +234,71 @@ def refund(params: dict[str, Any]) -> dict[str, Any]:
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount"]
     send_event("charge.refunded", charge)
-    return {
+    created = {
         "id": new_id("re"),
         "object": "refund",
         "amount": amount,
         "charge": charge["id"],
+        "currency": charge["currency"],
+        "created": int(time.time()),
         "payment_intent": charge["payment_intent"],
+        "reason": params.get("reason"),
         "status": "succeeded",
     }
+    REFUNDS.append(created)
+    return created
 
 
-def dispute(session: dict[str, Any], won: bool) -> None:
+def list_refunds(query: dict[str, str]) -> dict[str, Any]:
+    """`GET /v1/refunds`, newest first, filtered by `payment_intent` or `charge`."""
+    data = [
+        r
+        for r in reversed(REFUNDS)
+        if query.get("payment_intent") in (None, r["payment_intent"])
+        and query.get("charge") in (None, r["charge"])
+    ]
+    return {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
+
+
+# What each test-page action after a payment sends, as Stripe does
+# (https://docs.stripe.com/disputes/how-disputes-work): a chargeback withdraws the funds at
+# once and gives them back if won; an inquiry (`warning_*`) withdraws nothing.
+DISPUTE_STEPS = {
+    "dispute": (
+        ("charge.dispute.created", "needs_response"),
+        ("charge.dispute.funds_withdrawn", "needs_response"),
+    ),
+    "dispute_won": (
+        ("charge.dispute.closed", "won"),
+        ("charge.dispute.funds_reinstated", "won"),
+    ),
+    "dispute_lost": (("charge.dispute.closed", "lost"),),
+    "inquiry": (("charge.dispute.created", "warning_needs_response"),),
+    "inquiry_closed": (("charge.dispute.closed", "warning_closed"),),
+}
+
+
+def dispute(session: dict[str, Any], action: str) -> None:
     charge = CHARGES[session["payment_intent"]]
-    dispute_id = session.setdefault("_dispute", new_id("dp"))
-    send_event(
-        "charge.dispute.funds_reinstated" if won else "charge.dispute.created",
-        {
-            "id": dispute_id,
-            "object": "dispute",
-            "amount": charge["amount"] - charge["amount_refunded"],
-            "charge": charge["id"],
-            "payment_intent": charge["payment_intent"],
-            "currency": charge["currency"],
-            "reason": "fraudulent",
-            "status": "won" if won else "needs_response",
-        },
-    )
+    if action in ("dispute", "inquiry"):
+        session["_dispute"] = new_id("dp")
+        session["_dispute_amount"] = charge["amount"] - charge["amount_refunded"]
+    elif "_dispute" not in session:
+        return
+    for event_type, status in DISPUTE_STEPS[action]:
+        send_event(
+            event_type,
+            {
+                "id": session["_dispute"],
+                "object": "dispute",
+                "amount": session["_dispute_amount"],
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "currency": charge["currency"],
+                "reason": "fraudulent",
+                "status": status,
+            },
+        )
 
 
 # --- the hosted test page -----------------------------------------------------------
@@ -276,7 +320,13 @@ ACTIONS = {
     "decline": "Card declined",
     "cancel": "Cancel and go back",
 }
-PAID_ACTIONS = {"dispute": "Open a dispute", "dispute_won": "Win the dispute"}
+PAID_ACTIONS = {
+    "dispute": "Open a dispute (chargeback)",
+    "dispute_won": "Win the dispute",
+    "dispute_lost": "Lose the dispute",
+    "inquiry": "Open an inquiry",
+    "inquiry_closed": "Close the inquiry",
+}
 
 
 def page(session: dict[str, Any], error: str = "") -> str:
@@ -316,7 +366,7 @@ def pay_action(session: dict[str, Any], action: str) -> str | None:
             return session["cancel_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
         return None
     if session["payment_status"] == "paid" and action in PAID_ACTIONS:
-        dispute(session, won=action == "dispute_won")
+        dispute(session, action)
     return None
 
 
@@ -369,6 +419,9 @@ class Handler(BaseHTTPRequestHandler):
                     self.reply(200, public(self.session(m.group(1))))
                 elif m := re.fullmatch(r"/pay/([^/]+)", path):
                     self.reply(200, page(self.session(m.group(1))), "text/html; charset=utf-8")
+                elif path == "/v1/refunds":
+                    require_key(self.headers)
+                    self.reply(200, list_refunds(dict(parse_qsl(urlsplit(self.path).query))))
                 elif path == "/_double/deliveries":
                     self.reply(200, {"data": DELIVERIES})
                 else:
