@@ -346,7 +346,11 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
         p_ref = purchase_ref(client, str(user_id), str(session_id))
         p_snap, user_snap = get_many(client, p_ref, user_ref)
         purchase = p_snap.to_dict() or {}
-        if purchase.get("status") == PAID:
+        if purchase.get("status") == PAID and _closed(user_snap):
+            # A deleted account holds no money: nothing to take back, nothing given back to
+            # it (its balance was forfeited); the facts are kept for operators.
+            outcome = "recorded (account closed)"
+        elif purchase.get("status") == PAID:
             update: dict[str, Any] = {"updatedAt": firestore.SERVER_TIMESTAMP}
             target = _Target(
                 user_ref,
