@@ -128,23 +128,3 @@ def test_moves_never_go_below_zero_and_record_the_shortfall():
     back, after = moves({"refund": 50, "dispute-d": 0}, claims, balance=0)
     assert [(m.kind, m.credits) for m in back] == [("reinstatement", 10)]
     assert shortfall(after) == 0
-
-
-@pytest.mark.parametrize(
-    ("email", "normalized"),
-    [
-        ("John.Doe+promo@Gmail.com", "johndoe@gmail.com"),
-        ("johndoe@googlemail.com", "johndoe@gmail.com"),
-        ("j.o.h.n+a+b@example.co.uk", "john@example.co.uk"),
-        ("  Ada@Example.com ", "ada@example.com"),
-        ("+tag@gmail.com", None),
-        ("no-at-sign", None),
-        ("a@b@c.com", None),
-        ("a@localhost", None),
-        (None, None),
-    ],
-)
-def test_emails_normalize_by_gmail_rules(email, normalized):
-    from imagegen.emails import normalized_email
-
-    assert normalized_email(email) == normalized
