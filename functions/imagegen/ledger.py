@@ -440,6 +440,8 @@ def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
 SIGNUP_BONUS_ENTRY = "signup-bonus"
 SIGNUP_BONUSES = "signupBonuses"  # signupBonuses/{HMAC of the normalized email}: who got it
 SIGNUP_BONUS_FIELD = "signupBonus"  # users/{uid}: the decision, once made
+# Short: it runs inside blocking Auth triggers, which must answer within 7 s.
+SIGNUP_BONUS_POLICY = RetryPolicy(max_attempts=10, deadline_seconds=3.0)
 
 
 class BonusDecision(StrEnum):
@@ -487,7 +489,7 @@ def decide_signup_bonus(
         return decision
 
     try:
-        return retry_on_conflict(attempt, CHARGE_POLICY)
+        return retry_on_conflict(attempt, SIGNUP_BONUS_POLICY)
     except GaveUp:
         request_log.busy(user_id, "signup bonus")
         raise errors.busy("this user's credits") from None
