@@ -21,6 +21,7 @@ from imagegen import http_endpoints as endpoints
 from imagegen.operations import accounts, admin, gallery, generating, notifications
 from imagegen.settings import (
     PROVIDER_SECRETS,
+    SIGNUP_BONUS_KEY,
     STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
@@ -53,14 +54,14 @@ _batch_job = https_fn.on_request(
     timeout_sec=300,
     memory=options.MemoryOption.MB_512,
     concurrency=40,
-    secrets=PROVIDER_SECRETS,
+    secrets=[*PROVIDER_SECRETS, SIGNUP_BONUS_KEY],
 )
 def createGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST: charge credits, generate an image, refund on failure."""
     return endpoints.create_generation_request(req)
 
 
-@https_fn.on_request(cors=_CORS)
+@https_fn.on_request(cors=_CORS, secrets=[SIGNUP_BONUS_KEY])
 def getUserCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """GET ?userId=: balance and ledger, newest first, paginated."""
     return endpoints.get_user_credits(req)
@@ -99,14 +100,17 @@ def stripeWebhook(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
 # Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
 # signed-in app user; see README, "From a web or mobile app".
 @callables.on_call(
-    timeout_sec=300, memory=options.MemoryOption.MB_512, concurrency=40, secrets=PROVIDER_SECRETS
+    timeout_sec=300,
+    memory=options.MemoryOption.MB_512,
+    concurrency=40,
+    secrets=[*PROVIDER_SECRETS, SIGNUP_BONUS_KEY],
 )
 def generateImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Charge, generate and settle one image for the caller (or queue it with async: true)."""
     return callables.generate_image(req)
 
 
-@callables.on_call()
+@callables.on_call(secrets=[SIGNUP_BONUS_KEY])
 def getCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """The caller's balance and ledger, newest first, paginated."""
     return callables.get_credits(req)
@@ -291,14 +295,29 @@ def purgeDeletedImages(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N80
     gallery.purge_deleted(event.schedule_time or datetime.now(UTC))
 
 
-@identity_fn.before_user_created()
+@identity_fn.before_user_created(secrets=[SIGNUP_BONUS_KEY])
 def grantSignupBonus(  # noqa: N802
     event: identity_fn.AuthBlockingEvent,
 ) -> identity_fn.BeforeCreateResponse | None:
-    """Blocking Auth trigger (before a new user is created): the signup bonus, once per user
-    and email identity. A failure never blocks the signup (logged; no bonus)."""
+    """Blocking Auth trigger (before a new user is created): the signup bonus when the email
+    is verified from the start (a Google account). Never blocks the signup (a failure is
+    logged; the next sign-in or call tries again)."""
+    _signup_bonus(event)
+    return None
+
+
+@identity_fn.before_user_signed_in(secrets=[SIGNUP_BONUS_KEY])
+def grantSignupBonusAtSignIn(  # noqa: N802
+    event: identity_fn.AuthBlockingEvent,
+) -> identity_fn.BeforeSignInResponse | None:
+    """Blocking Auth trigger (before a sign-in): the signup bonus at the first sign-in with a
+    verified email. Never blocks the sign-in."""
+    _signup_bonus(event)
+    return None
+
+
+def _signup_bonus(event: identity_fn.AuthBlockingEvent) -> None:
     try:
-        accounts.signup_bonus(event.data.uid, event.data.email)
+        accounts.signup_bonus(event.data.uid, event.data.email, event.data.email_verified is True)
     except Exception:
         logging.getLogger("imagegen").exception("signup bonus failed for %s", event.data.uid)
-    return None

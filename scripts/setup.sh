@@ -161,7 +161,8 @@ check_ports() {
 
 # The emulator reads secret params from functions/.secret.local (never deployed, not in git);
 # a random development secret is written once so no Secret Manager is needed.
-# WEBHOOK_SECRET has the Standard Webhooks form, whsec_<base64> (an older dev- value is replaced).
+# WEBHOOK_SECRET has the Standard Webhooks form, whsec_<base64> (an older dev- value is replaced);
+# SIGNUP_BONUS_KEY keys the signup bonus's claim documents.
 setup_local_secrets() {
   local file="$ROOT/functions/.secret.local"
   if [ -f "$file" ] && grep -q '^WEBHOOK_SECRET=dev-' "$file"; then
@@ -170,6 +171,10 @@ setup_local_secrets() {
   if ! grep -q '^WEBHOOK_SECRET=' "$file" 2>/dev/null; then
     echo "WEBHOOK_SECRET=whsec_$("$VENV/bin/python" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(24)).decode())')" >> "$file"
     log "wrote a development WEBHOOK_SECRET to functions/.secret.local"
+  fi
+  if ! grep -q '^SIGNUP_BONUS_KEY=' "$file" 2>/dev/null; then
+    echo "SIGNUP_BONUS_KEY=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))')" >> "$file"
+    log "wrote a development SIGNUP_BONUS_KEY to functions/.secret.local"
   fi
 }
 

@@ -145,23 +145,3 @@ def test_a_lowered_target_gives_back_only_the_difference():
         ("reversal", "refund", 50),
     ]
     assert sum(c["taken"] for c in after.values()) == 100
-
-
-@pytest.mark.parametrize(
-    ("email", "normalized"),
-    [
-        ("John.Doe+promo@Gmail.com", "johndoe@gmail.com"),
-        ("johndoe@googlemail.com", "johndoe@gmail.com"),
-        ("j.o.h.n+a+b@example.co.uk", "john@example.co.uk"),
-        ("  Ada@Example.com ", "ada@example.com"),
-        ("+tag@gmail.com", None),
-        ("no-at-sign", None),
-        ("a@b@c.com", None),
-        ("a@localhost", None),
-        (None, None),
-    ],
-)
-def test_emails_normalize_by_gmail_rules(email, normalized):
-    from imagegen.emails import normalized_email
-
-    assert normalized_email(email) == normalized

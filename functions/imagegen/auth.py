@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from firebase_admin import auth as firebase_auth
 
@@ -25,6 +26,8 @@ class Caller:
 
     uid: str | None
     admin: bool = False
+    email: str | None = None
+    email_verified: bool = False  # the token's `email_verified` claim
 
     @property
     def anonymous(self) -> bool:
@@ -67,7 +70,18 @@ def verify(header: str | None) -> Caller:
     # The Admin SDK skips the expiry check for emulator tokens; check it everywhere alike.
     if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] < time.time():
         raise errors.unauthenticated("The ID token has expired.")
-    return Caller(uid=claims["uid"], admin=claims.get("admin") is True)
+    return caller_from_claims(claims["uid"], claims)
+
+
+def caller_from_claims(uid: str, claims: dict[str, Any]) -> Caller:
+    """The caller of a verified ID token's claims."""
+    email = claims.get("email")
+    return Caller(
+        uid=uid,
+        admin=claims.get("admin") is True,
+        email=email if isinstance(email, str) else None,
+        email_verified=claims.get("email_verified") is True,
+    )
 
 
 def require_user(caller: Caller, user_id: str) -> None:

@@ -22,11 +22,11 @@ from firebase_functions.https_fn import (
 )
 
 from . import errors, idempotency, shapes
-from .auth import Caller
+from .auth import Caller, caller_from_claims
 from .errors import DomainError, ErrorCode
 from .history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from .image_models import Outcome
-from .operations import buying, gallery, generating, reads
+from .operations import accounts, buying, gallery, generating, reads
 from .settings import ENFORCE_APP_CHECK, running_in_emulator
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def caller_of(req: CallableRequest[Any]) -> Caller:
         raise errors.unauthenticated("Sign in to call this function.")
     if ENFORCE_APP_CHECK.value and req.app is None:
         raise errors.unauthenticated("A valid App Check token is required.")
-    return Caller(uid=req.auth.uid, admin=req.auth.token.get("admin") is True)
+    return caller_from_claims(req.auth.uid, req.auth.token)
 
 
 def callable_operation(operation: Operation) -> Callable[[CallableRequest[Any]], Any]:
@@ -188,6 +188,7 @@ ORDER_FIELDS = ("model", "style", "color", "size", "prompt", "webhookUrl")
 @callable_operation
 def generate_image(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like POST createGenerationRequest, for the signed-in user."""
+    accounts.signup_bonus_for(caller)
     order_data = {name: data[name] for name in ORDER_FIELDS if name in data}
     order = generating.order_for(caller, {**order_data, "userId": caller.uid})
     return generating.create_generation(caller, order, _options(data)).body
@@ -196,6 +197,7 @@ def generate_image(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
 @callable_operation
 def get_credits(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like GET getUserCredits, for the signed-in user."""
+    accounts.signup_bonus_for(caller)
     return shapes.credits_json(reads.get_credits(caller, caller.uid, _page(data)))
 
 

@@ -16,7 +16,7 @@ from .http_api import (
     read_json_object,
     simulated_crash,
 )
-from .operations import admin, buying, gallery, generating, reads
+from .operations import accounts, admin, buying, gallery, generating, reads
 
 ASYNC_PREFERENCE = "respond-async"
 
@@ -58,6 +58,7 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
     """Charge, generate and settle one image: 200 with the image or 500 after a refund; with
     `Prefer: respond-async`, 202 once charged and queued."""
     caller = caller_of(req)
+    accounts.signup_bonus_for(caller)
     body = read_json_object(req)
     key = req.headers.get(idempotency.HEADER)
     options = generating.GenerationOptions(
@@ -76,7 +77,9 @@ def create_generation_request(req: https_fn.Request) -> https_fn.Response:
 @endpoint("GET")
 def get_user_credits(req: https_fn.Request) -> https_fn.Response:
     """The user's balance and ledger, newest first, one page at a time."""
-    page = reads.get_credits(caller_of(req), req.args.get("userId"), page_of(req))
+    caller = caller_of(req)
+    accounts.signup_bonus_for(caller)
+    page = reads.get_credits(caller, req.args.get("userId"), page_of(req))
     return json_response(200, shapes.credits_json(page))
 
 

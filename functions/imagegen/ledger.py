@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from google.cloud import firestore
@@ -437,59 +438,93 @@ def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
 
 
 SIGNUP_BONUS_ENTRY = "signup-bonus"
-SIGNUP_BONUSES = "signupBonuses"  # signupBonuses/{sha256 of the normalized email}
+SIGNUP_BONUSES = "signupBonuses"  # signupBonuses/{HMAC of the normalized email}: who got it
+SIGNUP_BONUS_FIELD = "signupBonus"  # users/{uid}: the decision, once made
+# Short: it runs inside blocking Auth triggers, which must answer within 7 s.
+SIGNUP_BONUS_POLICY = RetryPolicy(max_attempts=10, deadline_seconds=3.0)
 
 
-def grant_signup_bonus(
-    client: firestore.Client, user_id: str, email_key: str, credits: int
-) -> bool:
-    """Grant the signup bonus to a new user, once per user (the entry `signup-bonus`) and once
-    per email identity (`signupBonuses/{email_key}`), in one commit. False when either was
-    already granted (a trigger run twice, or an alias of an address that got it)."""
-    claim = client.collection(SIGNUP_BONUSES).document(email_key)
-    return grant(client, user_id, credits, SIGNUP_BONUS_ENTRY, SIGNUP_BONUS_ENTRY, claim)[1]
+class BonusDecision(StrEnum):
+    """What became of a user's signup bonus (`users/{uid}.signupBonus`)."""
+
+    GRANTED = "granted"
+    ADDRESS_USED = "address-used"  # another account got it for the same address
+    NO_ADDRESS = "no-address"  # the verified email is not an address that can be keyed
+
+
+def decide_signup_bonus(
+    client: firestore.Client, user_id: str, email_key: str | None, credits: int
+) -> BonusDecision | None:
+    """Decide a verified user's signup bonus, once: grant `credits` (the entry `signup-bonus`,
+    the claim `signupBonuses/{email_key}` and the decision on the user, in one commit) unless
+    the address was claimed by another account (or `email_key` is None), which records only
+    the decision. Returns the decision this call made; None when it was made before or the
+    account is closed (then nothing is written)."""
+    user_ref = _user_ref(client, user_id)
+    entry_ref = user_ref.collection(TRANSACTIONS).document(SIGNUP_BONUS_ENTRY)
+    claim = client.collection(SIGNUP_BONUSES).document(email_key) if email_key else None
+
+    def attempt() -> BonusDecision | None:
+        user, entry, *claimed = get_many(
+            client, user_ref, entry_ref, *([claim] if claim is not None else [])
+        )
+        data = (user.to_dict() or {}) if user.exists else {}
+        if data.get(SIGNUP_BONUS_FIELD) or data.get("deletedAt"):
+            return None
+        balance = credits_of(user) if user.exists else 0
+        batch = client.batch()
+        if entry.exists:  # granted before decisions were recorded
+            decision = BonusDecision.GRANTED
+        elif claim is None:
+            decision = BonusDecision.NO_ADDRESS
+        elif claimed[0].exists:
+            decision = BonusDecision.ADDRESS_USED
+        else:
+            decision = BonusDecision.GRANTED
+            balance += credits
+            batch.create(entry_ref, _grant_entry(credits, SIGNUP_BONUS_ENTRY, balance))
+            batch.create(claim, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
+        _set_balance(client, batch, user, balance, **{SIGNUP_BONUS_FIELD: decision.value})
+        batch.commit()
+        return decision
+
+    try:
+        return retry_on_conflict(attempt, SIGNUP_BONUS_POLICY)
+    except GaveUp:
+        request_log.busy(user_id, "signup bonus")
+        raise errors.busy("this user's credits") from None
+
+
+def _grant_entry(credits: int, reason: str, balance_after: int) -> dict[str, Any]:
+    return {
+        "type": EntryType.GRANT.value,
+        "credits": credits,
+        "reason": reason,
+        "balanceAfter": balance_after,
+        "timestamp": firestore.SERVER_TIMESTAMP,
+    }
 
 
 def grant(
-    client: firestore.Client,
-    user_id: str,
-    credits: int,
-    reason: str,
-    entry_id: str,
-    claim: Any = None,
+    client: firestore.Client, user_id: str, credits: int, reason: str, entry_id: str
 ) -> tuple[int, bool]:
     """Add `credits` to a user (created if missing) with a `grant` ledger entry, atomically.
 
     `entry_id` makes the grant idempotent: a second grant with the same id changes nothing.
-    With `claim` (a document), the grant is also once per that document: it is created in the
-    same commit, and an existing one means no grant.
     Returns (balance after, whether this call granted).
     """
     user_ref = _user_ref(client, user_id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(entry_id)
 
     def attempt() -> tuple[int, bool]:
-        user, existing, *claimed = get_many(
-            client, user_ref, entry_ref, *([claim] if claim is not None else [])
-        )
+        user, existing = get_many(client, user_ref, entry_ref)
         balance = credits_of(user) if user.exists else 0
-        if existing.exists or (claimed and claimed[0].exists):
+        if existing.exists:
             return balance, False
         new_balance = balance + credits
         batch = client.batch()
         _set_balance(client, batch, user, new_balance)
-        batch.create(
-            entry_ref,
-            {
-                "type": EntryType.GRANT.value,
-                "credits": credits,
-                "reason": reason,
-                "balanceAfter": new_balance,
-                "timestamp": firestore.SERVER_TIMESTAMP,
-            },
-        )
-        if claim is not None:
-            batch.create(claim, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
+        batch.create(entry_ref, _grant_entry(credits, reason, new_balance))
         batch.commit()
         return new_balance, True
 

@@ -89,8 +89,11 @@ DAILY_CREDIT_LIMIT = params.IntParam(
 SIGNUP_BONUS_CREDITS = params.IntParam(
     "SIGNUP_BONUS_CREDITS",
     default=10,
-    description="Credits granted once to each new Auth user (0: none).",
+    description="Credits granted once to each account with a verified email, once per "
+    "normalized address (0: none).",
 )
+# Keys the claim documents of the signup bonus (signupBonuses/{HMAC of the address}).
+SIGNUP_BONUS_KEY = params.SecretParam("SIGNUP_BONUS_KEY")
 
 SOFT_DELETE_DAYS = params.IntParam(
     "SOFT_DELETE_DAYS",

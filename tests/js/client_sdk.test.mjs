@@ -11,9 +11,11 @@ import { after, before, describe, test } from "node:test";
 
 import { deleteApp, initializeApp } from "firebase/app";
 import {
+  applyActionCode,
   connectAuthEmulator,
   createUserWithEmailAndPassword,
   getAuth,
+  sendEmailVerification,
   signInWithEmailAndPassword,
   signOut,
 } from "firebase/auth";
@@ -49,8 +51,8 @@ function client() {
   return session;
 }
 
-// Test users are `js+<tag>@...` aliases of one address whose signup bonus was claimed first
-// (see before()), so they start at 0 credits and hold exactly what a test grants them.
+// Test users are `js+<tag>@...` addresses left unverified, so they get no signup bonus (it
+// needs a verified email): they start at 0 credits and hold exactly what a test grants them.
 const BASE_EMAIL = "js@tests.example.com";
 
 /** A new email/password user, signed in, holding `credits` granted by the seeded admin. */
@@ -120,11 +122,6 @@ function booksBalance(entries, credits) {
 }
 
 before(async () => {
-  try {
-    await createUserWithEmailAndPassword(client().auth, BASE_EMAIL, "password");
-  } catch (err) {
-    if (err.code !== "auth/email-already-in-use") throw err;
-  }
   const admin = client();
   const { user } = await signInWithEmailAndPassword(admin.auth, "admin@example.com", "password");
   adminToken = await user.getIdToken();
@@ -283,18 +280,36 @@ describe("buying credits", () => {
 });
 
 describe("signup bonus", () => {
-  test("a new account gets the bonus once; a Gmail alias of it gets none", async () => {
+  /** The Auth emulator's email verification flow, as a user following the link would. */
+  async function verify(session) {
+    const user = session.auth.currentUser;
+    await sendEmailVerification(user);
+    const resp = await fetch(`http://127.0.0.1:9099/emulator/v1/projects/${PROJECT}/oobCodes`);
+    const codes = (await resp.json()).oobCodes.filter(
+      (c) => c.requestType === "VERIFY_EMAIL" && c.email === user.email,
+    );
+    await applyActionCode(session.auth, codes.at(-1).oobCode);
+    await user.reload();
+    await user.getIdToken(true); // the new token says email_verified
+  }
+
+  test("an account gets the bonus once its email is verified; a Gmail alias of it gets none", async () => {
     const name = `grace${randomUUID().slice(0, 8)}`;
     const first = client();
-    const { user } = await createUserWithEmailAndPassword(first.auth, `${name}@gmail.com`, "password");
+    await createUserWithEmailAndPassword(first.auth, `${name}@gmail.com`, "password");
+    const unverified = await failure(first.call("getCredits", {}));
+    assert.equal(unverified.details.code, "user-not-found"); // no bonus before verifying
+    await verify(first);
     const credits = await first.call("getCredits", {});
     assert.equal(credits.currentCredits, 10);
     assert.deepEqual(credits.transactions.map((e) => [e.type, e.reason]), [["grant", "signup-bonus"]]);
+    assert.equal((await first.call("getCredits", {})).currentCredits, 10); // once
     const alias = client();
     await createUserWithEmailAndPassword(alias.auth, `${name.slice(0, 3)}.${name.slice(3)}+x@gmail.com`, "password");
-    const err = await failure(alias.call("getCredits", {}));
-    assert.equal(err.details.code, "user-not-found"); // no bonus: no credits at all
-    assert.ok(user.uid);
+    await verify(alias);
+    const none = await alias.call("getCredits", {});
+    assert.equal(none.currentCredits, 0); // verified, but the address already got it
+    assert.deepEqual(none.transactions, []);
   });
 });
 
