@@ -228,6 +228,12 @@ def refund(params: dict[str, Any]) -> dict[str, Any]:
     if charge is None or not charge["paid"]:
         raise StripeError(400, f"No such payment_intent: '{pi}'", param="payment_intent")
     left = charge["amount"] - charge["amount_refunded"]
+    if left == 0:
+        raise StripeError(
+            400,
+            f"Charge {charge['id']} has already been refunded.",
+            code="charge_already_refunded",
+        )
     amount = int(params.get("amount", left))
     if not 0 < amount <= left:
         raise StripeError(400, "Refund amount is greater than the unrefunded amount.")

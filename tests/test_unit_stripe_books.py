@@ -161,11 +161,10 @@ def histories(draw: Any) -> tuple[int, int, int, list[dict[str, Any]], int]:
                         _event("charge.dispute.funds_reinstated", {**obj, "status": "won"}, t)
                     )
                     del withdrawn[dispute_id]
-    refunded = sum(a for r, a in refunds if r not in failed)
-    expected = credits * refunded // amount
+    covered = sum(a for r, a in refunds if r not in failed)  # of the charge, floored once
     for dispute_id in sorted(withdrawn):
-        expected += min(credits - expected, credits * withdrawn[dispute_id] // amount)
-    return other, credits, amount, events, expected
+        covered = min(amount, covered + withdrawn[dispute_id])
+    return other, credits, amount, events, credits * covered // amount
 
 
 def _deliver(other: int, credits: int, amount: int, events: list[dict[str, Any]]) -> Books:
@@ -272,16 +271,38 @@ def test_an_inquiry_takes_nothing_and_its_close_gives_nothing() -> None:
     assert reversal_targets(100, 500, lost).claims["dispute-dp"] == 100
 
 
-def test_refund_share_uses_the_charge_amount_and_refuses_other_currencies() -> None:
+def test_shares_use_the_charge_itself_and_a_foreign_dispute_is_not_guessed() -> None:
     charge = {"amount": 400, "amount_refunded": 200, "currency": "usd", "payment_intent": PI}
     facts = PaymentFacts().with_charge(charge_facts("charge.refunded", charge, 1))
     # the pack lists 500, the charge was 400 (a discount): half was refunded
     assert reversal_targets(100, 500, facts, "usd").claims["refund"] == 50
-    eur = PaymentFacts().with_charge(
-        charge_facts("charge.refunded", {**charge, "currency": "eur"}, 1)
-    )
-    targets = reversal_targets(100, 500, eur, "usd")
-    assert targets.claims["refund"] == 0 and targets.mismatched == ("refund",)
+    # paid in euros (the purchase says usd 500): the charge's own amounts give the share
+    eur = {**charge, "amount": 460, "amount_refunded": 230, "currency": "eur"}
+    facts = PaymentFacts().with_charge(charge_facts("charge.refunded", eur, 1))
+    assert reversal_targets(100, 500, facts, "usd").claims["refund"] == 50
+    # a euro dispute before any charge event: no base in its currency, kept for operators
+    dispute = {"id": "dp", "amount": 460, "currency": "eur", "status": "needs_response"}
+    held = PaymentFacts().with_charge(charge_facts("charge.dispute.created", dispute, 1))
+    targets = reversal_targets(100, 500, held, "usd")
+    assert targets.claims["dispute-dp"] == 0 and targets.mismatched == ("dispute-dp",)
+    known = held.with_charge(charge_facts("charge.refunded", {**eur, "amount_refunded": 0}, 2))
+    assert reversal_targets(100, 500, known, "usd").claims["dispute-dp"] == 100
+
+
+def test_a_refund_and_a_dispute_covering_the_charge_reverse_every_credit() -> None:
+    """Shares are floored cumulatively: 100 of 300 refunded, 200 disputed is all 100."""
+    charge = {"amount": 300, "amount_refunded": 100, "currency": "usd", "payment_intent": PI}
+    facts = PaymentFacts().with_charge(charge_facts("charge.refunded", charge, 1))
+    dispute = {"id": "dp", "amount": 200, "currency": "usd", "status": "needs_response"}
+    facts = facts.with_charge(charge_facts("charge.dispute.created", dispute, 2))
+    assert reversal_targets(100, 300, facts, "usd").claims == {"refund": 33, "dispute-dp": 67}
+
+
+def test_a_snapshot_without_amount_refunded_is_no_snapshot() -> None:
+    charge = {"amount": 500, "amount_refunded": 500, "currency": "usd", "payment_intent": PI}
+    facts = PaymentFacts().with_charge(charge_facts("charge.refunded", charge, 10))
+    partial = {k: v for k, v in charge.items() if k != "amount_refunded"}
+    assert facts.with_charge(charge_facts("charge.refunded", partial, 20)).refunded() == 500
 
 
 def test_a_failed_refund_gives_back_and_an_older_snapshot_changes_nothing() -> None:
@@ -297,5 +318,10 @@ def test_a_failed_refund_gives_back_and_an_older_snapshot_changes_nothing() -> N
         charge_facts("charge.refund.updated", {"id": "re", "amount": 200, "status": "failed"}, 6)
     )
     assert failed.refunded() == 100
+    # a new refund's snapshot in the same second as the failure already leaves it out
+    newer = failed.with_charge(
+        charge_facts("charge.refunded", {**charge, "amount_refunded": 150}, 6)
+    )
+    assert newer.refunded() == 150
     again = PaymentFacts.from_document(failed.to_document())
     assert again == failed

@@ -200,7 +200,7 @@ def charge_facts(event_type: str, obj: Mapping[str, Any], at: Any = 0) -> Charge
             when,
             amount=_positive_int(obj.get("amount")),
             currency=currency,
-            amount_refunded=refunded if _whole(refunded) else 0,
+            amount_refunded=refunded if _whole(refunded) else None,  # absent: no snapshot
         )
     if event_type in REFUND_EVENTS:
         failed = event_type == "refund.failed" or obj.get("status") in FAILED_REFUND_STATUSES
@@ -324,10 +324,11 @@ class PaymentFacts:
         )
 
     def refunded(self) -> int:
-        """The amount refunded now: the snapshot, less the refunds reported failed at or
-        after it (a failure reported earlier is already out of the snapshot)."""
+        """The amount refunded now: the snapshot, less the refunds reported failed after it
+        (a failure reported earlier, or in the same second, is taken to be out of the
+        snapshot already)."""
         failed = sum(
-            int(f["amount"]) for f in self.failed_refunds.values() if f["at"] >= self.refunded_at
+            int(f["amount"]) for f in self.failed_refunds.values() if f["at"] > self.refunded_at
         )
         return max(0, self.amount_refunded - failed)
 
@@ -358,34 +359,48 @@ class Targets:
 def reversal_targets(
     credits: int, amount: int, facts: PaymentFacts, currency: str | None = None
 ) -> Targets:
-    """What each claim should have reversed. The base is the charge's own amount (the
-    purchase's `amount` until a charge event reports it): refunds `floor(credits * refunded
-    / base)` in total, then each dispute holding withdrawn funds its share of what is left
-    (an inquiry, or a dispute whose funds came back, nothing). Never more than `credits` in
-    all. A fact in another currency than the purchase is left out, not converted."""
+    """What each claim should have reversed, as a share of the charge it is about:
+
+    - the refunds: `floor(credits * refunded / charge amount)` in total, both amounts from
+      the charge itself (so in its own currency, whatever the purchase's);
+    - each dispute holding withdrawn funds (an inquiry, or a dispute whose funds came back,
+      holds none): its share of the charge, measured against the charge's amount when that
+      is known in the dispute's currency, else the purchase's `amount` (what the session
+      charged) when the currencies agree. A dispute in another currency than anything known
+      is left out (`mismatched`, for operators), not converted.
+
+    Shares are floored cumulatively (refunds, then disputes by id), so a refund and disputes
+    that together cover the whole charge reverse exactly `credits`; never more in all.
+    """
     mismatched: list[str] = []
-    base = amount
-    same_currency = not (currency and facts.charge_currency) or facts.charge_currency == currency
-    if facts.charge_amount and same_currency:
-        base = facts.charge_amount
-    elif facts.charge_amount:
+    if facts.charge_amount:
+        base, base_currency = facts.charge_amount, facts.charge_currency
+    else:
+        base, base_currency = amount, currency
+    refunded = facts.refunded()
+    covered = min(refunded, base) if base > 0 else 0  # of the charge, claimed so far
+    if refunded and base <= 0:
         mismatched.append(REFUND_CLAIM)
-    if base <= 0:
-        return Targets({}, tuple(mismatched))
-    refunded = min(facts.refunded(), base) if REFUND_CLAIM not in mismatched else 0
-    claims = {REFUND_CLAIM: credits * refunded // base}
-    left = credits - claims[REFUND_CLAIM]
+    claims = {REFUND_CLAIM: credits * covered // base if base > 0 else 0}
+    taken = claims[REFUND_CLAIM]
     for dispute_id in sorted(facts.disputes):
         dispute = facts.disputes[dispute_id]
         claim = DISPUTE_PREFIX + dispute_id
         share = 0
-        if currency and dispute.get("currency") and dispute["currency"] != currency:
-            mismatched.append(claim)
-        elif dispute.get("withdrawn") and not dispute.get("givenBack"):
-            share = min(left, credits * min(int(dispute.get("amount", 0)), base) // base)
-        left -= share
+        if dispute.get("withdrawn") and not dispute.get("givenBack"):
+            if base <= 0 or not _same(dispute.get("currency"), base_currency):
+                mismatched.append(claim)
+            else:
+                covered = min(base, covered + min(int(dispute.get("amount", 0)), base))
+                share = credits * covered // base - taken
+        taken += share
         claims[claim] = share
     return Targets(claims, tuple(mismatched))
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    """Two currencies agree (an unknown one agrees with anything)."""
+    return not a or not b or a == b
 
 
 @dataclass(frozen=True)

@@ -383,6 +383,8 @@ def _reconcile(
     if targets.mismatched:
         update["currencyMismatch"] = list(targets.mismatched)
         log.error("stripe payment of %s: facts in another currency", session_id)
+    if facts.charge_currency and target.currency and facts.charge_currency != target.currency:
+        update["chargeCurrency"] = facts.charge_currency  # paid in another currency
     todo, claims = moves(targets.claims, purchase.get("claims") or {}, balance)
     reversed_total = int(purchase.get("reversedCredits", 0))
     seq = int(purchase.get("moveCount", 0))

@@ -94,11 +94,21 @@ def refund_payment(api_key: str, api_base: str, payment_intent: str, idempotency
     Stripe refuses or cannot be reached."""
     import stripe
 
+    client = _client(api_key, api_base)
     try:
-        refund = _client(api_key, api_base).v1.refunds.create(
+        refund = client.v1.refunds.create(
             params={"payment_intent": payment_intent, "reason": "requested_by_customer"},
             options={"idempotency_key": idempotency_key},
         )
+    except stripe.InvalidRequestError as err:
+        # Stripe keeps idempotency keys for 24 h but redelivers events for days: a retry
+        # after our own refund landed finds the charge refunded already. Record that refund.
+        if err.code == "charge_already_refunded":
+            refunds = client.v1.refunds.list(params={"payment_intent": payment_intent})
+            if refunds.data:
+                return str(refunds.data[0].id)
+        log.error("stripe refund refused: %s %s", err.code, err.http_status)
+        raise StripeUnavailable(type(err).__name__) from None
     except stripe.StripeError as err:
         log.error("stripe refund failed: %s %s", type(err).__name__, err.http_status)
         raise StripeUnavailable(type(err).__name__) from None
