@@ -128,7 +128,9 @@ def test_refund_shares_use_the_charge_amount_and_a_failed_refund_gives_back(api,
         "status": "failed",
         "failure_reason": "expired_or_canceled_card",
     }
-    assert deliver(api, event("charge.refund.updated", failed)).ok
+    failure = event("charge.refund.updated", failed)
+    failure["created"] += 3600  # a refund fails days later, never in the second it was made
+    assert deliver(api, failure).ok
     assert state(db, uid, sid) == (100, 100, "paid", 0, 0)
     uid2, (sid2, pi2) = new_buyer(), ids()  # paid in euros for a pack priced in dollars
     assert deliver(api, event("checkout.session.completed", session(sid2, uid2, intent=pi2))).ok
@@ -184,4 +186,46 @@ def test_a_payment_completing_for_a_closing_account_is_refunded_through_stripe(
     time.sleep(1.5)  # the double's charge.refunded event lands and changes nothing
     assert user.get().to_dict()["credits"] == 0
     assert [e["type"] for e in ledger(db, uid)] == []
+    audit_clean(api, admin_headers, uid)
+
+
+@pytest.mark.parametrize("first", ["cs_a", "cs_b"])
+def test_credits_given_back_on_one_purchase_pay_what_another_could_not_take(
+    api, db, admin_headers, first
+):
+    """Two purchases of 10 credits, 16 spent: a chargeback on each, then the first is won.
+    Whichever chargeback arrives first, the user ends with 0 (the won one's credits pay the
+    other's shortfall) and nothing owed."""
+    uid = new_buyer()
+    sessions = {name: ids() for name in ("cs_a", "cs_b")}
+    for sid, pi in sessions.values():
+        paid = session(sid, uid, credits=10, amount=500, intent=pi)
+        assert deliver(api, event("checkout.session.completed", paid)).ok
+    for _ in range(4):
+        resp = api.post(
+            "createGenerationRequest",
+            json={
+                "userId": uid,
+                "model": "model-a",
+                "style": "anime",
+                "color": "neon",
+                "size": "1024x1792",
+                "prompt": "spent",
+            },
+            headers={"X-Simulate-Outcome": "success"},
+        )
+        assert resp.status_code == 200, resp.text
+    second = "cs_b" if first == "cs_a" else "cs_a"
+    for name in (first, second):
+        sid, pi = sessions[name]
+        chargeback = dispute_obj(f"dp_{pi}", pi, 500, "needs_response")
+        assert deliver(api, event("charge.dispute.created", chargeback)).ok
+    sid_a, pi_a = sessions["cs_a"]
+    won = dispute_obj(f"dp_{pi_a}", pi_a, 500, "won")
+    assert deliver(api, event("charge.dispute.closed", won)).ok
+    user = db.collection("users").document(uid).get().to_dict()
+    assert user["credits"] == 0 and user.get("stripeShortfalls") == {sessions["cs_b"][0]: 6}
+    states = {name: state(db, uid, sid) for name, (sid, _) in sessions.items()}
+    assert states["cs_a"][3:] == (0, 0)  # won: nothing reversed, nothing owed
+    assert states["cs_b"][3:] == (4, 6)  # 4 taken back, 6 spent already
     audit_clean(api, admin_headers, uid)

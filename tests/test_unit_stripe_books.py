@@ -325,3 +325,83 @@ def test_a_failed_refund_gives_back_and_an_older_snapshot_changes_nothing() -> N
     assert newer.refunded() == 150
     again = PaymentFacts.from_document(failed.to_document())
     assert again == failed
+
+
+class UserBooks:
+    """Several purchases of one user, as the webhook keeps them: an event on one purchase
+    reconciles it, then the credits it brought in pay the other purchases' shortfalls."""
+
+    def __init__(self, other: int, packs: dict[str, tuple[int, int]]) -> None:
+        self.balance, self.net = other, 0
+        self.packs = packs  # session -> (credits, amount)
+        self.paid: set[str] = set()
+        self.facts = {sid: PaymentFacts() for sid in packs}
+        self.claims: dict[str, dict[str, dict[str, int]]] = {sid: {} for sid in packs}
+
+    def apply(self, sid: str, event: dict[str, Any]) -> None:
+        obj = event["data"]["object"]
+        if event["type"] == "checkout.session.completed":
+            if sid in self.paid:
+                return
+            self.paid.add(sid)
+            self._move(self.packs[sid][0])
+        else:
+            self.facts[sid] = self.facts[sid].with_charge(
+                charge_facts(event["type"], obj, event["created"])
+            )
+            if sid not in self.paid:
+                return
+        self._reconcile(sid)
+        for other in sorted(self.paid - {sid}):
+            if self.balance <= 0:
+                break
+            if shortfall(self.claims[other]):
+                self._reconcile(other)
+        assert self.balance >= 0
+
+    def _reconcile(self, sid: str) -> None:
+        credits, amount = self.packs[sid]
+        targets = reversal_targets(credits, amount, self.facts[sid], "usd")
+        todo, self.claims[sid] = moves(targets.claims, self.claims[sid], self.balance)
+        for move in todo:
+            self._move(move.credits if move.kind == "reinstatement" else -move.credits)
+
+    def _move(self, credits: int) -> None:
+        self.balance += credits
+        self.net += credits
+        assert self.balance >= 0
+
+    def outcome(self) -> tuple[int, int, int]:
+        owed = sum(shortfall(c) for c in self.claims.values())
+        taken = sum(sum(x["taken"] for x in c.values()) for c in self.claims.values())
+        return self.balance, self.net, taken + owed
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), histories(), st.data())
+def test_across_purchases_of_one_user_any_order_ends_the_same(
+    first: Any, second: Any, data: Any
+) -> None:
+    """Two purchases of one user (the second's events re-labelled to its own session and
+    payment): any interleaving ends with the same balance and ledger net, and credits given
+    back on one pay what the other could not take back."""
+    other, c1, a1, events1, _ = first
+    _, c2, a2, events2, _ = second
+    paid = [("cs_1", events1[0]), ("cs_2", events2[0])]
+    tagged = [("cs_1", e) for e in events1[1:]] + [("cs_2", e) for e in events2[1:]]
+    left = data.draw(st.integers(0, other + c1 + c2))  # the user spent the rest meanwhile
+
+    def run(order: list[tuple[str, dict[str, Any]]]) -> UserBooks:
+        books = UserBooks(other, {"cs_1": (c1, a1), "cs_2": (c2, a2)})
+        for sid, event in paid:
+            books.apply(sid, event)
+        books.balance = left
+        for sid, event in order:
+            books.apply(sid, event)
+        return books
+
+    in_order = run(sorted(tagged, key=lambda t: t[1]["created"]))
+    shuffled = run(data.draw(st.permutations(tagged)))
+    assert shuffled.outcome() == in_order.outcome()
+    owed = sum(shortfall(c) for c in in_order.claims.values())
+    assert in_order.balance == 0 or owed == 0  # nothing is owed while credits are left

@@ -314,7 +314,7 @@ def _credit(
         commit.count({f"amount.{currency}": amount})
     target = _Target(user_snap.reference, session_id, credits, amount, currency)
     balance = _reconcile(commit, target, facts, purchase, update, balance)
-    commit.put(user_snap, _user_fields(user_snap, balance))
+    _settle_user(commit, user_snap, session_id, _shortfall_after(purchase, update), balance)
 
 
 @dataclass(frozen=True)
@@ -360,13 +360,68 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
                 purchase.get("currency"),
             )
             balance = _reconcile(commit, target, facts, purchase, update, _credits_of(user_snap))
-            commit.put(user_snap, _user_fields(user_snap, balance))
+            owed = _shortfall_after(purchase, update)
+            _settle_user(commit, user_snap, str(session_id), owed, balance)
             commit.put(p_snap, update)
             outcome = "applied"
     commit.put(pay_snap, pay_update)
     commit.put(event_snap, _event_doc(event_id, "charge", outcome))
     commit.commit()
     return Applied("applied", outcome)
+
+
+def _shortfall_after(purchase: Mapping[str, Any], update: Mapping[str, Any]) -> int:
+    return int(update.get("shortfallCredits", purchase.get("shortfallCredits", 0)) or 0)
+
+
+def _settle_user(
+    commit: _Commit, user_snap: Any, session_id: str, shortfall_now: int, balance: int
+) -> None:
+    """Write the user's balance after an event on purchase `session_id`, once the credits it
+    brought in (a purchase, a give-back) have paid what the user's other purchases could not
+    take back (their shortfalls, `users/{uid}.stripeShortfalls`): a user who still owes on a
+    refund or a chargeback pays that first, whichever purchase's event arrives first, so the
+    books across purchases do not depend on the order of the events either."""
+    owed = {
+        str(k): int(v)
+        for k, v in (
+            ((user_snap.to_dict() or {}) if user_snap.exists else {}).get("stripeShortfalls") or {}
+        ).items()
+        if isinstance(v, int) and v > 0
+    }
+    owed[session_id] = shortfall_now
+    for other in sorted(k for k in owed if k != session_id):
+        if balance <= 0:
+            break
+        balance, owed[other] = _collect(commit, user_snap.reference, other, balance)
+    fields = _user_fields(user_snap, balance)
+    fields["stripeShortfalls"] = {k: v for k, v in sorted(owed.items()) if v > 0}
+    commit.put(user_snap, fields)
+
+
+def _collect(commit: _Commit, user_ref: Any, session_id: str, balance: int) -> tuple[int, int]:
+    """Reconcile another paid purchase of the user from `balance` (its facts are unchanged:
+    only what the balance allows is new); (balance, its shortfall) after it."""
+    p_snap = user_ref.collection(PURCHASES).document(session_id).get()
+    purchase = p_snap.to_dict() or {}
+    intent = purchase.get("paymentIntent")
+    if purchase.get("status") != PAID or not intent:
+        return balance, 0
+    pay_snap = commit.client.collection(PAYMENTS).document(str(intent)).get()
+    facts = PaymentFacts.from_document(pay_snap.to_dict() or {})
+    target = _Target(
+        user_ref,
+        session_id,
+        int(purchase.get("credits") or 0),
+        int(purchase.get("amount") or 0),
+        purchase.get("currency"),
+    )
+    update: dict[str, Any] = {"updatedAt": firestore.SERVER_TIMESTAMP}
+    balance = _reconcile(commit, target, facts, purchase, update, balance)
+    commit.put(p_snap, update)
+    if pay_snap.exists:  # what was read must be unchanged when this commits
+        commit.put(pay_snap, {"updatedAt": firestore.SERVER_TIMESTAMP})
+    return balance, _shortfall_after(purchase, update)
 
 
 def _reconcile(
