@@ -62,9 +62,10 @@ def create_generation(
 
     def run(request_id: str | None) -> idempotency.Outcome:
         view = global_controls()
-        refusal = check_global(view.controls, view.spent, order.cost, now())
+        refusal = check_global(view.controls)
         if refusal is not None:
             raise refusal
+        policy = charge_policy(view)  # with the day's budget, counted by the charge itself
         if options.asynchronous:
             charged = generation.enqueue(
                 client,
@@ -72,14 +73,14 @@ def create_generation(
                 request_id or generation.new_request_id(),
                 _send_generation_task,
                 options.forced,
-                charge_policy(),
+                policy,
             )
             body = shapes.accepted_json(
                 charged.request_id, charged.status, charged.cost, charged.balance
             )
             return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
         outcome = generation.generate(
-            client, order, studio(), options.forced, request_id, options.crash, charge_policy()
+            client, order, studio(), options.forced, request_id, options.crash, policy
         )
         settlement = outcome.settlement
         if order.webhook_url and settlement.settled_now:
