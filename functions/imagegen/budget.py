@@ -1,7 +1,7 @@
 """The global daily credit budget's documents (the rules are in `budget_rules`):
 `budgetDays/{day}` (`base`: the day's net charges made before the budget counted them) and
-`budgetDays/{day}/shards/{k}` (`spent`: net credits counted on that shard). The charge and the
-refund write the shards in their own commits (see `ledger`); this module reads the day."""
+`budgetDays/{day}/shards/{k}` (`cap`, `spent`, `version`). The charge and the refund write
+`spent` in their own commits (see `ledger`); this module reads the day and sets the caps."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from .budget_rules import SHARDS, DayBudget, capacity
+from .budget_rules import SHARDS, DayBudget, Shard, capacity, outdated, rebalance
 from .firestore_client import get_many
 from .vocabulary import REQUESTS
 
@@ -33,10 +33,38 @@ def shard_refs(client: firestore.Client, day: str) -> list[Any]:
     return [shard_ref(client, day, k) for k in range(SHARDS)]
 
 
-def spent_of(snapshot: Any) -> int:
-    """A shard's `spent` (0 for a shard not written yet)."""
-    value = (snapshot.to_dict() or {}).get("spent") if snapshot.exists else None
+def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def shard_of(snapshot: Any) -> Shard:
+    """A shard as read (no cap, nothing spent, for one not written yet)."""
+    data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+    version = data.get("version") if isinstance(data.get("version"), datetime) else None
+    return Shard(_int(data.get("cap")), _int(data.get("spent")), version)
+
+
+def set_caps(client: firestore.Client, day_budget: DayBudget) -> list[Any]:
+    """Make the day's shards' caps those of `day_budget`'s version (`budget_rules.rebalance`),
+    unless they already are (or newer); every shard written on the condition that it is
+    unchanged since read (a conflict propagates: the caller retries). Returns the shards as
+    read after."""
+    refs = shard_refs(client, day_budget.day)
+    snapshots = get_many(client, *refs)
+    shards = [shard_of(snap) for snap in snapshots]
+    if not any(outdated(shard, day_budget.version) for shard in shards):
+        return snapshots
+    caps = rebalance(day_budget.capacity, [shard.spent for shard in shards])
+    batch = client.batch()
+    for snap, cap in zip(snapshots, caps, strict=True):
+        fields = {"cap": cap, "version": day_budget.version}
+        if snap.exists:
+            option = client.write_option(last_update_time=snap.update_time)
+            batch.update(snap.reference, fields, option=option)
+        else:
+            batch.create(snap.reference, {**fields, "spent": 0})
+    batch.commit()
+    return get_many(client, *refs)
 
 
 def net_charged_on(client: firestore.Client, day: str) -> int:
@@ -85,9 +113,9 @@ def base_of(client: firestore.Client, day: str) -> int:
     return value
 
 
-def day_budget(client: firestore.Client, day: str, budget: int) -> DayBudget:
-    """What today's charges are checked against under `budget` (> 0)."""
-    return DayBudget(day, capacity(budget, base_of(client, day)))
+def day_budget(client: firestore.Client, day: str, budget: int, version: Any) -> DayBudget:
+    """What today's charges are checked against under `budget` (> 0) at `version`."""
+    return DayBudget(day, capacity(budget, base_of(client, day)), version)
 
 
 def day_total(client: firestore.Client, day: str) -> int | None:
@@ -97,4 +125,4 @@ def day_total(client: firestore.Client, day: str) -> int | None:
     if not day_doc.exists:
         return None
     base = (day_doc.to_dict() or {}).get("base")
-    return (base if isinstance(base, int) else 0) + sum(spent_of(s) for s in shards)
+    return (base if isinstance(base, int) else 0) + sum(shard_of(s).spent for s in shards)

@@ -22,8 +22,8 @@ from typing import Any
 from google.cloud import firestore
 
 from . import errors, request_log
-from .budget import shard_ref, shard_refs, spent_of
-from .budget_rules import SHARDS, DayBudget, take
+from .budget import set_caps, shard_of, shard_ref, shard_refs
+from .budget_rules import SHARDS, DayBudget, outdated, take
 from .firestore_client import get_many
 from .history import credits_of
 from .limits import (
@@ -196,17 +196,24 @@ def _take_from_budget(
     client: firestore.Client, day_budget: DayBudget, cost: int, start: int, first: Any
 ) -> list[tuple[Any, int]]:
     """The budget shards to write for a charge of `cost` (snapshot, its new `spent`): the
-    shard read first when it has room, else as many as it takes of all of them (read now);
-    budget_exhausted when the whole day has less room than `cost`."""
-    taken = take(cost, day_budget.capacity, {start: spent_of(first)}, start)
+    shard read first when it has room, else as many as it takes of all of them (read now,
+    their caps set first if they are not those of this budget); budget_exhausted when the
+    whole day has less room than `cost`."""
+    shard = shard_of(first)
     snapshots = {start: first}
+    taken = None
+    if not outdated(shard, day_budget.version):
+        taken = take(cost, {start: shard}, start)
     if taken is None:
-        snapshots = dict(enumerate(get_many(client, *shard_refs(client, day_budget.day))))
-        spent = {k: spent_of(snap) for k, snap in snapshots.items()}
-        taken = take(cost, day_budget.capacity, spent, start)
+        if outdated(shard, day_budget.version):
+            snapshots = dict(enumerate(set_caps(client, day_budget)))
+        else:
+            snapshots = dict(enumerate(get_many(client, *shard_refs(client, day_budget.day))))
+        shards = {k: shard_of(snap) for k, snap in snapshots.items()}
+        taken = take(cost, shards, start)
         if taken is None:
             raise errors.budget_exhausted(seconds_to_next_day(datetime.now(UTC)))
-    return [(snapshots[k], spent_of(snapshots[k]) + part) for k, part in taken.items()]
+    return [(snapshots[k], shard_of(snapshots[k]).spent + part) for k, part in taken.items()]
 
 
 @dataclass(frozen=True)

@@ -162,16 +162,17 @@ def pending_timeout() -> timedelta:
 
 @dataclass(frozen=True)
 class ControlsView:
-    """`config/generation` as read on `day` (UTC)."""
+    """`config/generation` as read on `day` (UTC), and its version (update time)."""
 
     controls: GlobalControls
     day: str
+    version: Any = None
 
 
 def _load_controls() -> ControlsView:
     snap = db().collection(CONFIG).document(GENERATION_CONFIG).get()
     controls = GlobalControls.from_document(snap.to_dict() if snap.exists else None)
-    return ControlsView(controls, utc_day(datetime.now(UTC)))
+    return ControlsView(controls, utc_day(datetime.now(UTC)), snap.update_time)
 
 
 _CONTROLS = TtlCache(_load_controls, ttl=CONTROLS_TTL_SECONDS)
@@ -192,7 +193,9 @@ def charge_policy(view: ControlsView | None = None) -> ChargePolicy:
     overrides) and, when `view` has a budget, the day's budget (no read when it has none)."""
     day_budget = None
     if view is not None and view.controls.daily_credit_budget:
-        day_budget = budget.day_budget(db(), view.day, view.controls.daily_credit_budget)
+        day_budget = budget.day_budget(
+            db(), view.day, view.controls.daily_credit_budget, view.version
+        )
     return ChargePolicy(
         Limits(
             max(0, RATE_LIMIT_PER_MINUTE.value),
