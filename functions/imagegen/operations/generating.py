@@ -54,8 +54,9 @@ def create_generation(
     """Charge for `order`, generate and settle it (or, asynchronously, charge and queue it).
 
     Returns the completed request (or the accepted one); raises `generation-failed` after the
-    refund is committed, and the charge's errors (insufficient credits, unknown user, busy)
-    having charged nothing. With an idempotency key, it runs at most once per key and payload.
+    refund is committed, and the charge's errors (insufficient credits, unknown user, a limit,
+    budget-exhausted, busy) having charged nothing. With an idempotency key, it runs at most
+    once per key and payload.
     """
     auth.require_user(caller, order.user_id)
     client = db()
