@@ -209,6 +209,24 @@ def day_total(db):
     return total(db, today())
 
 
+def budget_books_agree(db):
+    """The day's shards hold exactly what the requests counted on the day were charged, net
+    of refunds (the base aside)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from imagegen.budget import day_total, net_charged_on
+
+    requests_ = db.collection("generationRequests")
+    counted = requests_.where(filter=FieldFilter("budgetDay", "==", today()))
+    net = sum(
+        int(r.get("cost") or 0) - int(r.get("refundedCredits") or 0)
+        for r in (doc.to_dict() for doc in counted.stream())
+    )
+    base = db.document(f"budgetDays/{today()}").get().to_dict()["base"]
+    assert base <= net_charged_on(db, today())
+    return day_total(db, today()) == base + net
+
+
 def set_budget(db, budget):
     """Set the budget and wait out the instances' cache of config/generation (5 s): from then
     on, every instance checks this budget."""
@@ -282,6 +300,7 @@ def test_the_budget_counts_charges_net_of_refunds_and_off_counts_nothing(api, db
         assert day_total(db) == total + 3  # no budget: nothing counted, nothing written
     finally:
         db.document(CONFIG).delete()
+    assert budget_books_agree(db)
     assert check_books(db, [uid]) == []
 
 
@@ -318,4 +337,5 @@ def test_a_burst_against_a_small_budget_is_charged_exactly_the_budget(api, db, n
         assert len(entries) == (1 if uid in admitted else 0)
         assert balance(db, uid) == (4 if uid in admitted else 5)
     assert day_total(db) == total + 10
+    assert budget_books_agree(db)
     assert check_books(db, [warm, *uids]) == []
