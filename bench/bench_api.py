@@ -4,6 +4,7 @@ in the same run. Prints a table and exits; not a test (no timing assertions).
 
     ./bench/run.sh                    # starts the emulators, runs this, stops them
     functions/venv/bin/python bench/bench_api.py --quick   # against already running emulators
+    ./bench/run.sh --quick --budget 1000000   # with a daily budget counted by every charge
 
 Floor for one generation request = a `health` round trip (HTTP + function dispatch, no I/O)
 + the same storage and Firestore work done directly from this process: read the user and the
@@ -501,7 +502,25 @@ def main() -> int:
     parser.add_argument(
         "--only-provider", action="store_true", help="only the real-adapter path (quick look)"
     )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=0,
+        help="run with config/generation.dailyCreditBudget set to this (large: nothing refused)",
+    )
     args = parser.parse_args()
+    if args.budget:
+        config = firestore_client().document("config/generation")
+        config.set({"enabled": True, "dailyCreditBudget": args.budget})
+        time.sleep(6)  # every instance reads config/generation at most every 5 s
+        try:
+            return run(args)
+        finally:
+            config.set({"enabled": True, "dailyCreditBudget": 0})
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     n = 60 if args.quick else 200
     per_client = 10 if args.quick else 25
     if args.only_callable:

@@ -179,10 +179,13 @@ def test_pausing_generation_takes_effect_within_its_cache_time(api, db, new_user
         assert resp.status_code == 503 and int(resp.headers["Retry-After"]) >= 1
         before = balance(db, uid)
         assert create(api, uid).status_code == 503 and balance(db, uid) == before
-        callable_uid = new_user(5)
-        refused = call(
-            "generateImage", token_for(callable_uid), {**ORDER, "simulateOutcome": "success"}
-        )
+        token = token_for(new_user(5))
+        deadline = time.monotonic() + 12  # its own instances, with their own 5 s cache
+        while (
+            refused := call("generateImage", token, {**ORDER, "simulateOutcome": "success"})
+        ).status_code == 200:
+            assert time.monotonic() < deadline, "the callable still generates"
+            time.sleep(0.5)
         assert refused.status_code == 503
         assert refused.json()["error"]["status"] == "UNAVAILABLE"
         assert refused.json()["error"]["details"]["code"] == "generation-paused"
@@ -195,18 +198,143 @@ def test_pausing_generation_takes_effect_within_its_cache_time(api, db, new_user
     assert check_books(db, [uid]) == []
 
 
-@pytest.mark.global_changes
-def test_the_daily_budget_stops_generation_when_reached(api, db, new_user):
-    uid = new_user(100)
-    from imagegen.spending import spent_on
+def today():
+    return time.strftime("%Y-%m-%d", time.gmtime())
 
-    spent = spent_on(db, time.strftime("%Y-%m-%d", time.gmtime()))
-    ref = db.document(CONFIG)
-    ref.set({"enabled": True, "dailyCreditBudget": spent + 2})
+
+def day_total(db):
+    """What the budget counts today (budgetDays/{day}: the base and the shards)."""
+    from imagegen.budget import day_total as total
+
+    return total(db, today())
+
+
+def budget_books_agree(db):
+    """The day's shards hold exactly what the requests counted on the day were charged, net
+    of refunds (the base aside)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from imagegen.budget import day_total
+
+    requests_ = db.collection("generationRequests")
+    counted = requests_.where(filter=FieldFilter("budgetDay", "==", today()))
+    net = sum(
+        int(r.get("cost") or 0) - int(r.get("refundedCredits") or 0)
+        for r in (doc.to_dict() for doc in counted.stream())
+    )
+    base = db.document(f"budgetDays/{today()}").get().to_dict()["base"]
+    return day_total(db, today()) == base + net
+
+
+def set_budget(db, budget):
+    """Set the budget and wait out the instances' cache of config/generation (5 s): from then
+    on, every instance checks this budget."""
+    from imagegen.wiring import CONTROLS_TTL_SECONDS
+
+    db.document(CONFIG).set({"enabled": True, "dailyCreditBudget": budget})
+    time.sleep(CONTROLS_TTL_SECONDS + 0.5)
+
+
+def counted_request(api, db, uid):
+    """With a budget just set, a request counted by it (the day's document exists after it)."""
+    deadline = time.monotonic() + 30
+    while True:
+        resp = create(api, uid)
+        if resp.status_code == 200:
+            if request_doc(db, resp.json()["generationRequestId"]).get("budgetDay") == today():
+                return resp
+        else:  # an instance that still sees an earlier test's pause
+            assert resp.json()["error"]["code"] == "generation-paused", resp.text
+        assert time.monotonic() < deadline, "no instance counted a request on the budget"
+        time.sleep(0.2)
+
+
+def start_counting(api, db, new_user):
+    """A budget set, a request counted on it: today's total as the budget counts it."""
+    db.document(CONFIG).set({"enabled": True, "dailyCreditBudget": 10**9})
+    uid = new_user(100)
+    counted_request(api, db, uid)
+    total = day_total(db)
+    assert total is not None
+    return uid, total
+
+
+@pytest.mark.global_changes
+def test_the_budget_counts_charges_net_of_refunds_and_off_counts_nothing(api, db, new_user):
+    uid, total = start_counting(api, db, new_user)
     try:
-        resp = refused_within(api, uid, "budget-exhausted")
-        assert resp.status_code == 503
-        assert resp.json()["error"]["retryAfterSeconds"] <= 86400
+        set_budget(db, total + 3)
+        big = {"size": "1024x1024"}  # 3 credits
+        failed = create(api, uid, headers={"X-Simulate-Outcome": "failure"}, **big)
+        assert failed.status_code == 500  # charged 3, refunded 3: counted 0
+        assert day_total(db) == total
+        queued = create(
+            api, uid, headers={"X-Simulate-Outcome": "failure", "Prefer": "respond-async"}, **big
+        )
+        assert queued.status_code == 202, queued.text  # refunded later, by the queued task
+        rid, deadline = queued.json()["generationRequestId"], time.monotonic() + 30
+        while request_doc(db, rid)["status"] != "failed":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert day_total(db) == total
+        assert [create(api, uid).status_code for _ in range(3)] == [200] * 3
+        assert day_total(db) == total + 3
+        before = balance(db, uid)
+        refused = create(api, uid)
+        assert refused.status_code == 503, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "budget-exhausted" and 1 <= error["retryAfterSeconds"] <= 86400
+        assert refused.headers["Retry-After"] == str(error["retryAfterSeconds"])
+        assert balance(db, uid) == before  # nothing charged
+        db.document(CONFIG).set({"enabled": True, "dailyCreditBudget": 0})
+        free = create_until_decided(api, uid)
+        deadline = time.monotonic() + 12
+        while free.status_code == 503:  # instances still see the budget, within 5 s
+            assert free.json()["error"]["code"] == "budget-exhausted"
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+            free = create(api, uid)
+        assert free.status_code == 200, free.text
+        assert "budgetDay" not in request_doc(db, free.json()["generationRequestId"])
+        assert day_total(db) == total + 3  # no budget: nothing counted, nothing written
     finally:
-        ref.delete()
+        db.document(CONFIG).delete()
+    assert budget_books_agree(db)
     assert check_books(db, [uid]) == []
+
+
+@pytest.mark.global_changes
+def test_a_burst_against_a_small_budget_is_charged_exactly_the_budget(api, db, new_user):
+    warm, total = start_counting(api, db, new_user)
+    uids = [new_user(5) for _ in range(25)]
+    try:
+        set_budget(db, total + 10)
+
+        def one(uid):  # a key each, so that a retry (busy, emulator) cannot charge twice
+            key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+            for _ in range(20):
+                resp = create(api, uid, headers=key)
+                if resp.status_code != 503 or resp.json()["error"]["code"] != "busy":
+                    return resp
+                time.sleep(0.2)
+            return resp
+
+        with ThreadPoolExecutor(25) as pool:
+            answers = list(pool.map(one, uids))
+    finally:
+        db.document(CONFIG).delete()
+    admitted = [uid for uid, resp in zip(uids, answers, strict=True) if resp.status_code == 200]
+    refused = [resp for resp in answers if resp.status_code != 200]
+    for resp in refused:
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "budget-exhausted"
+    # Overshoot 0 (never past the budget) and nothing left unused (no refusal while room was
+    # left): exactly the budget's 10 credits, one per admitted request.
+    assert len(admitted) == 10, [r.text for r in refused][:3]
+    assert sum(5 - balance(db, uid) for uid in uids) == 10
+    for uid in uids:
+        entries = deductions(db, uid)
+        assert len(entries) == (1 if uid in admitted else 0)
+        assert balance(db, uid) == (4 if uid in admitted else 5)
+    assert day_total(db) == total + 10
+    assert budget_books_agree(db)
+    assert check_books(db, [warm, *uids]) == []

@@ -13,6 +13,7 @@ cannot be committed even by a buggy caller.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from typing import Any
 from google.cloud import firestore
 
 from . import errors, request_log
+from .budget import set_caps, shard_of, shard_ref, shard_refs
+from .budget_rules import SHARDS, DayBudget, outdated, take
 from .firestore_client import get_many
 from .history import credits_of
 from .limits import (
@@ -32,6 +35,7 @@ from .limits import (
     check,
     day_credits_after_refund,
     effective_limits,
+    seconds_to_next_day,
 )
 from .request_record import (
     GenerationRequest,
@@ -80,6 +84,7 @@ class ChargeResult:
     user_version: Any = None
     charged_at: datetime | None = None
     usage: Usage | None = None  # the user's usage as this charge wrote it (None: not written)
+    budget_day: str | None = None  # the day whose global budget counted this charge
 
 
 def charge(
@@ -93,7 +98,9 @@ def charge(
     `policy` (rate-limited, too-many-pending, daily-limit: read from and written to the user
     document in the same read and commit, so concurrency cannot exceed them) or busy; nothing
     is charged then. The same commit marks the user active in the request's ISO week (for the
-    report's unique users) when that marker does not exist yet.
+    report's unique users) when that marker does not exist yet. With the policy's day budget,
+    the same commit counts the cost on the day's budget shards (`budget_rules`), or the charge
+    is refused with budget_exhausted; the request records the day (`budgetDay`).
     """
     user_ref = _user_ref(client, request.user_id)
     request_ref = client.collection(REQUESTS).document(request.id)
@@ -101,10 +108,16 @@ def charge(
         ledger_entry_id(request.id, EntryType.DEDUCTION)
     )
 
+    day_budget = policy.budget if policy is not None else None
+
     def attempt() -> ChargeResult:
         created = datetime.now(UTC)
         marker_ref = weekly_marker_ref(client, request.user_id, created)
-        user, existing, marker = get_many(client, user_ref, request_ref, marker_ref)
+        start = random.randrange(SHARDS)  # a fresh shard on each attempt spreads conflicts
+        refs = [user_ref, request_ref, marker_ref]
+        if day_budget is not None:
+            refs.append(shard_ref(client, day_budget.day, start))
+        user, existing, marker, *first_shard = get_many(client, *refs)
         if existing.exists:
             stored = GenerationRequest.from_document(request.id, existing.to_dict() or {})
             return ChargeResult(
@@ -133,9 +146,14 @@ def charge(
                 keep=limits.per_minute,
             )
             usage = Usage.from_document(update["usage"])
+        shards: list[tuple[Any, int]] = []
+        if day_budget is not None:
+            shards = _take_from_budget(client, day_budget, request.cost, start, first_shard[0])
         batch = client.batch()
         batch.update(user_ref, update, option=_unchanged(client, user))
         document = replace(request, created_at=created).to_document()
+        if day_budget is not None:
+            document["budgetDay"] = day_budget.day
         batch.create(request_ref, {**document, "updatedAt": firestore.SERVER_TIMESTAMP})
         batch.create(
             entry_ref,
@@ -149,6 +167,11 @@ def charge(
         )
         if not marker.exists:  # once per user and week: read, not write
             batch.set(marker_ref, weekly_marker(request.user_id, created))
+        for shard, spent in shards:  # each only if unchanged since read (or created)
+            if shard.exists:
+                batch.update(shard.reference, {"spent": spent}, option=_unchanged(client, shard))
+            else:
+                batch.create(shard.reference, {"spent": spent})
         user_written, request_written, *_ = batch.commit()
         return ChargeResult(
             request.id,
@@ -160,6 +183,7 @@ def charge(
             user_written.update_time,
             created,
             usage if "usage" in update else None,
+            day_budget.day if day_budget is not None else None,
         )
 
     try:
@@ -167,6 +191,30 @@ def charge(
     except GaveUp:
         request_log.busy(request.user_id, "charge")
         raise errors.busy("this user's credits") from None
+
+
+def _take_from_budget(
+    client: firestore.Client, day_budget: DayBudget, cost: int, start: int, first: Any
+) -> list[tuple[Any, int]]:
+    """The budget shards to write for a charge of `cost` (snapshot, its new `spent`): the
+    shard read first when it has room, else as many as it takes of all of them (read now,
+    their caps set first if they are not those of this budget); budget_exhausted when the
+    whole day has less room than `cost`."""
+    shard = shard_of(first)
+    snapshots = {start: first}
+    taken = None
+    if not outdated(shard, day_budget.version):
+        taken = take(cost, {start: shard}, start)
+    if taken is None:
+        if outdated(shard, day_budget.version):
+            snapshots = dict(enumerate(set_caps(client, day_budget)))
+        else:
+            snapshots = dict(enumerate(get_many(client, *shard_refs(client, day_budget.day))))
+        shards = {k: shard_of(snap) for k, snap in snapshots.items()}
+        taken = take(cost, shards, start)
+        if taken is None:
+            raise errors.budget_exhausted(seconds_to_next_day(datetime.now(UTC)))
+    return [(snapshots[k], shard_of(snapshots[k]).spent + part) for k, part in taken.items()]
 
 
 @dataclass(frozen=True)
@@ -265,6 +313,7 @@ class _Pending:
     charged_at: datetime | None = None
     usage: Usage | None = None
     tracked: bool = True  # the charge may have recorded it as pending in the user's usage
+    budget_day: str | None = None  # the day whose global budget counted the charge
 
 
 def _commit_settlement(
@@ -327,6 +376,12 @@ def _commit_settlement(
             "timestamp": firestore.SERVER_TIMESTAMP,
         },
     )
+    if p.budget_day:  # gives the credits back to the day's budget, on any shard
+        batch.set(
+            shard_ref(client, p.budget_day, random.randrange(SHARDS)),
+            {"spent": firestore.Increment(-p.cost)},
+            merge=True,
+        )
     batch.commit()
     return Settlement(failure.status, p.cost, True, failure_kind=failure.kind.value)
 
@@ -353,6 +408,7 @@ def _settle(
             charged.charged_at,
             charged.usage,
             tracked=charged.usage is not None,
+            budget_day=charged.budget_day,
         )
         try:
             return _commit_settlement(client, known, image, failure)
@@ -367,8 +423,14 @@ def _settle(
         data = request.to_dict() or {}
         if not settleable(data):
             return _settled(data)
+        budget_day = data.get("budgetDay") if isinstance(data.get("budgetDay"), str) else None
         pending = _Pending(
-            request_id, str(data["userId"]), int(data["cost"]), data["status"], request.update_time
+            request_id,
+            str(data["userId"]),
+            int(data["cost"]),
+            data["status"],
+            request.update_time,
+            budget_day=budget_day,
         )
         if failure is not None:
             user = _user_ref(client, pending.user_id).get()
@@ -383,6 +445,7 @@ def _settle(
                 user.update_time,
                 created if isinstance(created, datetime) else None,
                 Usage.from_document((user.to_dict() or {}).get("usage")),
+                budget_day=budget_day,
             )
         return _commit_settlement(client, pending, image, failure)
 

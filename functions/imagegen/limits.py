@@ -6,7 +6,8 @@ Per user (params, overridden per user by `users/{uid}.limits`): requests per min
 The usage lives on the user document (`usage`: the admitted charges of the last minute, the
 unsettled requests, the day's net credits), so the charge checks it in the same read and commit
 as the balance: concurrent requests cannot exceed a limit, and nothing is charged when over one.
-Globally (`config/generation`): `enabled`, and `dailyCreditBudget` over all users.
+Globally (`config/generation`): `enabled`, and `dailyCreditBudget` over all users (counted
+by the charge itself, see `budget_rules`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import errors
+from .budget_rules import DayBudget
 from .errors import DomainError
 
 WINDOW_MS = 60_000
@@ -150,11 +152,13 @@ def day_credits_after_refund(
 
 @dataclass(frozen=True)
 class ChargePolicy:
-    """What the charge enforces: the default per-user limits and the pending timeout (older
-    unsettled requests are the sweeper's and no longer count as pending)."""
+    """What the charge enforces: the default per-user limits, the pending timeout (older
+    unsettled requests are the sweeper's and no longer count as pending) and the day's global
+    budget (None: no budget)."""
 
     defaults: Limits
     pending_timeout_s: float
+    budget: DayBudget | None = None
 
 
 # --- global controls ------------------------------------------------------------------
@@ -180,12 +184,8 @@ class GlobalControls:
         )
 
 
-def check_global(
-    controls: GlobalControls, spent_today: int, cost: int, now: datetime
-) -> DomainError | None:
-    """503 `generation-paused` or `budget-exhausted`, or None."""
+def check_global(controls: GlobalControls) -> DomainError | None:
+    """503 `generation-paused`, or None (the budget is checked by the charge)."""
     if not controls.enabled:
         return errors.generation_paused()
-    if controls.daily_credit_budget and spent_today + cost > controls.daily_credit_budget:
-        return errors.budget_exhausted(seconds_to_next_day(now))
     return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import errors, spending
+from . import budget, errors
 from .catalog import Catalog, CatalogCache, TtlCache, catalog_from_documents
 from .firestore_client import db
 from .generation import Studio
@@ -160,8 +160,42 @@ def pending_timeout() -> timedelta:
     return timedelta(seconds=max(60, PENDING_TIMEOUT_SECONDS.value))
 
 
-def charge_policy() -> ChargePolicy:
-    """The per-user limits every charge enforces (params; `users/{uid}.limits` overrides)."""
+@dataclass(frozen=True)
+class ControlsView:
+    """`config/generation` as read on `day` (UTC), and its version (update time)."""
+
+    controls: GlobalControls
+    day: str
+    version: Any = None
+
+
+def _load_controls() -> ControlsView:
+    snap = db().collection(CONFIG).document(GENERATION_CONFIG).get()
+    controls = GlobalControls.from_document(snap.to_dict() if snap.exists else None)
+    return ControlsView(controls, utc_day(datetime.now(UTC)), snap.update_time)
+
+
+_CONTROLS = TtlCache(_load_controls, ttl=CONTROLS_TTL_SECONDS)
+
+
+def global_controls() -> ControlsView:
+    """The global switch and budget, read at most every 5 s per instance: a change takes
+    effect within 5 s."""
+    view = _CONTROLS.get()
+    if view.day != utc_day(datetime.now(UTC)):
+        _CONTROLS.invalidate()
+        view = _CONTROLS.get()
+    return view
+
+
+def charge_policy(view: ControlsView | None = None) -> ChargePolicy:
+    """What every charge enforces: the per-user limits (params; `users/{uid}.limits`
+    overrides) and, when `view` has a budget, the day's budget (no read when it has none)."""
+    day_budget = None
+    if view is not None and view.controls.daily_credit_budget:
+        day_budget = budget.day_budget(
+            db(), view.day, view.controls.daily_credit_budget, view.version
+        )
     return ChargePolicy(
         Limits(
             max(0, RATE_LIMIT_PER_MINUTE.value),
@@ -169,37 +203,5 @@ def charge_policy() -> ChargePolicy:
             max(0, DAILY_CREDIT_LIMIT.value),
         ),
         float(PENDING_TIMEOUT_SECONDS.value),
+        day_budget,
     )
-
-
-@dataclass(frozen=True)
-class ControlsView:
-    """`config/generation` and today's spending over all users, as of `day`."""
-
-    controls: GlobalControls
-    day: str
-    spent: int
-
-
-def _load_controls() -> ControlsView:
-    client = db()
-    snap = client.collection(CONFIG).document(GENERATION_CONFIG).get()
-    day = utc_day(datetime.now(UTC))
-    controls = GlobalControls.from_document(snap.to_dict() if snap.exists else None)
-    # Today's spending is only needed (one aggregation query) when a budget is set.
-    spent = spending.spent_on(client, day) if controls.daily_credit_budget else 0
-    return ControlsView(controls, day, spent)
-
-
-_CONTROLS = TtlCache(_load_controls, ttl=CONTROLS_TTL_SECONDS)
-
-
-def global_controls() -> ControlsView:
-    """The global switch and budget (and, with a budget, today's spending), read at most every
-    5 s per instance: a change takes effect within 5 s, and the budget may be overshot by
-    what is charged in those seconds."""
-    view = _CONTROLS.get()
-    if view.day != utc_day(datetime.now(UTC)):
-        _CONTROLS.invalidate()
-        view = _CONTROLS.get()
-    return view

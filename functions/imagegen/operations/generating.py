@@ -54,17 +54,19 @@ def create_generation(
     """Charge for `order`, generate and settle it (or, asynchronously, charge and queue it).
 
     Returns the completed request (or the accepted one); raises `generation-failed` after the
-    refund is committed, and the charge's errors (insufficient credits, unknown user, busy)
-    having charged nothing. With an idempotency key, it runs at most once per key and payload.
+    refund is committed, and the charge's errors (insufficient credits, unknown user, a limit,
+    budget-exhausted, busy) having charged nothing. With an idempotency key, it runs at most
+    once per key and payload.
     """
     auth.require_user(caller, order.user_id)
     client = db()
 
     def run(request_id: str | None) -> idempotency.Outcome:
         view = global_controls()
-        refusal = check_global(view.controls, view.spent, order.cost, now())
+        refusal = check_global(view.controls)
         if refusal is not None:
             raise refusal
+        policy = charge_policy(view)  # with the day's budget, counted by the charge itself
         if options.asynchronous:
             charged = generation.enqueue(
                 client,
@@ -72,14 +74,14 @@ def create_generation(
                 request_id or generation.new_request_id(),
                 _send_generation_task,
                 options.forced,
-                charge_policy(),
+                policy,
             )
             body = shapes.accepted_json(
                 charged.request_id, charged.status, charged.cost, charged.balance
             )
             return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
         outcome = generation.generate(
-            client, order, studio(), options.forced, request_id, options.crash, charge_policy()
+            client, order, studio(), options.forced, request_id, options.crash, policy
         )
         settlement = outcome.settlement
         if order.webhook_url and settlement.settled_now:
