@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import requests
-from books import balance, ledger, request_doc, stored_images
+from books import balance, check_books, ledger, request_doc, stored_images
 from PIL import Image
 
 pytestmark = [pytest.mark.emulator, pytest.mark.catalog_changes]
@@ -131,6 +131,23 @@ def test_failures_are_classified_and_refunded_exactly_once(
     assert stored_images(uid) == set()
     shown = api.get("getGenerationRequest", params={"id": error["generationRequestId"]}).json()
     assert shown["failureKind"] == kind and "failureDetail" not in shown
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_a_144_megapixel_output_is_refused_before_decoding(api, db, new_user, models, provider):
+    # The provider answers with a complete 12000x12000 PNG of about 20 KB.
+    uid = new_user(10)
+    resp = order(api, uid, models[provider], prompt="a vast field [huge]")
+    assert resp.status_code == 500, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "generation-failed" and error["failureKind"] == "invalid-output"
+    doc = request_doc(db, error["generationRequestId"])
+    assert doc["status"] == "failed" and doc["refundedCredits"] == 4
+    assert "outputWidth" not in doc and "imagePath" not in doc
+    assert balance(db, uid) == 10
+    assert sorted(e["type"] for e in ledger(db, uid)) == ["deduction", "grant", "refund"]
+    assert stored_images(uid) == set()
+    assert check_books(db, [uid]) == []
 
 
 def test_a_429_is_retried_after_its_delay_and_charged_once(api, db, new_user, models):
