@@ -1,17 +1,25 @@
-"""Unit tests of what leaves the service's outbound edges: provider outputs bounded from their
-header before anything is decoded, and webhook deliveries only to public addresses."""
+"""Unit tests of the service's edges: provider outputs bounded from their header before
+anything is decoded, downloads bounded in size and time, stored images served in chunks, and
+webhook deliveries only to public addresses."""
 
 from __future__ import annotations
 
 import io
+import ipaddress
+import socket
 import struct
+import threading
 import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from imagegen import webhooks
+from imagegen.errors import DomainError
+from imagegen.image_store import READ_CHUNK, ImageStore
 from imagegen.providers.base import Deadline, ProviderFailure
 from imagegen.providers.output import (
     MAX_IMAGE_BYTES,
@@ -245,3 +253,203 @@ def test_a_download_that_outlives_the_deadline_is_a_timeout():
 def test_a_download_within_both_bounds_is_returned_whole():
     assert read_capped(iter([b"a" * (MAX_IMAGE_BYTES - 1), b"b"]), Deadline(60))[-1:] == b"b"
     assert read_capped(iter([b"ab", b"", b"cd"]), Deadline(60)) == b"abcd"
+
+
+# --- Serving: an image is read from the bucket one chunk at a time -----------------------
+
+
+class RecordingBlob:
+    """A bucket object that records the byte ranges read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.size, self.reads = data, len(data), []
+        self.md5_hash, self.etag, self.generation = "md5==", "etag", 7
+        self.content_type = "image/png"
+
+    def download_as_bytes(self, start: int, end: int, checksum: object) -> bytes:
+        self.reads.append((start, end))
+        return self.data[start : end + 1]
+
+
+class OneObjectBucket:
+    def __init__(self, blob: RecordingBlob) -> None:
+        self.blob = blob
+
+    def get_blob(self, path: str) -> RecordingBlob:
+        return self.blob
+
+
+@pytest.mark.parametrize("size", [1, READ_CHUNK - 1, READ_CHUNK, READ_CHUNK + 1, 3 * READ_CHUNK])
+def test_an_image_is_read_in_chunks_only_as_it_is_sent(size):
+    blob = RecordingBlob(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+    image = ImageStore(lambda: OneObjectBucket(blob)).get("generated/u/r.png")
+    assert image is not None and image.size == size and image.etag == "md5=="
+    assert blob.reads == [(0, min(size, READ_CHUNK) - 1)]  # the first chunk only, so far
+    sent = list(image.read())
+    assert b"".join(sent) == blob.data
+    assert all(len(chunk) <= READ_CHUNK for chunk in sent)
+    assert len(blob.reads) == -(-size // READ_CHUNK)
+
+
+# --- Webhooks: public addresses only, resolved at delivery, no redirects ----------------
+
+REFUSED = {
+    "127.0.0.1": "loopback",
+    "::1": "loopback",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "192.168.1.10": "private",
+    "100.64.0.1": "private",  # shared address space (carrier NAT)
+    "169.254.169.254": "a metadata server",
+    "fd00:ec2::254": "a metadata server",
+    "169.254.10.1": "link-local",
+    "fe80::1": "link-local",
+    "fc00::1": "private",
+    "224.0.0.1": "multicast",
+    "239.255.255.250": "multicast",
+    "ff02::1": "multicast",
+    "0.0.0.0": "reserved",
+    "::": "reserved",
+    "240.0.0.1": "reserved",
+    "::ffff:127.0.0.1": "loopback",  # IPv4-mapped
+    "::ffff:169.254.169.254": "a metadata server",
+    "64:ff9b::a00:1": "private",  # NAT64 of 10.0.0.1
+    "2002:c0a8:101::1": "private",  # 6to4 of 192.168.1.1
+}
+PUBLIC = ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111", "64:ff9b::808:808"]
+
+
+@pytest.mark.parametrize(("address", "why"), REFUSED.items(), ids=list(REFUSED))
+def test_non_public_addresses_are_refused(address, why):
+    assert webhooks.refusal(ipaddress.ip_address(address), allow_loopback=False) == why
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_addresses_are_allowed(address):
+    assert webhooks.refusal(ipaddress.ip_address(address), allow_loopback=False) is None
+
+
+def test_the_emulator_allows_loopback_and_nothing_else_that_is_internal():
+    assert webhooks.refusal(ipaddress.ip_address("127.0.0.1"), allow_loopback=True) is None
+    assert webhooks.refusal(ipaddress.ip_address("::1"), allow_loopback=True) is None
+    for address in ("10.1.2.3", "169.254.169.254", "fd00:ec2::254", "192.168.1.10"):
+        assert webhooks.refusal(ipaddress.ip_address(address), allow_loopback=True)
+
+
+def resolver(*addresses: str):
+    """A DNS answer, in getaddrinfo's shape, for any name."""
+
+    def resolve(host, port, type=0):
+        family = {4: socket.AF_INET, 6: socket.AF_INET6}
+        return [
+            (family[ipaddress.ip_address(a).version], socket.SOCK_STREAM, 6, "", (a, port))
+            for a in addresses
+        ]
+
+    return resolve
+
+
+def test_a_name_is_refused_when_any_of_its_addresses_is_internal():
+    public = resolver("93.184.216.34", "2606:4700:4700::1111")
+    assert webhooks.public_addresses("hooks.example.com", 443, False, public) == [
+        "93.184.216.34",
+        "2606:4700:4700::1111",
+    ]
+    for answer in (["93.184.216.34", "10.0.0.5"], ["169.254.169.254"], ["::1"], []):
+        with pytest.raises(webhooks.RefusedDestination):
+            webhooks.public_addresses("hooks.example.com", 443, False, resolver(*answer))
+
+
+@pytest.mark.parametrize(
+    "host", ["metadata.google.internal", "METADATA.google.internal.", "metadata.goog"]
+)
+def test_metadata_names_are_refused_whatever_they_resolve_to(host):
+    with pytest.raises(webhooks.RefusedDestination):
+        webhooks.public_addresses(host, 80, True, resolver("93.184.216.34"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd00:ec2::254]/",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://10.0.0.1/hook",
+        "https://224.0.0.1/hook",
+    ],
+)
+def test_internal_literal_webhook_urls_are_refused_when_ordered(url):
+    for emulator in (False, True):
+        with pytest.raises(DomainError):
+            webhooks.validate_url(url, allow_loopback_http=emulator)
+    with pytest.raises(DomainError):  # loopback, written as an IPv4-mapped address
+        webhooks.validate_url("https://[::ffff:127.0.0.1]/hook", allow_loopback_http=False)
+
+
+class Receiver:
+    """A local HTTP server answering every POST with `status` (and a Location)."""
+
+    def __init__(self, status: int, location: str = "") -> None:
+        self.posts: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.posts.append(self.path)
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    made: list[Receiver] = []
+    yield lambda status, location="": made.append(Receiver(status, location)) or made[-1]
+    for receiver in made:
+        receiver.close()
+
+
+def test_a_delivery_reaches_loopback_only_in_the_emulator(receivers):
+    hook = receivers(204)
+    assert webhooks.post(hook.url, b"{}", {}, allow_loopback=True) == 204
+    with pytest.raises(webhooks.RefusedDestination):
+        webhooks.post(hook.url, b"{}", {}, allow_loopback=False)
+    assert hook.posts == ["/hook"]  # the refused delivery never connected
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_in_production(receivers):
+    hook = receivers(204)
+    port = hook.url.split(":")[2].split("/")[0]
+    with pytest.raises(webhooks.RefusedDestination):
+        webhooks.post(
+            f"http://hooks.example.com:{port}/hook", b"{}", {}, False, resolver("127.0.0.1")
+        )
+    assert hook.posts == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_delivery_and_is_not_followed(receivers, status):
+    target = receivers(204)
+    hook = receivers(status, location=target.url)
+    with pytest.raises(RuntimeError, match="redirects are not followed"):
+        webhooks.post(hook.url, b"{}", {}, allow_loopback=True)
+    assert hook.posts == ["/hook"] and target.posts == []
+
+
+def test_a_non_2xx_answer_is_a_failed_delivery(receivers):
+    with pytest.raises(RuntimeError, match="500"):
+        webhooks.post(receivers(500).url, b"{}", {}, allow_loopback=True)
