@@ -53,11 +53,6 @@ class ImageObject:
     size: int
     read: Callable[[], Iterator[bytes]]
 
-    @property
-    def data(self) -> bytes:
-        """The whole object at once (for tests and tools; serving streams `read()`)."""
-        return b"".join(self.read())
-
 
 class ImageStore:
     """The bucket's generated images; the bucket is opened on first use."""
