@@ -17,6 +17,9 @@ size or aspect ratio):
   [slow]      Replicate: the prediction stays `processing` (until canceled)
   [notimage]  the output is not an image
   [webp]      the output is WebP (Replicate's Flux default) instead of PNG
+  [huge]      the output is a complete PNG of 12000x12000 pixels (1-bit, about 20 KB)
+  [big]       Replicate: the output file is over 20 MB (sent chunked, no Content-Length)
+  [stall]     Replicate: the output file sends its headers and 1 KB, then nothing for 60 s
 Keys: any non-empty bearer token / API key is accepted except one containing "invalid"
 (Replicate 401, OpenAI 401, Gemini 400 API_KEY_INVALID).
 """
@@ -25,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import io
 import json
 import re
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +55,34 @@ def image(width: int, height: int, fmt: str = "PNG") -> bytes:
         (width, height)
     ).save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body)
+    return len(body).to_bytes(4, "big") + kind + body + crc.to_bytes(4, "big")
+
+
+@functools.lru_cache(maxsize=1)
+def huge_png(side: int = 12000) -> bytes:
+    """A complete 1-bit greyscale PNG of side x side pixels: every row is there, and all of
+    them compress to a few kilobytes (144 megapixels in about 20 KB)."""
+    rows = zlib.compress(b"\x00" * (side * (1 + (side + 7) // 8)), 9)
+    header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def output_for(prompt: str, width: int, height: int, fmt: str = "PNG") -> bytes:
+    """The image a prompt's markers ask for."""
+    if "[notimage]" in prompt:
+        return b"not an image"
+    if "[huge]" in prompt:
+        return huge_png()
+    return image(width, height, fmt)
 
 
 def first_time(key: str) -> bool:
@@ -135,13 +168,12 @@ def finish(h: Handler, p: dict[str, Any]) -> None:
         return
     width, height = RATIOS.get(str(p["input"].get("aspect_ratio")), (1024, 1024))
     webp = "[webp]" in prompt
-    data = (
-        b"not an image"
-        if "[notimage]" in prompt
-        else image(width, height, "WEBP" if webp else "PNG")
-    )
+    data = output_for(prompt, width, height, "WEBP" if webp else "PNG")
     name = f"{p['id']}.{'webp' if webp else 'png'}"
     FILES[name] = (data, "image/webp" if webp else "image/png")
+    for marker in ("[big]", "[stall]"):
+        if marker in prompt:
+            FILES[name] = (marker.encode(), "image/png")
     p.update(
         status="succeeded",
         output=[f"http://{h.headers.get('Host')}/files/{name}"],
@@ -217,7 +249,42 @@ def replicate_file(h: Handler, name: str) -> None:
         h.send(404, {"detail": "gone"})
         return
     data, ctype = FILES[name]
-    h.send(200, data, {"Content-Type": ctype})
+    if data == b"[big]":
+        send_chunked(h, ctype, b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024 - 8), 21)
+    elif data == b"[stall]":
+        send_stalled(h, ctype, 64 * 1024, stall=60.0)
+    else:
+        h.send(200, data, {"Content-Type": ctype})
+
+
+def send_chunked(h: Handler, ctype: str, block: bytes, count: int) -> None:
+    """`count` copies of `block` with chunked transfer coding (no Content-Length)."""
+    h.send_response(200)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    try:
+        for _ in range(count):
+            h.wfile.write(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+        h.wfile.write(b"0\r\n\r\n")
+    except OSError:  # the client stopped reading: that is what it should do
+        h.close_connection = True
+
+
+def send_stalled(h: Handler, ctype: str, length: int, stall: float) -> None:
+    """Headers for `length` bytes and the first kilobyte, then nothing for `stall` seconds."""
+    h.send_response(200)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(length))
+    h.end_headers()
+    try:
+        h.wfile.write(b"\x89PNG\r\n\x1a\n" + bytes(1016))
+        h.wfile.flush()
+        time.sleep(stall)
+        h.wfile.write(bytes(length - 1024))
+    except OSError:
+        pass
+    h.close_connection = True
 
 
 def replicate_admin(h: Handler, pid: str) -> None:
@@ -306,7 +373,7 @@ def openai_generate(h: Handler) -> None:
         )
         return
     width, height = (int(v) for v in (size if size != "auto" else "1024x1024").split("x"))
-    data = b"not an image" if "[notimage]" in prompt else image(width, height)
+    data = output_for(prompt, width, height)
     h.send(
         200,
         {
@@ -414,7 +481,7 @@ def gemini_generate(h: Handler, version: str, model: str) -> None:
         return
     ratio = config.get("imageConfig", {}).get("aspectRatio", "1:1")
     width, height = RATIOS.get(ratio, (1024, 1024))
-    data = b"not an image" if "[notimage]" in prompt else image(width, height)
+    data = output_for(prompt, width, height)
     h.send(
         200,
         {

@@ -60,6 +60,31 @@ def test_images_differ_per_request_and_are_stable_per_request(api, new_user):
     assert again.content == a.content and again.headers["ETag"] == a.headers["ETag"]
     unchanged = fetch(api, first["imageUrl"], **{"If-None-Match": a.headers["ETag"]})
     assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["ETag"] == a.headers["ETag"]
+    assert unchanged.headers["Cache-Control"].startswith("private")
+    weak = fetch(api, first["imageUrl"], **{"If-None-Match": "W/" + a.headers["ETag"]})
+    assert weak.status_code == 304
+    assert fetch(api, first["imageUrl"], **{"If-None-Match": "*"}).status_code == 304
+    assert fetch(api, first["imageUrl"], **{"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_an_image_of_several_read_chunks_is_served_whole(api, db, new_user):
+    from imagegen.image_store import READ_CHUNK
+    from imagegen.wiring import images
+
+    uid = new_user(10)
+    body = generated(api, uid)
+    path = request_doc(db, body["generationRequestId"])["imagePath"]
+    buffer = io.BytesIO()
+    noise = Image.frombytes("RGB", (1024, 1024), uuid.uuid4().bytes * (3 * 1024 * 1024 // 16))
+    noise.save(buffer, format="PNG", compress_level=0)  # about 3 MB: several chunks
+    data = buffer.getvalue()
+    assert len(data) > 2 * READ_CHUNK
+    images().put(path, data, "image/png")
+    resp = fetch(api, body["imageUrl"])
+    assert resp.status_code == 200 and resp.content == data
+    assert int(resp.headers["Content-Length"]) == len(data)
+    assert resp.headers["Cache-Control"].startswith("private")
 
 
 def mean_saturation(image):

@@ -1,6 +1,7 @@
 """The provider adapters called directly (no Firestore) against the local servers that speak
 each provider's API (scripts/provider_fakes.py, started by ./run-tests.sh): the deadline
-cancels a Replicate prediction, and a key never reaches a result or a log line."""
+cancels a Replicate prediction, an output download is bounded in size and time, and a key
+never reaches a result or a log line."""
 
 from __future__ import annotations
 
@@ -53,6 +54,21 @@ def test_a_canceled_request_stops_its_prediction_as_soon_as_it_starts():
     assert started == [result.details["providerRequestId"]]
     seen = requests.get(f"{REPLICATE}/_fake/predictions/{started[0]}", timeout=10).json()
     assert seen["status"] == "canceled"
+
+
+def test_a_replicate_output_over_20_mb_is_cut_off_as_invalid_output():
+    model = ReplicateModel("m", "owner/name", REPLICATE, "r8_local-token", timeout=30)
+    result = model.generate(spec("a big file [big]"))  # 21 MB, chunked, no Content-Length
+    assert not result.ok and result.failure_kind == "invalid-output"
+    assert "20 MB" in result.details["failureDetail"]
+    assert result.details["providerRequestId"]
+
+
+def test_a_replicate_output_download_that_stalls_is_a_timeout_within_the_deadline():
+    model = ReplicateModel("m", "owner/name", REPLICATE, "r8_local-token", timeout=4)
+    result = model.generate(spec("a stalled file [stall]"))  # 1 KB, then 60 s of nothing
+    assert not result.ok and result.failure_kind == "timeout"
+    assert result.details["providerLatencyMs"] <= 10_000  # the deadline, not the stall
 
 
 SECRET = "sk-invalid-0123456789abcdef"

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import requests
-from books import balance, ledger, request_doc, stored_images
+from books import balance, check_books, ledger, request_doc, stored_images
 from PIL import Image
 
 pytestmark = [pytest.mark.emulator, pytest.mark.catalog_changes]
@@ -131,6 +131,71 @@ def test_failures_are_classified_and_refunded_exactly_once(
     assert stored_images(uid) == set()
     shown = api.get("getGenerationRequest", params={"id": error["generationRequestId"]}).json()
     assert shown["failureKind"] == kind and "failureDetail" not in shown
+    assert "failureDetail" not in doc  # the owner reads (and listens to) this document
+    assert operator_details(db, error["generationRequestId"])["failureDetail"]
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_a_144_megapixel_output_is_refused_before_decoding(api, db, new_user, models, provider):
+    # The provider answers with a complete 12000x12000 PNG of about 20 KB.
+    uid = new_user(10)
+    resp = order(api, uid, models[provider], prompt="a vast field [huge]")
+    assert resp.status_code == 500, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "generation-failed" and error["failureKind"] == "invalid-output"
+    doc = request_doc(db, error["generationRequestId"])
+    assert doc["status"] == "failed" and doc["refundedCredits"] == 4
+    assert "outputWidth" not in doc and "imagePath" not in doc
+    assert balance(db, uid) == 10
+    assert sorted(e["type"] for e in ledger(db, uid)) == ["deduction", "grant", "refund"]
+    assert stored_images(uid) == set()
+    assert check_books(db, [uid]) == []
+
+
+def operator_details(db, request_id):
+    snap = db.document(f"generationRequests/{request_id}/operator/details").get()
+    return snap.to_dict() if snap.exists else None
+
+
+def test_a_purge_erases_the_failure_detail_and_the_webhook_url(api, db, new_user, models):
+    from test_webhooks_api import Receiver
+
+    hook = Receiver()
+    try:
+        uid = new_user(10)
+        resp = api.post(
+            "createGenerationRequest",
+            json={
+                "userId": uid,
+                "model": models["openai"],
+                "style": "anime",
+                "color": "neon",
+                "size": "1024x1024",
+                "prompt": "my private words [nsfw]",
+                "webhookUrl": hook.url,
+            },
+        )
+        assert resp.status_code == 500, resp.text
+        rid = resp.json()["error"]["generationRequestId"]
+        doc = request_doc(db, rid)
+        assert doc["webhookUrl"] == hook.url and "failureDetail" not in doc
+        assert operator_details(db, rid)["failureDetail"] == "400 moderation_blocked"
+        hook.wait_for_success()
+        purge = api.post("purgeGenerationRequest", json={"userId": uid, "id": rid})
+        assert purge.status_code == 200 and purge.json()["purged"] is True
+        doc = request_doc(db, rid)
+        assert doc["prompt"] == "" and doc["purgedAt"]
+        assert "webhookUrl" not in doc and "failureDetail" not in doc
+        assert operator_details(db, rid) is None
+        assert "private words" not in str(doc) and hook.url not in str(doc)
+        assert (doc["status"], doc["refundedCredits"], doc["failureKind"]) == (
+            "failed",
+            3,
+            "safety-block",
+        )
+        assert balance(db, uid) == 10 and check_books(db, [uid]) == []
+    finally:
+        hook.close()
 
 
 def test_a_429_is_retried_after_its_delay_and_charged_once(api, db, new_user, models):

@@ -88,9 +88,17 @@ def test_seed_schema_weeks_through_the_scheduled_job_then_migrated(api, db, admi
     assert legacy["computedWith"]["documentsWithoutOutcomeFields"] == 300
     assert legacy["computedWith"]["documents"] == 300
 
+    # A request written when the operators' failure detail still lived on the request.
+    older = db.collection("generationRequests").document()
+    older.set({**docs[0], "createdAt": docs[0]["createdAt"] + timedelta(weeks=20)})
+    older.update({"failureDetail": "400 moderation_blocked", "status": "failed"})
+
     migrated = migrate_all(api, admin_headers)
     assert migrated["updated"] >= 540 and migrated["markersWritten"] >= 5
     assert migrate_all(api, admin_headers)["updated"] == 0  # idempotent
+    assert "failureDetail" not in older.get().to_dict()
+    details = older.collection("operator").document("details").get().to_dict()
+    assert details == {"failureDetail": "400 moderation_blocked", "userId": docs[0]["userId"]}
 
     fast = run_scheduled_job(db, "2019-W24")
     assert stable(fast) == stable(legacy)

@@ -78,6 +78,34 @@ def test_owner_lists_only_own_requests(owned):
     assert requests.post(url, json=unfiltered, headers=headers(uid), timeout=10).status_code == 403
 
 
+def test_nobody_reads_a_requests_operator_details_not_even_its_owner(owned, db):
+    uid, rid = owned
+    details = f"generationRequests/{rid}/operator/details"
+    db.document(details).set({"failureDetail": "upstream said: ...", "userId": uid})
+    assert get(f"generationRequests/{rid}", uid) == 200  # the request itself: yes
+    for who in (uid, "someone-else", None):
+        assert get(details, who) == 403
+        assert write(details, who, {"x": 1}) == 403
+    admin = admin_headers_for("rules-admin")
+    assert requests.get(f"{DOCS}/{details}", headers=admin, timeout=10).status_code == 403
+    listing = f"{DOCS}/generationRequests/{rid}/operator"
+    assert requests.get(listing, headers=headers(uid), timeout=10).status_code == 403
+    group = {
+        "structuredQuery": {
+            "from": [{"collectionId": "operator", "allDescendants": True}],
+            "where": {
+                "fieldFilter": {
+                    "field": {"fieldPath": "userId"},
+                    "op": "EQUAL",
+                    "value": {"stringValue": uid},
+                }
+            },
+        }
+    }
+    query = requests.post(f"{DOCS}:runQuery", json=group, headers=headers(uid), timeout=10)
+    assert query.status_code == 403
+
+
 def test_catalog_is_public_and_read_only():
     assert get("sizes/512x512", None) == 200
     assert get("styles/anime", "someone") == 200

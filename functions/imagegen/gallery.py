@@ -1,8 +1,9 @@
 """Owners manage their images: soft delete, restore, purge (Firestore and the bucket).
 
 A deleted request gets `deletedAt` and `visibility: "deleted"` (hidden from lists, its image no
-longer served); restoring removes both. Purging erases the prompt (and a refined prompt) and
-the stored image, and sets `purgedAt` and `visibility: "purged"`; everything the books and the
+longer served); restoring removes both. Purging erases the prompt, a refined prompt, the
+webhook URL, the operators' failure detail (`operator/details`) and the stored image, and sets
+`purgedAt` and `visibility: "purged"`; everything the books and the
 reports read (user, cost, status, model, size, timestamps, the outcome mirrors) stays, and
 ledger entries are never touched. A request not settled yet cannot be deleted or purged.
 Each change is one write conditional on the request being unchanged since read; doing it
@@ -21,11 +22,13 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
 from .image_store import ImageStore, candidate_paths
+from .request_record import operator_details_ref
 from .retry import RetryPolicy, retry_on_conflict
 from .vocabulary import REQUESTS, UNSETTLED, Visibility
 
 POLICY = RetryPolicy(max_attempts=50, deadline_seconds=20.0)
-ERASED_FIELDS = ("refinedPrompt", "imageUrl", "imagePath")
+# `failureDetail` too: documents written before it moved to `operator/details` hold it.
+ERASED_FIELDS = ("refinedPrompt", "imageUrl", "imagePath", "webhookUrl", "failureDetail")
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,10 @@ def restore(client: firestore.Client, request_id: str, now: datetime, keep: time
 
 
 def purge(client: firestore.Client, images: ImageStore, request_id: str) -> Change:
-    """Erase the request's image and prompt for good, keeping its accounting fields. The
-    request is marked first and the object deleted after, so a purge interrupted in between
-    is finished by running it again (which deletes whatever object is left)."""
+    """Erase the request's image, prompt, webhook URL and operator details for good, keeping
+    its accounting fields. The request is marked first and the object and the details deleted
+    after, so a purge interrupted in between is finished by running it again (which deletes
+    whatever is left)."""
 
     def step(data: dict[str, Any]) -> dict[str, Any] | None:
         _settled_or_refuse(request_id, data)
@@ -119,6 +123,7 @@ def purge(client: firestore.Client, images: ImageStore, request_id: str) -> Chan
         return fields
 
     change = _conditional(client, request_id, step)
+    operator_details_ref(client, request_id).delete()
     for path in candidate_paths(change.user_id, request_id):
         images.delete(path)
     return change

@@ -6,7 +6,7 @@ emulator, the GCS-API emulator and production (`STORAGE_EMULATOR_HOST` picks the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +39,19 @@ def image_url(base_url: str, request_id: str) -> str:
     return f"{base_url}/{IMAGE_ROUTE}?id={request_id}"
 
 
+# Served images are read from the bucket this many bytes at a time, so that an instance serving
+# many images at once holds one chunk per response, never whole objects (outputs go up to 20 MB).
+READ_CHUNK = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ImageObject:
-    data: bytes
+    """A stored image: its metadata, and its bytes read in chunks only when iterated."""
+
     content_type: str
     etag: str  # changes with the content (the object's MD5 in base64)
+    size: int
+    read: Callable[[], Iterator[bytes]]
 
 
 class ImageStore:
@@ -63,15 +71,26 @@ class ImageStore:
         self.bucket.blob(path).upload_from_string(data, content_type=content_type)
 
     def get(self, path: str) -> ImageObject | None:
+        """The object's metadata and its first chunk (so a missing object is known before
+        anything is sent, and an image under `READ_CHUNK` takes no further read); the rest is
+        read when `read()` is iterated, one chunk at a time, from the same generation."""
         blob = self.bucket.get_blob(path)
         if blob is None:
             return None
+        size = int(blob.size or 0)
         try:
-            data = blob.download_as_bytes()
+            first = _chunk(blob, 0, size) if size else b""
         except gexc.NotFound:
             return None
         etag = blob.md5_hash or blob.etag or str(blob.generation)
-        return ImageObject(data, blob.content_type or "application/octet-stream", etag)
+        content_type = blob.content_type or "application/octet-stream"
+
+        def read() -> Iterator[bytes]:
+            yield first
+            for start in range(READ_CHUNK, size, READ_CHUNK):
+                yield _chunk(blob, start, size)
+
+        return ImageObject(content_type, etag, size, read)
 
     def exists(self, path: str) -> bool:
         return bool(self.bucket.blob(path).exists())
@@ -86,6 +105,12 @@ class ImageStore:
     def paths(self, prefix: str) -> list[str]:
         """Names of the objects under `prefix`."""
         return [blob.name for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix)]
+
+
+def _chunk(blob: Any, start: int, size: int) -> bytes:
+    """One ranged read (`end` is inclusive), of the generation `blob` was read at."""
+    end = min(size, start + READ_CHUNK) - 1
+    return bytes(blob.download_as_bytes(start=start, end=end, checksum=None))
 
 
 def open_default_bucket(bucket_name: str, project: str) -> Any:

@@ -42,6 +42,8 @@ from .request_record import (
     cancelable,
     completion_fields,
     failure_fields,
+    operator_details_ref,
+    split_operator,
     unsettled,
     weekly_marker,
     weekly_marker_ref,
@@ -323,6 +325,14 @@ def _commit_settlement(
     request_ref = client.collection(REQUESTS).document(p.request_id)
     unchanged_request = client.write_option(last_update_time=p.request_version)
     batch = client.batch()
+    details = image.details if image is not None else failure.details if failure else {}
+    reported, operator = split_operator(details)
+    if operator:  # beside the request, where its owner cannot read it
+        batch.set(
+            operator_details_ref(client, p.request_id),
+            {**operator, "userId": p.user_id, "updatedAt": firestore.SERVER_TIMESTAMP},
+            merge=True,
+        )
     if failure is None:
         if image is None:
             raise RuntimeError("a completion needs its stored image")
@@ -330,7 +340,7 @@ def _commit_settlement(
             request_ref,
             {
                 **completion_fields(p.cost, image.path, image.url),
-                **image.details,
+                **reported,
                 "completedAt": firestore.SERVER_TIMESTAMP,
                 "updatedAt": firestore.SERVER_TIMESTAMP,
             },
@@ -351,7 +361,7 @@ def _commit_settlement(
         request_ref,
         {
             **failure_fields(failure.status, p.cost, failure.reason, failure.kind, p.stage),
-            **failure.details,
+            **reported,
             f"{failure.status}At": firestore.SERVER_TIMESTAMP,
             "updatedAt": firestore.SERVER_TIMESTAMP,
         },

@@ -4,7 +4,9 @@ Request documents written by an older version, an import or another tool may car
 contract's fields (`userId, model, style, color, size, prompt, cost, status, createdAt`).
 Weekly reports still count them exactly (by a slower scan), and this migration adds to each
 one the numeric outcome fields (`request_record.outcome_fields`) and its user's weekly active-user
-marker, so that the aggregation queries alone see every request again.
+marker, so that the aggregation queries alone see every request again. A document written when
+operator-only fields (`failureDetail`) still lived on the request has them moved to
+`operator/details`, out of what its owner can read.
 
 - Idempotent: a document whose outcome fields already match its status is left alone.
 - Safe beside live traffic: each page is one atomic batch whose updates are conditional on the
@@ -26,11 +28,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
 from .history import decode_page_token, encode_page_token
-from .request_record import outcome_patch, weekly_marker, weekly_marker_ref
+from .request_record import (
+    OPERATOR_FIELDS,
+    operator_details_ref,
+    outcome_patch,
+    weekly_marker,
+    weekly_marker_ref,
+)
 from .retry import GaveUp, RetryPolicy, retry_on_conflict
 from .vocabulary import REQUESTS
 
-PAGE_SIZE = 200  # documents per batch; with their markers, well under 500 writes
+PAGE_SIZE = 150  # documents per batch; with markers and operator details, under 500 writes
 MAX_DOCUMENTS = 50_000  # per call of the admin endpoint
 _PAGE_POLICY = RetryPolicy(max_attempts=20, deadline_seconds=30.0)
 
@@ -77,9 +85,17 @@ def _migrate_page(
     markers: dict[str, tuple[Any, dict[str, Any]]] = {}
     for doc in docs:
         data = doc.to_dict() or {}
-        patch = outcome_patch(data)
-        if not patch:
+        patch: dict[str, Any] = dict(outcome_patch(data))
+        operator = {k: data[k] for k in OPERATOR_FIELDS if k in data}
+        if not patch and not operator:
             continue
+        if operator:
+            patch.update(dict.fromkeys(operator, firestore.DELETE_FIELD))
+            batch.set(
+                operator_details_ref(client, doc.id),
+                {**operator, "userId": data.get("userId")},
+                merge=True,
+            )
         batch.update(
             doc.reference, patch, option=client.write_option(last_update_time=doc.update_time)
         )

@@ -7,6 +7,10 @@ prompt, cost, status`, timestamps), the outcome of settlement (`imageUrl`/`image
 marker (`weeklyActiveUsers/{week}/users/{uid}`) is written beside the first request of a user
 in a week. Adding a field means: the record, `to_document`/`from_document`, and the places
 that use it. Pure; no I/O (refs are built from a client passed in).
+
+The owner reads (and listens to) the request document, so what only operators may see
+(`OPERATOR_FIELDS`: the sanitised provider error text) is written beside it, in
+`generationRequests/{id}/operator/details`, which no client may read (firestore.rules).
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from typing import Any
 
 from .image_models import ImageSpec
 from .validation import GenerationInput
-from .vocabulary import REFUNDED, UNSETTLED, WEEKLY_ACTIVE_USERS, FailureKind, RequestStatus
+from .vocabulary import (
+    REFUNDED,
+    REQUESTS,
+    UNSETTLED,
+    WEEKLY_ACTIVE_USERS,
+    FailureKind,
+    RequestStatus,
+)
 from .weeks import week_id
 
 # Client-visible fields of a request, document name -> record attribute (besides the id).
@@ -49,8 +60,11 @@ _FIELDS: dict[str, str] = {
     "providerUsage": "provider_usage",
     "providerLatencyMs": "provider_latency_ms",
     "refinedPrompt": "refined_prompt",
-    "failureDetail": "failure_detail",
 }
+# For operators only: never on the request document (see `split_operator`).
+OPERATOR_FIELDS: tuple[str, ...] = ("failureDetail",)
+OPERATOR_COLLECTION = "operator"
+OPERATOR_DOCUMENT = "details"
 TIME_FIELDS: tuple[str, ...] = (
     "createdAt",
     "queuedAt",
@@ -64,7 +78,7 @@ TIME_FIELDS: tuple[str, ...] = (
 )
 # What clients see of a request (`shapes.request_json`), in this order.
 PUBLIC_FIELDS: tuple[str, ...] = tuple(
-    name for name in _FIELDS if name not in ("imagePath", "simulateOutcome", "failureDetail")
+    name for name in _FIELDS if name not in ("imagePath", "simulateOutcome")
 )
 # The contract's minimum: a document with only these is still a request (reports count it).
 CONTRACT_FIELDS: tuple[str, ...] = (
@@ -110,7 +124,6 @@ class GenerationRequest:
     provider_usage: Mapping[str, Any] | None = None
     provider_latency_ms: int | None = None
     refined_prompt: str | None = None
-    failure_detail: str | None = None  # short, sanitised; for operators, never for clients
     times: Mapping[str, datetime] = field(default_factory=dict)  # createdAt, completedAt, ...
 
     @classmethod
@@ -241,6 +254,24 @@ def outcome_patch(data: Mapping[str, Any]) -> dict[str, int]:
     cost = whole_credits(data.get("cost"))
     expected = outcome_fields(str(data.get("status", RequestStatus.PENDING)), cost)
     return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
+
+
+def split_operator(details: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a provider reported, split into what goes on the request document and what goes
+    to the operators' document (`OPERATOR_FIELDS`)."""
+    public = {k: v for k, v in details.items() if k not in OPERATOR_FIELDS}
+    operator = {k: v for k, v in details.items() if k in OPERATOR_FIELDS}
+    return public, operator
+
+
+def operator_details_ref(client: Any, request_id: str) -> Any:
+    """`generationRequests/{id}/operator/details`: operator-only fields of a request."""
+    return (
+        client.collection(REQUESTS)
+        .document(request_id)
+        .collection(OPERATOR_COLLECTION)
+        .document(OPERATOR_DOCUMENT)
+    )
 
 
 # --- The weekly active-user marker ------------------------------------------------------

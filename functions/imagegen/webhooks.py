@@ -11,6 +11,13 @@ receivers verify it with the spec's libraries (`standardwebhooks` on PyPI and np
 (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`,
 keyed with the secret WEBHOOK_SECRET (`whsec_<base64>`; the key is the decoded part). A
 non-2xx answer or a network error raises, so Cloud Tasks retries it with exponential backoff.
+
+Deliveries reach only the public internet: the host is resolved at delivery time, every
+address it resolves to must be public (not loopback, private, link-local, shared, reserved,
+multicast, unspecified, nor a cloud metadata server; an IPv6 address that embeds an IPv4 one
+is judged by that one), and the connection goes to the address that was checked (a second
+lookup cannot swap it). Loopback is allowed inside the emulator only. Redirects are not
+followed: a 3xx is a failed delivery.
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
+import socket
+import ssl
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,11 +45,20 @@ MAX_URL_LENGTH = 2048
 EVENT = "generation.settled"
 LOOPBACK_HOSTS = ("localhost",)
 TIMEOUT_SECONDS = 10
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata"})
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[..., list[tuple[Any, ...]]]
 
 
 def validate_url(value: Any, allow_loopback_http: bool) -> str:
     """A webhook URL: https with a host; plain http only to loopback, and only when allowed
-    (inside the emulator)."""
+    (inside the emulator). A host written as an address must be one a delivery may reach
+    (`refusal`); a name is checked again, resolved, at each delivery."""
     if not isinstance(value, str):
         raise errors.invalid_type("webhookUrl", "a string", value)
     parts = urlsplit(value)
@@ -48,8 +66,11 @@ def validate_url(value: Any, allow_loopback_http: bool) -> str:
     ok_scheme = parts.scheme == "https" or (
         parts.scheme == "http" and allow_loopback_http and loopback
     )
-    # Outside the emulator, never point deliveries at this network's own hosts.
-    internal = (loopback or _is_internal_ip(parts.hostname)) and not allow_loopback_http
+    internal = (
+        (loopback and not allow_loopback_http)
+        or _literal_refused(parts.hostname, allow_loopback_http)
+        or (parts.hostname or "").rstrip(".") in METADATA_HOSTS
+    )
     printable = value.isprintable()  # no NUL, no control characters, no lone surrogates
     if (
         len(value) > MAX_URL_LENGTH
@@ -66,12 +87,12 @@ def validate_url(value: Any, allow_loopback_http: bool) -> str:
     return value
 
 
-def _is_internal_ip(host: str | None) -> bool:
+def _literal_refused(host: str | None, allow_loopback: bool) -> bool:
     try:
         ip = ipaddress.ip_address(host or "")
     except ValueError:
         return False
-    return ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_unspecified
+    return refusal(ip, allow_loopback) is not None
 
 
 def _is_loopback_ip(host: str | None) -> bool:
@@ -130,11 +151,123 @@ def build(request: Mapping[str, Any], status: str, secret: str, now: int) -> tup
     return body, headers
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
-    """POST the delivery; raise unless the receiver answered 2xx (so the task is retried)."""
-    req = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
-    with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as resp:  # noqa: S310
-        status = int(resp.status)
+class RefusedDestination(RuntimeError):
+    """A webhook host that is not on the public internet."""
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4, Teredo), if any."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return ip.teredo[1] if ip.teredo is not None else None
+
+
+def refusal(ip: IPAddress, allow_loopback: bool) -> str | None:
+    """Why a delivery may not go to `ip` (None: it may)."""
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        return refusal(inner, allow_loopback)
+    if ip in METADATA_ADDRESSES:
+        return "a metadata server"
+    if ip.is_loopback:
+        return None if allow_loopback else "loopback"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_unspecified or ip.is_reserved:
+        return "reserved"
+    if ip.is_private or not ip.is_global:
+        return "private"
+    return None
+
+
+def public_addresses(
+    host: str, port: int, allow_loopback: bool, resolve: Resolver = socket.getaddrinfo
+) -> list[str]:
+    """Every address `host` resolves to now, all of them allowed; `RefusedDestination` when
+    one is not (a name with one private address among public ones is refused)."""
+    name = host.lower().rstrip(".")
+    if name in METADATA_HOSTS:
+        raise RefusedDestination(f"{name} is a metadata server")
+    try:
+        infos = resolve(name, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        raise RefusedDestination(f"{name} does not resolve: {type(err).__name__}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+    if not addresses:
+        raise RefusedDestination(f"{name} resolves to no address")
+    for address in addresses:
+        why = refusal(ipaddress.ip_address(address), allow_loopback)
+        if why is not None:
+            raise RefusedDestination(f"{name} resolves to {why} address {address}")
+    return addresses
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to an address checked beforehand (the Host header still names the host)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address checked beforehand; the certificate is verified for the host."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            sock, server_hostname=self.host
+        )
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    allow_loopback: bool = False,
+    resolve: Resolver = socket.getaddrinfo,
+) -> int:
+    """POST the delivery to a public address `url`'s host resolves to; raise unless the
+    receiver answered 2xx (so the task is retried). Redirects are not followed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RefusedDestination("not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = public_addresses(parts.hostname, port, allow_loopback, resolve)
+    pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    error: OSError | None = None
+    for address in addresses:
+        conn = pinned(parts.hostname, port, address, TIMEOUT_SECONDS)
+        try:
+            conn.request("POST", target, body=body, headers=dict(headers))
+            status = conn.getresponse().status
+            break
+        except OSError as err:  # this address did not answer: try the next one
+            error = err
+        finally:
+            conn.close()
+    else:
+        raise RuntimeError(f"webhook unreachable: {type(error).__name__}")
+    if 300 <= status < 400:
+        raise RuntimeError(f"webhook answered {status}: redirects are not followed")
     if not 200 <= status < 300:
         raise RuntimeError(f"webhook answered {status}")
     return status
@@ -144,9 +277,10 @@ def deliver(
     request: Mapping[str, Any],
     url: str,
     secret: str,
-    send: Callable[[str, bytes, Mapping[str, str]], int] = post,
+    allow_loopback: bool = False,
+    send: Callable[..., int] = post,
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Deliver the final state of `request` to `url` once; exceptions mean "retry"."""
     body, headers = build(request, str(request["status"]), secret, int(clock()))
-    return send(url, body, headers)
+    return send(url, body, headers, allow_loopback=allow_loopback)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .. import history, shapes, webhooks
+from ..settings import running_in_emulator
 from ..vocabulary import UNSETTLED
 from ..wiring import WEBHOOK_TASKS, db, enqueue_task
 
@@ -30,4 +31,9 @@ def deliver_webhook(request_id: str, secret: str) -> None:
     data = record.data if record is not None else {}
     if not data.get("webhookUrl") or data.get("status") in UNSETTLED:
         return
-    webhooks.deliver(shapes.request_json(request_id, data), data["webhookUrl"], secret)
+    webhooks.deliver(
+        shapes.request_json(request_id, data),
+        data["webhookUrl"],
+        secret,
+        allow_loopback=running_in_emulator(),
+    )

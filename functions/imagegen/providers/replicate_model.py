@@ -22,12 +22,13 @@ from ..image_models import ImageSpec
 from ..vocabulary import FailureKind
 from .base import Deadline, ProviderFailure, Retryable, aspect_ratio, parse_delay, with_retries
 from .common import ProviderModel, provider_prompt
+from .output import MAX_IMAGE_BYTES, read_capped
 
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")
 POLL_INTERVAL = 0.5
 MAX_WAIT = 60
-MAX_DOWNLOAD = 20 * 1024 * 1024 + 1
+DOWNLOAD_TIMEOUT = 30.0  # per read, and never past the generation's deadline
 
 
 # The call running on this thread: its deadline (for `Cancel-After`) and the last Retry-After.
@@ -116,7 +117,11 @@ class ReplicateModel(ProviderModel):
         url = _first_url(prediction.output)
         if url is None:
             raise ProviderFailure(FailureKind.INVALID_OUTPUT, "no output URL", **reported)
-        return with_retries(lambda: self._download(url), deadline), reported
+        try:
+            return with_retries(lambda: self._download(url, deadline), deadline), reported
+        except ProviderFailure as failure:
+            failure.details.update(reported)
+            raise
 
     def _create(self, client: Any, spec: ImageSpec, deadline: Deadline) -> Any:
         import httpx
@@ -176,23 +181,40 @@ class ReplicateModel(ProviderModel):
         """Cancel a running prediction (a user canceled its request)."""
         self._cancel(self._client(Deadline(30)), prediction_id)
 
-    def _download(self, url: str) -> bytes:
+    def _download(self, url: str, deadline: Deadline) -> bytes:
+        """The output file, streamed inside the deadline and cut off past 20 MB: a stall that
+        outlives the deadline is a `timeout`, a file too large `invalid-output`."""
         import httpx
 
+        left = deadline.remaining()
+        if left <= 0:
+            raise ProviderFailure(FailureKind.TIMEOUT, "no time left to download the output")
+        bounded_by_deadline = left < DOWNLOAD_TIMEOUT
         try:
-            with httpx.stream("GET", url, timeout=30.0, follow_redirects=True) as response:
+            with httpx.stream(
+                "GET",
+                url,
+                timeout=httpx.Timeout(min(DOWNLOAD_TIMEOUT, left)),
+                follow_redirects=True,
+            ) as response:
                 if response.status_code == 429 or response.status_code >= 500:
                     raise Retryable(f"output download answered {response.status_code}")
                 if response.status_code >= 400:
                     raise ProviderFailure(
                         FailureKind.INVALID_OUTPUT, f"output answered {response.status_code}"
                     )
-                data = bytearray()
-                for chunk in response.iter_bytes():
-                    data.extend(chunk)
-                    if len(data) > MAX_DOWNLOAD:
-                        break  # check_image refuses it as over 20 MB
-                return bytes(data)
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+                    raise ProviderFailure(
+                        FailureKind.INVALID_OUTPUT, f"the output declares {declared} bytes"
+                    )
+                return read_capped(response.iter_bytes(), deadline)
+        except httpx.TimeoutException as err:
+            if bounded_by_deadline or deadline.expired():
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "output download stalled past the deadline"
+                ) from None
+            raise Retryable(f"output download timed out: {type(err).__name__}") from None
         except httpx.HTTPError as err:
             raise Retryable(f"output download failed: {type(err).__name__}") from None
 
