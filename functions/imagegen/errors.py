@@ -326,8 +326,19 @@ def invalid_header(name: str, expected: str) -> DomainError:
 def not_cancelable(request_id: str, status: str) -> DomainError:
     return DomainError(
         ErrorCode.NOT_CANCELABLE,
-        f"The request is already {status}; only queued requests, and asynchronous ones still "
-        "processing, can be canceled. Nothing was changed.",
+        f"The request is already {status}; only queued requests can be canceled. Nothing was "
+        "changed.",
+        generationRequestId=request_id,
+        currentStatus=status,
+    )
+
+
+def running_at_provider(request_id: str, status: str) -> DomainError:
+    return DomainError(
+        ErrorCode.REQUEST_IN_PROGRESS,
+        f"The request is already {status}: a provider is working on it and bills for it, so it "
+        "can no longer be canceled. It ends as it ends, within its deadline (a failure is "
+        "refunded). Nothing was changed.",
         generationRequestId=request_id,
         currentStatus=status,
     )

@@ -225,9 +225,10 @@ def refund(
 
 
 def cancel(client: firestore.Client, request_id: str) -> Settlement:
-    """Cancel a queued request, or an asynchronous one still processing, and refund it exactly
-    once; anything else is left as it is (`settled_now` False, its current status). A task
-    still running for it then finds it settled and discards what it made."""
+    """Cancel a queued request and refund it exactly once; anything else is left as it is
+    (`settled_now` False, its current status). The commit is conditional on the request being
+    unchanged since read, as is the task's move to `processing`: of the two, exactly one wins,
+    so a canceled request never reaches a provider and a processing one is never canceled."""
     failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
     return _settle(client, request_id, None, failure, None, settleable=cancelable)
 
