@@ -58,8 +58,10 @@ class ErrorCode(StrEnum):
     REQUEST_IN_PROGRESS = "request-in-progress"
     NOT_CANCELABLE = "not-cancelable"
     BODY_TOO_LARGE = "body-too-large"
-    # 410: the image was deleted by its owner (restorable) or purged (gone for good).
+    # 410: the image was deleted by its owner (restorable) or purged (gone for good); the
+    # account is closed (being deleted, or deleted).
     IMAGE_DELETED = "image-deleted"
+    ACCOUNT_CLOSED = "account-closed"
     IMAGE_PURGED = "image-purged"
     # 429: a limit; nothing was charged. `retryAfterSeconds` says when to try again.
     RATE_LIMITED = "rate-limited"
@@ -227,6 +229,15 @@ def image_purged(request_id: str) -> DomainError:
         ErrorCode.IMAGE_PURGED,
         "This image and its prompt were erased for good; it cannot be restored.",
         generationRequestId=request_id,
+    )
+
+
+def account_closed(user_id: str) -> DomainError:
+    return DomainError(
+        ErrorCode.ACCOUNT_CLOSED,
+        "This account is closed (being deleted, or deleted): it can no longer buy or receive "
+        "credits. Nothing was created.",
+        userId=user_id,
     )
 
 

@@ -35,6 +35,7 @@ class CrashPoint(StrEnum):
 
     AFTER_CHARGE = "after-charge"  # charged, nothing generated
     AFTER_UPLOAD = "after-upload"  # charged, image stored, not marked completed
+    AFTER_CLOSE = "after-close"  # account deletion: closed (no new money), nothing else done
     AFTER_PURGE = "after-purge"  # account deletion: images purged, balance not yet forfeited
 
 

@@ -68,6 +68,12 @@ def _unchanged(client: firestore.Client, snapshot: Any) -> Any:
     return client.write_option(last_update_time=snapshot.update_time)
 
 
+def account_closed(user: Mapping[str, Any]) -> bool:
+    """Whether a user document belongs to an account being deleted (`closingAt`) or deleted
+    (`deletedAt`): no charge, grant or checkout for it from the commit that closed it."""
+    return bool(user.get("closingAt") or user.get("deletedAt"))
+
+
 @dataclass(frozen=True)
 class ChargeResult:
     request_id: str
@@ -91,7 +97,9 @@ def charge(
     (and counts against no limit). Raises user_not_found, insufficient_credits, a limit of
     `policy` (rate-limited, too-many-pending, daily-limit: read from and written to the user
     document in the same read and commit, so concurrency cannot exceed them) or busy; nothing
-    is charged then. The same commit marks the user active in the request's ISO week (for the
+    is charged then; an account being deleted or deleted is user_not_found (the charge is a
+    commit conditional on the user document, so it cannot slip past the commit that closed
+    the account). The same commit marks the user active in the request's ISO week (for the
     report's unique users) when that marker does not exist yet.
     """
     user_ref = _user_ref(client, request.user_id)
@@ -109,13 +117,13 @@ def charge(
             return ChargeResult(
                 request.id, request.user_id, stored.cost, credits_of(user), stored.status
             )
-        if not user.exists or (user.to_dict() or {}).get("deletedAt"):
-            raise errors.user_not_found()  # a deleted account is gone for charges too
+        user_data = (user.to_dict() or {}) if user.exists else {}
+        if not user.exists or account_closed(user_data):
+            raise errors.user_not_found()  # a closing or deleted account is gone for charges
         balance = credits_of(user)
         if balance < request.cost:
             raise errors.insufficient_credits(balance, request.cost)
         new_balance = balance - request.cost
-        user_data = user.to_dict() or {}
         usage = Usage.from_document(user_data.get("usage"))
         update: dict[str, Any] = {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP}
         limits = effective_limits(policy.defaults, user_data.get("limits")) if policy else None
@@ -405,10 +413,30 @@ def _set_balance(
         batch.create(user.reference, {**update, "createdAt": firestore.SERVER_TIMESTAMP})
 
 
+def close_account(client: firestore.Client, user_id: str) -> bool:
+    """The first step of deleting an account: `users/{uid}.closingAt` set in one commit
+    (the document created with 0 credits when missing). From that commit on, charges, grants
+    and checkouts for the user are refused; it is kept after the deletion. False when the
+    account was closed (or deleted) already."""
+    user_ref = _user_ref(client, user_id)
+
+    def attempt() -> bool:
+        user = user_ref.get()
+        if user.exists and account_closed(user.to_dict() or {}):
+            return False
+        batch = client.batch()
+        balance = credits_of(user) if user.exists else 0
+        _set_balance(client, batch, user, balance, closingAt=firestore.SERVER_TIMESTAMP)
+        batch.commit()
+        return True
+
+    return retry_on_conflict(attempt, CHARGE_POLICY)
+
+
 def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
-    """Close a deleted account: its remaining balance forfeited as one `forfeit` entry (none
-    when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only, however
-    often or concurrently called. Returns the credits forfeited by this call."""
+    """Finish closing a deleted account: its remaining balance forfeited as one `forfeit`
+    entry (none when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only,
+    however often or concurrently called. Returns the credits forfeited by this call."""
     user_ref = _user_ref(client, user_id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(FORFEIT_ENTRY)
 
@@ -446,9 +474,15 @@ def grant_signup_bonus(
 ) -> bool:
     """Grant the signup bonus to a new user, once per user (the entry `signup-bonus`) and once
     per email identity (`signupBonuses/{email_key}`), in one commit. False when either was
-    already granted (a trigger run twice, or an alias of an address that got it)."""
+    already granted (a trigger run twice, or an alias of an address that got it), or when the
+    account is closed."""
     claim = client.collection(SIGNUP_BONUSES).document(email_key)
-    return grant(client, user_id, credits, SIGNUP_BONUS_ENTRY, SIGNUP_BONUS_ENTRY, claim)[1]
+    try:
+        return grant(client, user_id, credits, SIGNUP_BONUS_ENTRY, SIGNUP_BONUS_ENTRY, claim)[1]
+    except errors.DomainError as err:
+        if err.code == errors.ErrorCode.ACCOUNT_CLOSED:
+            return False
+        raise
 
 
 def grant(
@@ -463,7 +497,9 @@ def grant(
 
     `entry_id` makes the grant idempotent: a second grant with the same id changes nothing.
     With `claim` (a document), the grant is also once per that document: it is created in the
-    same commit, and an existing one means no grant.
+    same commit, and an existing one means no grant. An account being deleted or deleted gets
+    nothing: `account-closed` (the commit is conditional on the user document, so it cannot
+    slip past the commit that closed it).
     Returns (balance after, whether this call granted).
     """
     user_ref = _user_ref(client, user_id)
@@ -476,6 +512,8 @@ def grant(
         balance = credits_of(user) if user.exists else 0
         if existing.exists or (claimed and claimed[0].exists):
             return balance, False
+        if user.exists and account_closed(user.to_dict() or {}):
+            raise errors.account_closed(user_id)
         new_balance = balance + credits
         batch = client.batch()
         _set_balance(client, batch, user, new_balance)
