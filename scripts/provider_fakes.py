@@ -14,7 +14,8 @@ size or aspect ratio):
               [image-safety])
   [429]       the first call for this prompt answers 429 with a delay of 1 s, then it works
   [500]       every call answers 500
-  [slow]      Replicate: the prediction stays `processing` (until canceled)
+  [slow]      Replicate: the prediction stays `processing` (until canceled, or released by
+              POST /_fake/predictions/{id}/release: then it succeeds)
   [notimage]  the output is not an image
   [webp]      the output is WebP (Replicate's Flux default) instead of PNG
   [huge]      the output is a complete PNG of 12000x12000 pixels (1-bit, about 20 KB)
@@ -39,6 +40,7 @@ import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 SEEN: set[str] = set()
 LOCK = threading.Lock()
@@ -161,7 +163,9 @@ def prediction_json(h: Handler, p: dict[str, Any]) -> dict[str, Any]:
 def finish(h: Handler, p: dict[str, Any]) -> None:
     """Move a prediction to its end state, as its prompt asks."""
     prompt = str(p["input"].get("prompt", ""))
-    if p["status"] in ("succeeded", "failed", "canceled") or "[slow]" in prompt:
+    if p["status"] in ("succeeded", "failed", "canceled"):
+        return
+    if "[slow]" in prompt and not p.get("_released"):
         return
     if "[nsfw]" in prompt:
         p.update(status="failed", error="NSFW content detected. Try running it again.")
@@ -290,6 +294,21 @@ def send_stalled(h: Handler, ctype: str, length: int, stall: float) -> None:
 def replicate_admin(h: Handler, pid: str) -> None:
     """Not Replicate's: lets tests see what the fake was asked (headers, cancel)."""
     p = PREDICTIONS.get(pid)
+    h.send(200 if p else 404, p or {})
+
+
+def replicate_admin_find(h: Handler) -> None:
+    """Not Replicate's: the predictions whose prompt contains `?prompt=`."""
+    text = dict(parse_qsl(urlsplit(h.path).query)).get("prompt", "")
+    found = [p for p in list(PREDICTIONS.values()) if text in str(p["input"].get("prompt", ""))]
+    h.send(200, {"data": found})
+
+
+def replicate_admin_release(h: Handler, pid: str) -> None:
+    """Not Replicate's: let a `[slow]` prediction finish (it succeeds at its next poll)."""
+    p = PREDICTIONS.get(pid)
+    if p is not None:
+        p["_released"] = True
     h.send(200 if p else 404, p or {})
 
 
@@ -533,6 +552,8 @@ def main() -> None:
             ("POST", r"/v1/predictions/([^/]+)/cancel", replicate_cancel),
             ("GET", r"/files/([^/]+)", replicate_file),
             ("GET", r"/_fake/predictions/([^/]+)", replicate_admin),
+            ("GET", r"/_fake/predictions", replicate_admin_find),
+            ("POST", r"/_fake/predictions/([^/]+)/release", replicate_admin_release),
         ],
     )
     serve(args.host, args.openai, [("POST", r"/v1/images/generations", openai_generate)])

@@ -8,6 +8,8 @@ a checkout: it sends signed events (`Stripe-Signature: t=...,v1=HMAC-SHA256(secr
 "t.body")`) to the webhook, retried with backoff until it answers 2xx.
 
     POST /v1/checkout/sessions                 create a session (mode=payment), url = test page
+    GET  /v1/checkout/sessions                 list sessions, newest first (`limit` 1-100,
+                                               default 10; `status`; `starting_after`)
     GET  /v1/checkout/sessions/{id}            retrieve it
     POST /v1/checkout/sessions/{id}/expire     expire an open session (checkout.session.expired)
     POST /v1/refunds                           refund a payment_intent, all or `amount`
@@ -195,6 +197,30 @@ def create_session(params: dict[str, Any], host: str) -> dict[str, Any]:
     }
     SESSIONS[sid] = session
     return session
+
+
+def list_sessions(query: dict[str, str]) -> dict[str, Any]:
+    """`GET /v1/checkout/sessions`: a list object, newest first."""
+    try:
+        limit = int(query.get("limit", "10"))
+    except ValueError:
+        raise StripeError(400, "Invalid integer: limit", param="limit") from None
+    if not 1 <= limit <= 100:
+        raise StripeError(400, "Limit must be between 1 and 100.", param="limit")
+    found = [
+        s for s in reversed(list(SESSIONS.values())) if query.get("status") in (None, s["status"])
+    ]
+    if "starting_after" in query:
+        ids = [s["id"] for s in found]
+        if query["starting_after"] not in ids:
+            raise StripeError(404, "No such checkout.session", param="starting_after")
+        found = found[ids.index(query["starting_after"]) + 1 :]
+    return {
+        "object": "list",
+        "url": "/v1/checkout/sessions",
+        "has_more": len(found) > limit,
+        "data": [public(s) for s in found[:limit]],
+    }
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:
@@ -420,7 +446,11 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         try:
             with LOCK:
-                if m := re.fullmatch(r"/v1/checkout/sessions/([^/]+)", path):
+                if path == "/v1/checkout/sessions":
+                    require_key(self.headers)
+                    query = dict(parse_qsl(urlsplit(self.path).query))
+                    self.reply(200, list_sessions(query))
+                elif m := re.fullmatch(r"/v1/checkout/sessions/([^/]+)", path):
                     require_key(self.headers)
                     self.reply(200, public(self.session(m.group(1))))
                 elif m := re.fullmatch(r"/pay/([^/]+)", path):

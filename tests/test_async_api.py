@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from books import balance, ledger, request_doc
+from books import balance, check_books, ledger, request_doc
+from conftest import call
 
 pytestmark = pytest.mark.emulator
 
@@ -73,8 +76,9 @@ def test_async_with_idempotency_key_queues_once(api, db, new_user):
     assert balance(db, uid) == 7
 
 
-def queued_without_task(db, uid):
-    """A request charged and queued whose task has not run yet (created directly)."""
+def queued_without_task(db, uid, outcome=None):
+    """A request charged and queued whose task has not run yet (created directly); `outcome`
+    forces the simulated model's, as the X-Simulate-Outcome header does."""
     from imagegen import ledger as money
     from imagegen.catalog import DEFAULT_CATALOG
     from imagegen.request_record import GenerationRequest
@@ -84,7 +88,10 @@ def queued_without_task(db, uid):
 
     order = parse_generation_input({"userId": uid, **BODY}, DEFAULT_CATALOG, MODEL_NAMES)
     rid = uuid.uuid4().hex
-    money.charge(db, GenerationRequest.from_order(order, rid, RequestStatus.QUEUED, mode="async"))
+    request = GenerationRequest.from_order(
+        order, rid, RequestStatus.QUEUED, mode="async", simulate_outcome=outcome
+    )
+    money.charge(db, request)
     return rid
 
 
@@ -108,6 +115,75 @@ def test_cancel_a_queued_request_refunds_once(api, db, new_user):
     assert generation.process_queued(db, rid, studio()) is None  # a late task does nothing
     assert request_doc(db, rid)["status"] == "canceled"
     assert balance(db, uid) == 10 and len(refunds(db, uid, rid)) == 1
+
+
+@pytest.mark.parametrize(("outcome", "status"), [("success", "completed"), ("failure", "failed")])
+def test_a_processing_request_cannot_be_canceled_and_settles_once(
+    api, db, new_user, token_for, outcome, status
+):
+    """Once the task has taken it to `processing` (a provider has it), a cancel is 409
+    `request-in-progress` over HTTP and the callable alike, and changes nothing; the request
+    then ends as it ends: charged once, refunded only if it fails."""
+    from imagegen import generation
+    from imagegen.wiring import studio
+
+    uid = new_user(10)
+    rid = queued_without_task(db, uid, outcome)
+    assert generation.start_processing(db, rid) is not None  # the task's first step
+    cancel = api.post("cancelGenerationRequest", params={"id": rid})
+    assert cancel.status_code == 409, cancel.text
+    error = cancel.json()["error"]
+    assert error["code"] == "request-in-progress" and error["currentStatus"] == "processing"
+    called = call("cancelGeneration", token_for(uid), {"id": rid}).json()["error"]
+    assert called["status"] == "FAILED_PRECONDITION"
+    assert called["details"]["code"] == "request-in-progress"
+    assert request_doc(db, rid)["status"] == "processing"
+    assert balance(db, uid) == 7 and refunds(db, uid, rid) == []
+
+    settlement = generation.process_queued(db, rid, studio())  # the task carries on
+    assert settlement is not None and settlement.status == status
+    assert request_doc(db, rid)["status"] == status
+    deductions = [e for e in ledger(db, uid) if e["type"] == "deduction"]
+    assert [e["generationRequestId"] for e in deductions] == [rid]
+    assert len(refunds(db, uid, rid)) == (1 if status == "failed" else 0)
+    assert balance(db, uid) == (10 if status == "failed" else 7)
+    assert check_books(db, [uid]) == []
+
+
+def test_cancel_and_the_move_to_processing_exclude_each_other(api, db, new_user):
+    """Both are conditional commits on the request: a cancel that wins keeps the task from
+    reaching the model; a task that wins makes the cancel a 409. Never both, never neither."""
+    from imagegen import generation
+    from imagegen.wiring import studio
+
+    uid = new_user(30)
+    for _ in range(6):
+        rid = queued_without_task(db, uid, "success")
+        gate = threading.Barrier(2)
+
+        def start(rid=rid, gate=gate):
+            gate.wait()
+            return generation.start_processing(db, rid)
+
+        def cancel(rid=rid, gate=gate):
+            gate.wait()
+            return api.post("cancelGenerationRequest", params={"id": rid})
+
+        with ThreadPoolExecutor(2) as pool:
+            started, canceled = pool.submit(start), pool.submit(cancel)
+            started_request, answer = started.result(), canceled.result()
+        if answer.status_code == 200:
+            assert started_request is None
+            assert generation.process_queued(db, rid, studio()) is None  # no model call
+            assert request_doc(db, rid)["status"] == "canceled"
+            assert len(refunds(db, uid, rid)) == 1
+        else:
+            assert answer.status_code == 409, answer.text
+            assert answer.json()["error"]["code"] == "request-in-progress"
+            assert started_request is not None
+            assert generation.process_queued(db, rid, studio()).status == "completed"
+            assert refunds(db, uid, rid) == []
+    assert check_books(db, [uid]) == []
 
 
 def test_cancel_races_completion(api, db, new_user):

@@ -40,22 +40,6 @@ def test_the_deadline_cancels_a_running_prediction(caplog):
     assert seen["_prefer"].startswith("wait=")
 
 
-def test_a_canceled_request_stops_its_prediction_as_soon_as_it_starts():
-    model = ReplicateModel("m", "owner/name", REPLICATE, "r8_local-token", timeout=30)
-    started: list[str] = []
-
-    def canceled_meanwhile(job_id: str) -> bool:
-        started.append(job_id)
-        return False
-
-    order = spec("a slow ship [slow]")
-    result = model.generate(ImageSpec(**{**order.__dict__, "started": canceled_meanwhile}))
-    assert not result.ok and result.failure_kind == "canceled"
-    assert started == [result.details["providerRequestId"]]
-    seen = requests.get(f"{REPLICATE}/_fake/predictions/{started[0]}", timeout=10).json()
-    assert seen["status"] == "canceled"
-
-
 def test_a_replicate_output_over_20_mb_is_cut_off_as_invalid_output():
     model = ReplicateModel("m", "owner/name", REPLICATE, "r8_local-token", timeout=30)
     result = model.generate(spec("a big file [big]"))  # 21 MB, chunked, no Content-Length

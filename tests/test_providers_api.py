@@ -11,6 +11,7 @@ import uuid
 import pytest
 import requests
 from books import balance, check_books, ledger, request_doc, stored_images
+from conftest import call
 from PIL import Image
 
 pytestmark = [pytest.mark.emulator, pytest.mark.catalog_changes]
@@ -234,8 +235,18 @@ def fake_prediction(prediction_id):
     return requests.get(f"{REPLICATE}/_fake/predictions/{prediction_id}", timeout=10).json()
 
 
-def test_a_user_cancel_of_a_running_prediction_cancels_it_at_replicate(api, db, new_user, models):
-    uid = new_user(10)
+def slow_predictions(marker):
+    """The local Replicate server's predictions whose prompt contains `marker`."""
+    found = requests.get(f"{REPLICATE}/_fake/predictions", params={"prompt": marker}, timeout=10)
+    return found.json()["data"]
+
+
+def test_a_request_at_replicate_cannot_be_canceled_and_ends_as_it_ends(
+    api, db, new_user, models, token_for
+):
+    """Once the prediction runs, a cancel is 409 `request-in-progress` (HTTP and callable) and
+    changes nothing: the prediction is not canceled, and the request completes, charged once."""
+    uid, marker = new_user(10), uuid.uuid4().hex
     resp = api.post(
         "createGenerationRequest",
         json={
@@ -244,38 +255,44 @@ def test_a_user_cancel_of_a_running_prediction_cancels_it_at_replicate(api, db, 
             "style": "anime",
             "color": "neon",
             "size": "1024x1024",
-            "prompt": "a slow harbour [slow]",
+            "prompt": f"a slow harbour [slow] {marker}",
         },
         headers={"Prefer": "respond-async"},
     )
     assert resp.status_code == 202, resp.text
     rid = resp.json()["generationRequestId"]
     deadline = time.monotonic() + 60
-    while not (doc := request_doc(db, rid)).get("providerRequestId"):
-        assert time.monotonic() < deadline, f"no prediction started: {doc['status']}"
+    while not (running := slow_predictions(marker)):
+        assert time.monotonic() < deadline, f"no prediction started: {request_doc(db, rid)}"
         time.sleep(0.2)
-    assert doc["status"] == "processing"
+    assert request_doc(db, rid)["status"] == "processing"
     cancel = api.post("cancelGenerationRequest", params={"id": rid})
-    assert cancel.status_code == 200, cancel.text
-    assert cancel.json()["refundedCredits"] == 3
-    assert fake_prediction(doc["providerRequestId"])["status"] == "canceled"
-    again = api.post("cancelGenerationRequest", params={"id": rid})
-    assert again.status_code == 409 and again.json()["error"]["currentStatus"] == "canceled"
-    time.sleep(1.5)  # the task sees the canceled prediction and leaves the request alone
-    doc = request_doc(db, rid)
-    assert doc["status"] == "canceled" and doc["refundedCredits"] == 3
-    assert balance(db, uid) == 10
-    assert sorted(e["type"] for e in ledger(db, uid)) == ["deduction", "grant", "refund"]
-    assert stored_images(uid) == set()
+    assert cancel.status_code == 409, cancel.text
+    error = cancel.json()["error"]
+    assert error["code"] == "request-in-progress" and error["currentStatus"] == "processing"
+    called = call("cancelGeneration", token_for(uid), {"id": rid}).json()["error"]
+    assert called["status"] == "FAILED_PRECONDITION"
+    assert called["details"]["code"] == "request-in-progress"
+    [prediction] = running
+    assert fake_prediction(prediction["id"])["status"] == "processing"  # still running there
+    assert request_doc(db, rid)["status"] == "processing" and balance(db, uid) == 7
+
+    requests.post(f"{REPLICATE}/_fake/predictions/{prediction['id']}/release", timeout=10)
+    while (doc := request_doc(db, rid))["status"] == "processing":
+        assert time.monotonic() < deadline + 60, "the request did not settle"
+        time.sleep(0.2)
+    assert doc["status"] == "completed" and doc["providerRequestId"] == prediction["id"]
+    assert balance(db, uid) == 7
+    assert sorted(e["type"] for e in ledger(db, uid)) == ["deduction", "grant"]
+    assert len(stored_images(uid)) == 1
 
 
 def test_a_synchronous_request_still_running_cannot_be_canceled(api, db, new_user):
-    """Only the asynchronous mode's processing requests can be canceled: a synchronous
-    caller is still waiting for its answer."""
+    """A synchronous request is at its provider from the start: 409 `request-in-progress`."""
     uid = new_user(10)
     ref = db.collection("generationRequests").document(f"sync-{uuid.uuid4().hex}")
-    ref.set({"userId": uid, "status": "processing", "cost": 1, "model": "model-a"})
+    ref.set({"userId": uid, "status": "pending", "cost": 1, "model": "model-a"})
     cancel = api.post("cancelGenerationRequest", params={"id": ref.id})
-    assert cancel.status_code == 409 and cancel.json()["error"]["code"] == "not-cancelable"
-    assert request_doc(db, ref.id)["status"] == "processing" and balance(db, uid) == 10
+    assert cancel.status_code == 409 and cancel.json()["error"]["code"] == "request-in-progress"
+    assert request_doc(db, ref.id)["status"] == "pending" and balance(db, uid) == 10
     ref.delete()

@@ -2,6 +2,9 @@
 
 - A valid token makes the caller its uid; the custom claim `admin: true` makes it an admin.
 - An invalid or expired token is always 401, whatever the settings.
+- Endpoints that move money (checkouts, account deletion) also check revocation: a token of a
+  deleted or disabled user, or one issued before its refresh tokens were revoked, is 401
+  there. That costs one Auth API call (a user lookup) per request, so reads do not do it.
 - No token is 401, unless unauthenticated access is allowed: by default only inside the
   emulator (setting UNAUTHENTICATED_ACCESS=emulator), never in a deployed project. Anonymous
   callers may act for any user (that is what keeps the README's curl lines working) but are
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firebase_admin import auth as firebase_auth
+from firebase_admin import exceptions
 
 from . import errors
 from .settings import UNAUTHENTICATED_ACCESS, running_in_emulator
@@ -52,21 +56,31 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
-def verify(header: str | None) -> Caller:
-    """The caller behind an Authorization header; raises `unauthenticated` when not acceptable."""
+def verify(header: str | None, check_revoked: bool = False) -> Caller:
+    """The caller behind an Authorization header; raises `unauthenticated` when not acceptable.
+    With `check_revoked`, a token of a deleted or disabled user, or a revoked one, is refused
+    too (one Auth API call)."""
     token = bearer_token(header)
     if token is None:
         if unauthenticated_allowed(UNAUTHENTICATED_ACCESS.value, running_in_emulator()):
             return Caller(uid=None)
         raise errors.unauthenticated("Missing Authorization: Bearer <Firebase ID token>.")
     try:
-        claims = firebase_auth.verify_id_token(token)
+        claims = firebase_auth.verify_id_token(token, check_revoked=check_revoked)
     except firebase_auth.ExpiredIdTokenError:
         raise errors.unauthenticated("The ID token has expired.") from None
+    except firebase_auth.RevokedIdTokenError:
+        raise errors.unauthenticated("The ID token has been revoked.") from None
+    except firebase_auth.UserDisabledError:
+        raise errors.unauthenticated("This account is disabled.") from None
+    except firebase_auth.UserNotFoundError:
+        raise errors.unauthenticated("This account no longer exists.") from None
     except (firebase_auth.InvalidIdTokenError, ValueError):
         raise errors.unauthenticated("The ID token is invalid.") from None
     except firebase_auth.CertificateFetchError:
         raise errors.unavailable("Could not fetch the keys to verify the ID token.") from None
+    except exceptions.FirebaseError:  # the user lookup of the revocation check failed
+        raise errors.unavailable("Could not check the ID token; retry shortly.") from None
     # The Admin SDK skips the expiry check for emulator tokens; check it everywhere alike.
     if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] < time.time():
         raise errors.unauthenticated("The ID token has expired.")

@@ -21,7 +21,7 @@ from firebase_functions.https_fn import (
     Response,
 )
 
-from . import errors, idempotency, shapes
+from . import auth, errors, idempotency, shapes
 from .auth import Caller, caller_from_claims
 from .errors import DomainError, ErrorCode
 from .history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
@@ -51,6 +51,7 @@ CALLABLE_CODE: dict[ErrorCode, FunctionsErrorCode] = {
     ErrorCode.REQUEST_IN_PROGRESS: Code.FAILED_PRECONDITION,
     ErrorCode.IMAGE_DELETED: Code.FAILED_PRECONDITION,
     ErrorCode.IMAGE_PURGED: Code.FAILED_PRECONDITION,
+    ErrorCode.ACCOUNT_CLOSED: Code.FAILED_PRECONDITION,
     ErrorCode.GENERATION_FAILED: Code.ABORTED,
     ErrorCode.BUSY: Code.RESOURCE_EXHAUSTED,
     ErrorCode.RATE_LIMITED: Code.RESOURCE_EXHAUSTED,
@@ -108,18 +109,28 @@ def https_error(err: DomainError) -> HttpsError:
     return HttpsError(code, err.message, details=err.as_dict())
 
 
-def caller_of(req: CallableRequest[Any]) -> Caller:
+def caller_of(req: CallableRequest[Any], check_revoked: bool = False) -> Caller:
     """The signed-in user (the SDK verified the ID token); a call without one is refused, in
-    the emulator too. With ENFORCE_APP_CHECK, a verified App Check token is required."""
+    the emulator too. With ENFORCE_APP_CHECK, a verified App Check token is required. The SDK
+    does not check revocation; with `check_revoked` (operations that move money) the raw token
+    is verified again with that check (one Auth API call), so a deleted or disabled user's
+    token, or a revoked one, is `unauthenticated`."""
     if req.auth is None or not req.auth.uid:
         raise errors.unauthenticated("Sign in to call this function.")
     if ENFORCE_APP_CHECK.value and req.app is None:
         raise errors.unauthenticated("A valid App Check token is required.")
+    if check_revoked:
+        verified = auth.verify(req.raw_request.headers.get("Authorization"), check_revoked=True)
+        if verified.uid != req.auth.uid:
+            raise errors.unauthenticated("The ID token is invalid.")
     return caller_from_claims(req.auth.uid, req.auth.token)
 
 
-def callable_operation(operation: Operation) -> Callable[[CallableRequest[Any]], Any]:
-    """Turn `operation(caller, data)` into a callable handler with the error mapping."""
+def callable_operation(
+    operation: Operation, check_revoked: bool = False
+) -> Callable[[CallableRequest[Any]], Any]:
+    """Turn `operation(caller, data)` into a callable handler with the error mapping;
+    `check_revoked` for operations that move money (see `caller_of`)."""
 
     @wraps(operation)
     def run(req: CallableRequest[Any]) -> Any:
@@ -127,7 +138,7 @@ def callable_operation(operation: Operation) -> Callable[[CallableRequest[Any]],
             data = {} if req.data is None else req.data
             if not isinstance(data, dict):
                 raise errors.invalid_body()
-            return operation(caller_of(req), data)
+            return operation(caller_of(req, check_revoked), data)
         except DomainError as err:
             raise https_error(err) from None
         except HttpsError:
@@ -137,6 +148,12 @@ def callable_operation(operation: Operation) -> Callable[[CallableRequest[Any]],
             raise https_error(errors.internal()) from None
 
     return run
+
+
+def money_operation(operation: Operation) -> Callable[[CallableRequest[Any]], Any]:
+    """`callable_operation` for an operation that moves money: the ID token is also checked
+    for revocation (a deleted or disabled user's token starts nothing)."""
+    return callable_operation(operation, check_revoked=True)
 
 
 def _page(data: Mapping[str, Any]) -> Page:
@@ -227,7 +244,7 @@ def cancel_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]
     return shapes.canceled_json(request_id, settlement.refunded)
 
 
-@callable_operation
+@money_operation
 def buy_credits(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like POST createCheckoutSession, for the signed-in user."""
     fields = {k: data[k] for k in ("packId", "successUrl", "cancelUrl") if k in data}
@@ -254,7 +271,7 @@ def purge_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     return shapes.gallery_json(gallery.purge_generation(caller, _string(data, "id") or ""))
 
 
-@callable_operation
+@money_operation
 def delete_account(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like POST deleteUserAccount, for the signed-in user."""
     return shapes.account_deletion_json(gallery.delete_account(caller))

@@ -58,8 +58,10 @@ class ErrorCode(StrEnum):
     REQUEST_IN_PROGRESS = "request-in-progress"
     NOT_CANCELABLE = "not-cancelable"
     BODY_TOO_LARGE = "body-too-large"
-    # 410: the image was deleted by its owner (restorable) or purged (gone for good).
+    # 410: the image was deleted by its owner (restorable) or purged (gone for good); the
+    # account is closed (being deleted, or deleted).
     IMAGE_DELETED = "image-deleted"
+    ACCOUNT_CLOSED = "account-closed"
     IMAGE_PURGED = "image-purged"
     # 429: a limit; nothing was charged. `retryAfterSeconds` says when to try again.
     RATE_LIMITED = "rate-limited"
@@ -230,6 +232,15 @@ def image_purged(request_id: str) -> DomainError:
     )
 
 
+def account_closed(user_id: str) -> DomainError:
+    return DomainError(
+        ErrorCode.ACCOUNT_CLOSED,
+        "This account is closed (being deleted, or deleted): it can no longer buy or receive "
+        "credits. Nothing was created.",
+        userId=user_id,
+    )
+
+
 def still_in_progress(request_id: str, status: str) -> DomainError:
     return DomainError(
         ErrorCode.REQUEST_IN_PROGRESS,
@@ -326,8 +337,19 @@ def invalid_header(name: str, expected: str) -> DomainError:
 def not_cancelable(request_id: str, status: str) -> DomainError:
     return DomainError(
         ErrorCode.NOT_CANCELABLE,
-        f"The request is already {status}; only queued requests, and asynchronous ones still "
-        "processing, can be canceled. Nothing was changed.",
+        f"The request is already {status}; only queued requests can be canceled. Nothing was "
+        "changed.",
+        generationRequestId=request_id,
+        currentStatus=status,
+    )
+
+
+def running_at_provider(request_id: str, status: str) -> DomainError:
+    return DomainError(
+        ErrorCode.REQUEST_IN_PROGRESS,
+        f"The request is already {status}: a provider is working on it and bills for it, so it "
+        "can no longer be canceled. It ends as it ends, within its deadline (a failure is "
+        "refunded). Nothing was changed.",
         generationRequestId=request_id,
         currentStatus=status,
     )

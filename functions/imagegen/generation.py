@@ -12,9 +12,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from google.cloud import firestore
@@ -36,6 +35,7 @@ class CrashPoint(StrEnum):
 
     AFTER_CHARGE = "after-charge"  # charged, nothing generated
     AFTER_UPLOAD = "after-upload"  # charged, image stored, not marked completed
+    AFTER_CLOSE = "after-close"  # account deletion: closed (no new money), nothing else done
     AFTER_PURGE = "after-purge"  # account deletion: images purged, balance not yet forfeited
 
 
@@ -173,7 +173,7 @@ def complete_with_image(
     details: Mapping[str, Any] | None = None,
 ) -> ledger.Settlement:
     """Mark a request completed with its stored image (and what the provider reported).
-    Should someone else have settled it first (refunded it: the sweeper, a cancel), the image
+    Should someone else have settled it first (refunded it: the sweeper), the image
     is deleted: a request that did not complete keeps no image."""
     image = ledger.StoredImage(path, studio.url_for(request_id), dict(details or {}))
     settlement = ledger.complete(client, request_id, image, charged)
@@ -221,15 +221,15 @@ def process_queued(
     on_settled: Callable[[str], None] | None = None,
 ) -> ledger.Settlement | None:
     """The task: take a queued request to processing, run the model, settle. Safe to run
-    again for the same request (task retries): a settled or canceled request is left alone.
+    again for the same request (task retries): a settled or canceled request is left alone;
+    a request canceled before it reached `processing` never reaches a provider.
     `on_settled(request_id)` runs after a settlement this call made (e.g. queue a webhook)."""
     started = time.perf_counter()
     request = start_processing(client, request_id)
     if request is None:
         return None
     forced = Outcome(request.simulate_outcome) if request.simulate_outcome else None
-    spec = replace(request.spec(), started=partial(note_started, client, request_id))
-    settlement = run_and_settle(client, studio, spec, request.user_id, forced)
+    settlement = run_and_settle(client, studio, request.spec(), request.user_id, forced)
     if settlement.settled_now:
         log_settled(request, settlement, started, mode="async")
         if on_settled is not None:
@@ -237,36 +237,14 @@ def process_queued(
     return settlement
 
 
-def note_started(client: firestore.Client, request_id: str, provider_request_id: str) -> bool:
-    """Record the provider's job id on a processing request, so that a cancel can reach it;
-    False if the request was canceled meanwhile (the caller then cancels the job itself)."""
-    ref = client.collection(REQUESTS).document(request_id)
-    ref.update({"providerRequestId": provider_request_id})
-    snap = ref.get(field_paths=["status"])
-    return (snap.to_dict() or {}).get("status") == RequestStatus.PROCESSING
-
-
-def stop_at_provider(client: firestore.Client, studio: Studio, request_id: str) -> None:
-    """After a cancel: cancel the request's job at its provider, if one is running there
-    (best effort; the provider's own deadline, `Cancel-After`, stops it otherwise)."""
-    data = client.collection(REQUESTS).document(request_id).get().to_dict() or {}
-    job_id = data.get("providerRequestId")
-    if not job_id:
-        return  # never reached a provider (queued), or a provider without job ids
-    try:
-        cancel = getattr(studio.model_for(str(data.get("model"))), "cancel", None)
-        if cancel is not None:
-            cancel(str(job_id))
-    except Exception:
-        log.exception("could not cancel the provider job of request %s", request_id)
-
-
 WAITING_OR_RUNNING = (RequestStatus.QUEUED, RequestStatus.PROCESSING)
 
 
 def start_processing(client: firestore.Client, request_id: str) -> GenerationRequest | None:
     """Move a queued request to `processing` and return it; a request already processing
-    (a retried task) is returned as it is; a settled or canceled one gives None."""
+    (a retried task) is returned as it is; a settled or canceled one gives None. The move is
+    conditional on the request being unchanged since read, like a cancel: exactly one of the
+    two wins."""
     ref = client.collection(REQUESTS).document(request_id)
 
     def attempt() -> GenerationRequest | None:

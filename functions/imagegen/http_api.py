@@ -39,6 +39,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.IMAGE_DELETED: 410,
     ErrorCode.IMAGE_PURGED: 410,
+    ErrorCode.ACCOUNT_CLOSED: 410,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_PENDING: 429,
     ErrorCode.DAILY_LIMIT: 429,
@@ -169,8 +170,8 @@ def forced_outcome(req: https_fn.Request) -> Outcome | None:
 
 
 def simulated_crash(req: https_fn.Request) -> CrashPoint | None:
-    """The emulator-only `X-Simulate-Crash: after-charge | after-upload | after-purge` header;
-    ignored outside the emulator."""
+    """The emulator-only `X-Simulate-Crash` header (a `CrashPoint`: after-charge, after-upload,
+    after-close, after-purge); ignored outside the emulator."""
     raw = req.headers.get(SIMULATE_CRASH_HEADER)
     if not raw or not running_in_emulator():
         return None

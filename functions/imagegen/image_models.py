@@ -7,7 +7,7 @@ path never needs to know which one ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -30,9 +30,6 @@ class ImageSpec:
     color: str
     size: str
     prompt: str
-    # Called with the provider's job id once it accepted the work (asynchronous mode); False
-    # means the request was canceled meanwhile, and the adapter cancels the job at once.
-    started: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,12 @@ def _unchanged(client: firestore.Client, snapshot: Any) -> Any:
     return client.write_option(last_update_time=snapshot.update_time)
 
 
+def account_closed(user: Mapping[str, Any]) -> bool:
+    """Whether a user document belongs to an account being deleted (`closingAt`) or deleted
+    (`deletedAt`): no charge, grant or checkout for it from the commit that closed it."""
+    return bool(user.get("closingAt") or user.get("deletedAt"))
+
+
 @dataclass(frozen=True)
 class ChargeResult:
     request_id: str
@@ -99,7 +105,9 @@ def charge(
     (and counts against no limit). Raises user_not_found, insufficient_credits, a limit of
     `policy` (rate-limited, too-many-pending, daily-limit: read from and written to the user
     document in the same read and commit, so concurrency cannot exceed them) or busy; nothing
-    is charged then. The same commit marks the user active in the request's ISO week (for the
+    is charged then; an account being deleted or deleted is user_not_found (the charge is a
+    commit conditional on the user document, so it cannot slip past the commit that closed
+    the account). The same commit marks the user active in the request's ISO week (for the
     report's unique users) when that marker does not exist yet. With the policy's day budget,
     the same commit counts the cost on the day's budget shards (`budget_rules`), or the charge
     is refused with budget_exhausted; the request records the day (`budgetDay`).
@@ -125,13 +133,13 @@ def charge(
             return ChargeResult(
                 request.id, request.user_id, stored.cost, credits_of(user), stored.status
             )
-        if not user.exists or (user.to_dict() or {}).get("deletedAt"):
-            raise errors.user_not_found()  # a deleted account is gone for charges too
+        user_data = (user.to_dict() or {}) if user.exists else {}
+        if not user.exists or account_closed(user_data):
+            raise errors.user_not_found()  # a closing or deleted account is gone for charges
         balance = credits_of(user)
         if balance < request.cost:
             raise errors.insufficient_credits(balance, request.cost)
         new_balance = balance - request.cost
-        user_data = user.to_dict() or {}
         usage = Usage.from_document(user_data.get("usage"))
         update: dict[str, Any] = {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP}
         limits = effective_limits(policy.defaults, user_data.get("limits")) if policy else None
@@ -276,9 +284,10 @@ def refund(
 
 
 def cancel(client: firestore.Client, request_id: str) -> Settlement:
-    """Cancel a queued request, or an asynchronous one still processing, and refund it exactly
-    once; anything else is left as it is (`settled_now` False, its current status). A task
-    still running for it then finds it settled and discards what it made."""
+    """Cancel a queued request and refund it exactly once; anything else is left as it is
+    (`settled_now` False, its current status). The commit is conditional on the request being
+    unchanged since read, as is the task's move to `processing`: of the two, exactly one wins,
+    so a canceled request never reaches a provider and a processing one is never canceled."""
     failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
     return _settle(client, request_id, None, failure, None, settleable=cancelable)
 
@@ -478,10 +487,30 @@ def _set_balance(
         batch.create(user.reference, {**update, "createdAt": firestore.SERVER_TIMESTAMP})
 
 
+def close_account(client: firestore.Client, user_id: str) -> bool:
+    """The first step of deleting an account: `users/{uid}.closingAt` set in one commit
+    (the document created with 0 credits when missing). From that commit on, charges, grants
+    and checkouts for the user are refused; it is kept after the deletion. False when the
+    account was closed (or deleted) already."""
+    user_ref = _user_ref(client, user_id)
+
+    def attempt() -> bool:
+        user = user_ref.get()
+        if user.exists and account_closed(user.to_dict() or {}):
+            return False
+        batch = client.batch()
+        balance = credits_of(user) if user.exists else 0
+        _set_balance(client, batch, user, balance, closingAt=firestore.SERVER_TIMESTAMP)
+        batch.commit()
+        return True
+
+    return retry_on_conflict(attempt, CHARGE_POLICY)
+
+
 def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
-    """Close a deleted account: its remaining balance forfeited as one `forfeit` entry (none
-    when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only, however
-    often or concurrently called. Returns the credits forfeited by this call."""
+    """Finish closing a deleted account: its remaining balance forfeited as one `forfeit`
+    entry (none when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only,
+    however often or concurrently called. Returns the credits forfeited by this call."""
     user_ref = _user_ref(client, user_id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(FORFEIT_ENTRY)
 
@@ -542,7 +571,7 @@ def decide_signup_bonus(
             client, user_ref, entry_ref, *([claim] if claim is not None else [])
         )
         data = (user.to_dict() or {}) if user.exists else {}
-        if data.get(SIGNUP_BONUS_FIELD) or data.get("deletedAt"):
+        if data.get(SIGNUP_BONUS_FIELD) or account_closed(data):
             return None
         balance = credits_of(user) if user.exists else 0
         batch = client.batch()
@@ -584,6 +613,8 @@ def grant(
     """Add `credits` to a user (created if missing) with a `grant` ledger entry, atomically.
 
     `entry_id` makes the grant idempotent: a second grant with the same id changes nothing.
+    An account being deleted or deleted gets nothing: `account-closed` (the commit is
+    conditional on the user document, so it cannot slip past the commit that closed it).
     Returns (balance after, whether this call granted).
     """
     user_ref = _user_ref(client, user_id)
@@ -594,6 +625,8 @@ def grant(
         balance = credits_of(user) if user.exists else 0
         if existing.exists:
             return balance, False
+        if user.exists and account_closed(user.to_dict() or {}):
+            raise errors.account_closed(user_id)
         new_balance = balance + credits
         batch = client.batch()
         _set_balance(client, batch, user, new_balance)

@@ -37,6 +37,7 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
 from .firestore_client import get_many
+from .ledger import account_closed
 from .purchase_rules import (
     CHARGE_EVENTS,
     SESSION_EVENTS,
@@ -268,8 +269,7 @@ def _apply_session(
 
 def _closed(user_snap: Any) -> bool:
     """Whether the account is closing or deleted (it holds no money from then on)."""
-    data = user_snap.to_dict() or {} if user_snap.exists else {}
-    return bool(data.get("closingAt") or data.get("deletedAt"))
+    return user_snap.exists and account_closed(user_snap.to_dict() or {})
 
 
 def _refund_for_closed_account(

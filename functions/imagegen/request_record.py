@@ -197,12 +197,10 @@ def unsettled(data: Mapping[str, Any]) -> bool:
 
 
 def cancelable(data: Mapping[str, Any]) -> bool:
-    """Whether its owner may still cancel a request: queued, or processing in the asynchronous
-    mode (the task then discards what it makes; a synchronous caller is still waiting)."""
-    status = data.get("status")
-    return status == RequestStatus.QUEUED or (
-        status == RequestStatus.PROCESSING and data.get("mode") == "async"
-    )
+    """Whether its owner may still cancel a request: only while queued, before any provider
+    has it (a provider bills for work it started, so a request it is working on runs to its
+    end)."""
+    return data.get("status") == RequestStatus.QUEUED
 
 
 def completion_fields(cost: int, image_path: str, image_url: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""Stripe through its official `stripe` library (imported on first use): Checkout Sessions,
-refunds and webhook signatures. The API root is `STRIPE_API_BASE`: Stripe itself, or the local test
-double in the emulator; the code path is the same."""
+"""Stripe through its official `stripe` library (imported on first use): Checkout Sessions
+(create, expire), refunds and webhook signatures. The API root is `STRIPE_API_BASE`: Stripe
+itself, or the local test double in the emulator; the code path is the same."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 
 
 class StripeUnavailable(Exception):
-    """Stripe could not create the session (network, 5xx, bad key); nothing was recorded."""
+    """Stripe could not be reached or refused the call (network, 5xx, 429, bad key)."""
 
 
 class BadSignature(Exception):
@@ -113,6 +113,24 @@ def refund_payment(api_key: str, api_base: str, payment_intent: str, idempotency
         log.error("stripe refund failed: %s %s", type(err).__name__, err.http_status)
         raise StripeUnavailable(type(err).__name__) from None
     return str(refund.id)
+
+
+def expire_checkout_session(api_key: str, api_base: str, session_id: str) -> bool:
+    """Expire an open Checkout Session (`POST /v1/checkout/sessions/{id}/expire`), so that it
+    can no longer be paid. False when Stripe refuses it as a request error (the session is
+    already expired or complete, or unknown): nothing is left to expire then.
+    StripeUnavailable when Stripe could not be asked (network, 5xx, 429, bad key)."""
+    import stripe
+
+    try:
+        _client(api_key, api_base).v1.checkout.sessions.expire(session_id)
+    except stripe.InvalidRequestError as err:
+        log.info("checkout session %s not expired: %s", session_id, err.http_status)
+        return False
+    except stripe.StripeError as err:
+        log.error("stripe expire failed: %s %s", type(err).__name__, err.http_status)
+        raise StripeUnavailable(type(err).__name__) from None
+    return True
 
 
 def verified_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:

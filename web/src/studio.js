@@ -66,7 +66,7 @@ function requestCard(fb, id, r, images) {
   }
   const remove = deleteButton(fb, id, r);
   if (remove) card.append(remove);
-  if (r.status === "queued" || (r.status === "processing" && r.mode === "async")) {
+  if (r.status === "queued") { // once a provider has it, it runs to its end (and is billed)
     const button = el("button", { type: "button", class: "secondary cancel" }, "Cancel");
     button.addEventListener("click", async () => {
       button.disabled = true;

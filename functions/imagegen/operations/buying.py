@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import auth, errors, idempotency, purchases, stripe_api
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from .. import auth, errors, idempotency, ledger, purchases, stripe_api
 from ..auth import Caller
 from ..purchase_rules import CreditPack, origin_of, pack_from, redirect_url
 from ..settings import (
@@ -20,7 +22,7 @@ from ..settings import (
     secret_value,
 )
 from ..validation import is_document_id, validate_user_id
-from ..vocabulary import CREDIT_PACKS
+from ..vocabulary import CREDIT_PACKS, PURCHASES, USERS
 from ..wiring import db
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,10 @@ def buy_credits(
     caller: Caller, data: Mapping[str, Any], idempotency_key: str | None = None
 ) -> Checkout:
     """Create a Checkout Session for a pack and record the purchase `open`. The buyer is the
-    caller (in the emulator without a token, `userId`)."""
+    caller (in the emulator without a token, `userId`). An account being deleted (or deleted)
+    is 410 `account-closed` and nothing is created at Stripe; should it be closed while the
+    session is being created, the session is expired at once and the answer is the same (the
+    deletion, which lists open purchases after closing, expires it as well)."""
     missing = [f for f in ("packId", "successUrl", "cancelUrl") if data.get(f) in (None, "")]
     if caller.uid is None and data.get("userId") in (None, ""):
         missing.insert(0, "userId")
@@ -65,6 +70,9 @@ def buy_credits(
     success = redirect_url("successUrl", data.get("successUrl"), origins)
     cancel = redirect_url("cancelUrl", data.get("cancelUrl"), origins)
     pack = active_pack(data.get("packId"))
+    client = db()
+    if _closed(client, user_id):
+        raise errors.account_closed(user_id)
     key = (
         f"checkout-{user_id}-{idempotency.validate_key(idempotency_key)}"
         if idempotency_key is not None
@@ -82,7 +90,10 @@ def buy_credits(
         )
     except stripe_api.StripeUnavailable:
         raise errors.payments_unavailable() from None
-    purchases.record_open(db(), user_id, session.id, pack, session.url)
+    purchases.record_open(client, user_id, session.id, pack, session.url)
+    if _closed(client, user_id):  # closed meanwhile: this session must not stay payable
+        _expire(user_id, session.id)
+        raise errors.account_closed(user_id)
     return Checkout(session.id, session.url, pack)
 
 
@@ -91,6 +102,37 @@ def _refund_in_full(payment_intent: str, idempotency_key: str) -> str:
     return stripe_api.refund_payment(
         secret_value(STRIPE_SECRET_KEY), STRIPE_API_BASE.value, payment_intent, idempotency_key
     )
+
+
+def _closed(client: Any, user_id: str) -> bool:
+    snap = client.collection(USERS).document(user_id).get(field_paths=["closingAt", "deletedAt"])
+    return snap.exists and ledger.account_closed(snap.to_dict() or {})
+
+
+def _expire(user_id: str, session_id: str) -> bool:
+    try:
+        return stripe_api.expire_checkout_session(
+            secret_value(STRIPE_SECRET_KEY), STRIPE_API_BASE.value, session_id
+        )
+    except stripe_api.StripeUnavailable:
+        log.error("could not expire checkout session %s of %s", session_id, user_id)
+        raise errors.payments_unavailable() from None
+
+
+def expire_open_checkouts(user_id: str) -> int:
+    """Expire at Stripe every Checkout Session of the user still recorded `open`, so that none
+    can be paid any more (a step of deleting an account, after it was closed). A session that
+    Stripe refuses to expire (already expired or complete, unknown) is skipped; Stripe out of
+    reach is 503 `payments-unavailable` (the deletion is then finished by calling again).
+    Returns how many were expired."""
+    query = (
+        db()
+        .collection(USERS)
+        .document(user_id)
+        .collection(PURCHASES)
+        .where(filter=FieldFilter("status", "==", purchases.OPEN))
+    )
+    return sum(_expire(user_id, snap.id) for snap in query.select([]).stream())
 
 
 def handle_stripe_webhook(payload: bytes, signature: str | None) -> purchases.Applied:

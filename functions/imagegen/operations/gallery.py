@@ -14,6 +14,7 @@ from ..generation import CrashPoint
 from ..settings import SOFT_DELETE_DAYS
 from ..vocabulary import UNSETTLED
 from ..wiring import db, images
+from .buying import expire_open_checkouts
 from .clock import now
 from .reads import owned_request, subject_user
 
@@ -87,15 +88,24 @@ class AccountDeletion:
 
 
 def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDeletion:
-    """Delete the caller's account: every request purged (image and prompt), the remaining
-    balance forfeited as one `forfeit` entry, `users/{uid}` marked `deletedAt`, and the Auth
-    user deleted last, so that a retry after a crash half-way finishes the job. Needs a real
-    ID token (never the emulator's no-token form: this is destructive). 409
-    `request-in-progress` while a request is still running (nothing changed)."""
+    """Delete the caller's account, in this order: close it (`users/{uid}.closingAt`, one
+    commit: no charge, grant or checkout from then on), expire its open Checkout Sessions at
+    Stripe, purge every request (image and prompt), forfeit the remaining balance as one
+    `forfeit` entry and mark `users/{uid}` `deletedAt`, delete the Auth user last. Each step
+    is idempotent, so a retry after a crash half-way finishes the job. Needs a real ID token
+    (never the emulator's no-token form: this is destructive). 409 `request-in-progress`
+    while a request admitted before the closing is still running (the account stays closed;
+    calling again once it has ended finishes the deletion)."""
     if caller.uid is None:
         raise errors.unauthenticated("Deleting an account needs the account's own ID token.")
     user_id = caller.uid
     client, store = db(), images()
+    ledger.close_account(client, user_id)
+    if crash is CrashPoint.AFTER_CLOSE:
+        raise errors.simulated_account_crash(user_id, crash)
+    expire_open_checkouts(user_id)
+    # Listed after the closing commit: every request charged before it is seen here, and
+    # none can be charged after it.
     requests = list(gallery.user_requests(client, user_id))
     for request_id, data in requests:
         if data.get("status") in UNSETTLED:

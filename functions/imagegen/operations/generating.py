@@ -113,12 +113,14 @@ def process_queued_generation(request_id: str) -> None:
 
 
 def cancel_generation(caller: Caller, request_id: str) -> ledger.Settlement:
-    """Cancel a queued request, or an asynchronous one still processing (its provider job is
-    canceled too), and refund it; `not-cancelable` otherwise (nothing changed)."""
+    """Cancel a queued request (no provider has it yet) and refund it. A request already
+    running (`processing`, or a synchronous one `pending`) is 409 `request-in-progress`, a
+    finished one `not-cancelable`; nothing changes then."""
     owned_request(caller, request_id)
     settlement = ledger.cancel(db(), request_id)
     if not settlement.settled_now:
+        if settlement.status in UNSETTLED:
+            raise errors.running_at_provider(request_id, settlement.status)
         raise errors.not_cancelable(request_id, settlement.status)
-    generation.stop_at_provider(db(), studio(), request_id)
     notify_settled(request_id)
     return settlement

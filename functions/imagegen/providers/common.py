@@ -19,7 +19,6 @@ FAILURE_MESSAGES = {
     FailureKind.PROVIDER_UNAVAILABLE: "the provider was unavailable",
     FailureKind.TIMEOUT: "the provider did not finish in time",
     FailureKind.INVALID_OUTPUT: "the provider returned no usable image",
-    FailureKind.CANCELED: "canceled by the user",
 }
 
 

@@ -76,12 +76,6 @@ class RefiningModel:
         self._inner = inner
         self._settings = settings
 
-    def cancel(self, job_id: str) -> None:
-        """Cancel a job of the wrapped model at its provider, if it has jobs."""
-        cancel = getattr(self._inner, "cancel", None)
-        if cancel is not None:
-            cancel(job_id)
-
     def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
         refined = refine_prompt(
             spec.prompt,

@@ -4,8 +4,8 @@ Create a prediction (`POST /v1/models/{owner}/{name}/predictions`, or `POST /v1/
 with a version for `owner/name:version`) with `Prefer: wait=n` (n below the time left, at most
 60) and `Cancel-After`; poll `GET /v1/predictions/{id}` until it is `succeeded`, `failed`,
 `canceled` or `aborted`; download the output URL at once (Replicate deletes it after an hour);
-`POST /v1/predictions/{id}/cancel` when the deadline passes or the user cancels (the prediction
-id is recorded on the request as soon as it exists, so that a cancel can reach it). A create is
+`POST /v1/predictions/{id}/cancel` when the deadline passes (a user can no longer cancel a
+request once it is at a provider). A create is
 retried only on 429 (Replicate started nothing) or a connection that never reached it; a 5xx or
 a lost response on create is not retried (it may have started a paid run). Polls are retried on
 429/5xx/network.
@@ -86,9 +86,6 @@ class ReplicateModel(ProviderModel):
         client = self._client(deadline)
         prediction = with_retries(lambda: self._create(client, spec, deadline), deadline)
         reported: dict[str, Any] = {"providerRequestId": prediction.id}
-        if prediction.status not in TERMINAL and spec.started and not spec.started(prediction.id):
-            self._cancel(client, prediction.id)
-            raise ProviderFailure(FailureKind.CANCELED, "canceled by the user", **reported)
         while prediction.status not in TERMINAL:
             if deadline.remaining() <= POLL_INTERVAL:
                 self._cancel(client, prediction.id)
@@ -176,10 +173,6 @@ class ReplicateModel(ProviderModel):
             client.predictions.cancel(prediction_id)
         except Exception as exc:  # best effort: Cancel-After stops it at the provider too
             _CALL.cancel_error = type(exc).__name__
-
-    def cancel(self, prediction_id: str) -> None:
-        """Cancel a running prediction (a user canceled its request)."""
-        self._cancel(self._client(Deadline(30)), prediction_id)
 
     def _download(self, url: str, deadline: Deadline) -> bytes:
         """The output file, streamed inside the deadline and cut off past 20 MB: a stall that
