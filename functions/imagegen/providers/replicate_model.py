@@ -27,6 +27,7 @@ TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")
 POLL_INTERVAL = 0.5
 MAX_WAIT = 60
+MIN_ATTEMPT = 1.0  # seconds an HTTP call gets even when the deadline is (nearly) spent
 MAX_DOWNLOAD = 20 * 1024 * 1024 + 1
 
 
@@ -38,14 +39,27 @@ def _remember_retry_after(response: Any) -> None:
     _CALL.retry_after = parse_delay(response.headers.get("retry-after"))
 
 
-def _cancel_after(request: Any) -> None:
+def _within_deadline(request: Any) -> None:
+    """Every call of this generation waits at most what is left of its deadline (so a stalled
+    Replicate answers `timeout` at the deadline, not after the client's own read timeout), and
+    a create carries `Cancel-After`."""
     deadline = getattr(_CALL, "deadline", None)
-    if (
-        deadline is not None
-        and request.method == "POST"
-        and request.url.path.endswith("/predictions")
-    ):
+    if deadline is None:
+        return
+    left = max(MIN_ATTEMPT, deadline.remaining())
+    limits = request.extensions.get("timeout", {})
+    request.extensions["timeout"] = {
+        name: left if value is None else min(value, left) for name, value in limits.items()
+    }
+    if request.method == "POST" and request.url.path.endswith("/predictions"):
         request.headers["Cancel-After"] = f"{max(1, int(deadline.remaining()))}s"
+
+
+def _deadline_spent() -> bool:
+    """Whether the current generation's deadline is (all but) over: a timeout then is the
+    deadline's, not a slow moment worth another try."""
+    deadline = getattr(_CALL, "deadline", None)
+    return deadline is not None and deadline.remaining() <= POLL_INTERVAL
 
 
 @lru_cache(maxsize=8)
@@ -64,7 +78,7 @@ def replicate_client(base_url: str, api_token: str) -> Any:
             "User-Agent": "imagegen (replicate-python)",
         },
         timeout=httpx.Timeout(10.0, read=MAX_WAIT + 5.0),
-        event_hooks={"request": [_cancel_after], "response": [_remember_retry_after]},
+        event_hooks={"request": [_within_deadline], "response": [_remember_retry_after]},
     )
     return client
 
@@ -95,7 +109,12 @@ class ReplicateModel(ProviderModel):
                     FailureKind.TIMEOUT, "prediction still running at the deadline", **reported
                 )
             time.sleep(POLL_INTERVAL)
-            prediction = with_retries(partial(self._get, client, prediction.id), deadline)
+            try:
+                prediction = with_retries(partial(self._get, client, prediction.id), deadline)
+            except ProviderFailure as failure:
+                if failure.kind is FailureKind.TIMEOUT:
+                    self._cancel(client, prediction.id)
+                raise ProviderFailure(failure.kind, failure.detail, **reported) from None
         metrics = getattr(prediction, "metrics", None) or {}
         if metrics:
             reported["providerUsage"] = {
@@ -116,7 +135,7 @@ class ReplicateModel(ProviderModel):
         url = _first_url(prediction.output)
         if url is None:
             raise ProviderFailure(FailureKind.INVALID_OUTPUT, "no output URL", **reported)
-        return with_retries(lambda: self._download(url), deadline), reported
+        return with_retries(lambda: self._download(url, deadline), deadline), reported
 
     def _create(self, client: Any, spec: ImageSpec, deadline: Deadline) -> Any:
         import httpx
@@ -144,6 +163,8 @@ class ReplicateModel(ProviderModel):
             ) from None
         except httpx.ConnectError as err:  # never reached Replicate: nothing started
             raise Retryable(f"connect error: {type(err).__name__}") from None
+        except httpx.TimeoutException:  # it may have started: do not create again
+            raise ProviderFailure(FailureKind.TIMEOUT, "create: no answer in time") from None
         except httpx.HTTPError as err:  # the request may have arrived: do not create again
             raise ProviderFailure(
                 FailureKind.PROVIDER_UNAVAILABLE, f"create failed: {type(err).__name__}"
@@ -163,6 +184,12 @@ class ReplicateModel(ProviderModel):
                 f"poll answered {err.status}",
                 providerRequestId=prediction_id,
             ) from None
+        except httpx.TimeoutException:
+            if _deadline_spent():
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "poll: no answer before the deadline"
+                ) from None
+            raise Retryable("poll timed out") from None
         except httpx.HTTPError as err:
             raise Retryable(f"poll failed: {type(err).__name__}") from None
 
@@ -176,11 +203,12 @@ class ReplicateModel(ProviderModel):
         """Cancel a running prediction (a user canceled its request)."""
         self._cancel(self._client(Deadline(30)), prediction_id)
 
-    def _download(self, url: str) -> bytes:
+    def _download(self, url: str, deadline: Deadline) -> bytes:
         import httpx
 
+        timeout = min(30.0, max(MIN_ATTEMPT, deadline.remaining()))
         try:
-            with httpx.stream("GET", url, timeout=30.0, follow_redirects=True) as response:
+            with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
                 if response.status_code == 429 or response.status_code >= 500:
                     raise Retryable(f"output download answered {response.status_code}")
                 if response.status_code >= 400:
@@ -193,6 +221,12 @@ class ReplicateModel(ProviderModel):
                     if len(data) > MAX_DOWNLOAD:
                         break  # check_image refuses it as over 20 MB
                 return bytes(data)
+        except httpx.TimeoutException:
+            if deadline.remaining() <= POLL_INTERVAL:
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "output download: no answer before the deadline"
+                ) from None
+            raise Retryable("output download timed out") from None
         except httpx.HTTPError as err:
             raise Retryable(f"output download failed: {type(err).__name__}") from None
 
