@@ -191,7 +191,8 @@ def test_openapi_describes_every_https_function_and_the_catalog():
     https = [name for name, ep in firebase_endpoints().items() if ep.httpsTrigger is not None]
     assert sorted(p.strip("/") for p in spec["paths"]) == sorted(https)
     props = spec["components"]["schemas"]["GenerationInput"]["properties"]
-    assert props["model"]["enum"] == list(MODEL_NAMES)
+    assert props["model"]["$ref"] == "#/components/schemas/ModelId"
+    assert spec["components"]["schemas"]["ModelId"]["enum"] == list(MODEL_NAMES)
     assert props["style"]["enum"] == list(DEFAULT_CATALOG.styles)
     assert props["color"]["enum"] == list(DEFAULT_CATALOG.colors)
     assert props["size"]["enum"] == list(DEFAULT_CATALOG.sizes)
