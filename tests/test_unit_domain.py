@@ -191,7 +191,8 @@ def test_openapi_describes_every_https_function_and_the_catalog():
     https = [name for name, ep in firebase_endpoints().items() if ep.httpsTrigger is not None]
     assert sorted(p.strip("/") for p in spec["paths"]) == sorted(https)
     props = spec["components"]["schemas"]["GenerationInput"]["properties"]
-    assert props["model"]["enum"] == list(MODEL_NAMES)
+    assert props["model"]["$ref"] == "#/components/schemas/ModelId"
+    assert spec["components"]["schemas"]["ModelId"]["enum"] == list(MODEL_NAMES)
     assert props["style"]["enum"] == list(DEFAULT_CATALOG.styles)
     assert props["color"]["enum"] == list(DEFAULT_CATALOG.colors)
     assert props["size"]["enum"] == list(DEFAULT_CATALOG.sizes)
@@ -331,9 +332,10 @@ def test_every_error_code_has_an_http_status_and_a_callable_code():
 
 
 def test_every_field_named_in_a_field_error_has_its_own_code():
-    """`invalid_field("x", ...)`, `invalid_choice("x", ...)`, `validate_text("x", ...)` and
-    `validate_user_id(v, "x")` across the package all map to an ErrorCode member (a typo
-    would otherwise surface as a crash)."""
+    """`invalid_field("x", ...)`, `invalid_choice("x", ...)`, `validate_text("x", ...)`,
+    `within("x", ...)`, `query_bool(req, "x")`, `query_int(req, "x")` and
+    `validate_user_id(v, "x")` across the package all map to an ErrorCode member (a missing
+    one would otherwise surface as a 500, as `deleted=maybe` once did)."""
     import re
 
     from imagegen.errors import field_error_code
@@ -341,10 +343,12 @@ def test_every_field_named_in_a_field_error_has_its_own_code():
 
     source = "\n".join(p.read_text() for p in (ROOT / "functions" / "imagegen").rglob("*.py"))
     pattern = (
-        r'(?:invalid_field|invalid_choice|validate_text)\(\s*"(\w+)"|validate_user_id\(\w+, "(\w+)"'
+        r'(?:invalid_field|invalid_choice|validate_text|within)\(\s*"(\w+)"'
+        r'|(?:validate_user_id|query_bool|query_int)\(\w+, "(\w+)"'
     )
     named = {a or b for a, b in re.findall(pattern, source)}
-    assert {"prompt", "pageToken", "week", "credits", "idempotencyKey", "id"} <= named
+    assert {"prompt", "pageToken", "week", "credits", "idempotencyKey", "id", "deleted"} <= named
+    assert {"pageSize", "olderThanSeconds", "maxDocuments"} <= named
     for field in named | set(REQUIRED_FIELDS) | {"status", "olderThanSeconds", "maxDocuments"}:
         assert field_error_code(field).startswith("invalid-")
 

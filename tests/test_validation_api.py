@@ -213,3 +213,11 @@ def test_user_id_that_is_not_unicode_is_a_400(api, raw):
         "createGenerationRequest", data=text, headers={"Content-Type": "application/json"}
     )
     assert_error(resp, 400, "invalid-user-id", "Unicode text")
+
+
+@pytest.mark.parametrize("query", ["deleted=maybe", "deleted=null&deleted=null", "deleted=2"])
+def test_a_bad_deleted_flag_is_a_400(api, victim, query):
+    """`deleted` is a boolean: anything else is 400 `invalid-deleted` (it once was a 500)."""
+    resp = api.get(f"listGenerationRequests?userId={victim}&{query}")
+    err = assert_error(resp, 400, "invalid-deleted", "deleted must be true or false")
+    assert err["field"] == "deleted"

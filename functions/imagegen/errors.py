@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     INVALID_USER_ID = "invalid-user-id"
     INVALID_ID = "invalid-id"
     INVALID_STATUS = "invalid-status"
+    INVALID_DELETED = "invalid-deleted"
     INVALID_REASON = "invalid-reason"
     INVALID_CREDITS = "invalid-credits"
     INVALID_WEEK = "invalid-week"

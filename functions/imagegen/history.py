@@ -14,7 +14,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from . import errors
-from .validation import within
+from .validation import is_document_id, within
 from .vocabulary import REQUESTS, TRANSACTIONS, USERS, Visibility
 
 MAX_PAGE_SIZE = 100
@@ -67,7 +67,7 @@ def decode_page_token(token: str) -> str:
         doc_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         doc_id = ""
-    if not doc_id or "/" in doc_id:
+    if not is_document_id(doc_id):  # names no document ('..', '__x__', too long, NUL)
         raise errors.invalid_field("pageToken", "Invalid pageToken.")
     return doc_id
 

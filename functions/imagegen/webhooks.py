@@ -61,7 +61,11 @@ def validate_url(value: Any, allow_loopback_http: bool) -> str:
     (`refusal`); a name is checked again, resolved, at each delivery."""
     if not isinstance(value, str):
         raise errors.invalid_type("webhookUrl", "a string", value)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port out of range or not a number raises here)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "https://[::1"
+        raise errors.invalid_field("webhookUrl", "webhookUrl is not a valid URL.") from None
     loopback = parts.hostname in LOOPBACK_HOSTS or _is_loopback_ip(parts.hostname)
     ok_scheme = parts.scheme == "https" or (
         parts.scheme == "http" and allow_loopback_http and loopback

@@ -98,6 +98,43 @@ def parse_delay(value: object) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def _http_classes(name: str) -> tuple[type[BaseException], ...]:
+    """`httpx.<name>` and `httpx2.<name>`, of whichever is installed: the SDKs use either
+    (google-genai and openai default to httpx2, a fork under its own import name whose
+    exceptions are not httpx's)."""
+    found: list[type[BaseException]] = []
+    for package in ("httpx", "httpx2"):
+        try:
+            module = __import__(package)
+        except ImportError:
+            continue
+        found.append(getattr(module, name))
+    return tuple(found)
+
+
+def timeout_errors() -> tuple[type[BaseException], ...]:
+    """Every exception that means "no answer in time" from an SDK's HTTP layer."""
+    return (*_http_classes("TimeoutException"), TimeoutError)
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """Every HTTP-layer failure (timeouts included) of httpx and httpx2."""
+    return _http_classes("HTTPError")
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether `exc`, or the error it was raised from, is an HTTP timeout (an SDK may wrap
+    it in its own exception, as openai's `APITimeoutError` does)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, timeout_errors()):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 # Sizes of the catalog -> what each provider supports.
 OPENAI_SIZES = {"512x512": "1024x1024", "1024x1024": "1024x1024", "1024x1792": "1024x1536"}
 OPENAI_SUPPORTED = ("1024x1024", "1536x1024", "1024x1536")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..image_models import GenerationResult, ImageSpec, Outcome
 from ..vocabulary import FailureKind
-from .base import Deadline, ProviderFailure, sanitize
+from .base import Deadline, ProviderFailure, is_timeout, sanitize
 from .output import check_image
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,14 @@ def run(
             details=details,
         )
     except Exception as exc:  # an SDK surprise: a permanent error, reported without its text
+        # (a timeout its adapter did not expect is still a timeout)
+        kind = FailureKind.TIMEOUT if is_timeout(exc) else FailureKind.PROVIDER_ERROR
         log.exception("provider %s raised for request %s", provider, spec.request_id)
         details.update(
             failureDetail=sanitize(type(exc).__name__), providerLatencyMs=deadline.elapsed_ms()
         )
         return GenerationResult(
-            failure_reason=FAILURE_MESSAGES[FailureKind.PROVIDER_ERROR],
-            failure_kind=FailureKind.PROVIDER_ERROR.value,
-            details=details,
+            failure_reason=FAILURE_MESSAGES[kind], failure_kind=kind.value, details=details
         )
     details.update(
         providerLatencyMs=deadline.elapsed_ms(),

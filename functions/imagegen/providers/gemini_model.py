@@ -20,6 +20,8 @@ from .base import (
     Retryable,
     aspect_ratio,
     parse_delay,
+    timeout_errors,
+    transport_errors,
     with_retries,
 )
 from .common import ProviderModel, provider_prompt
@@ -49,9 +51,17 @@ def gemini_client(base_url: str, api_key: str, timeout: float) -> Any:
     return genai.Client(api_key=api_key, http_options=options)
 
 
+def deadline_options(deadline: Deadline) -> Any:
+    """Per-call HTTP options: this attempt may take what is left of the deadline (at least a
+    second), not the client's whole timeout again."""
+    from google.genai import types
+
+    return types.HttpOptions(timeout=max(1000, int(deadline.remaining() * 1000)))
+
+
 def call_gemini(call: Any) -> Any:
-    """Run one SDK call, turning its errors into Retryable / ProviderFailure."""
-    import httpx
+    """Run one SDK call, turning its errors into Retryable / ProviderFailure. The SDK talks
+    through httpx2 (or httpx when so configured): a timeout of either is `timeout`."""
     from google.genai import errors as genai_errors
 
     try:
@@ -64,9 +74,9 @@ def call_gemini(call: Any) -> Any:
             raise Retryable(f"{code} {status or ''}") from None
         reason = "API_KEY_INVALID" if "API_KEY_INVALID" in str(err.details) else status
         raise ProviderFailure(FailureKind.PROVIDER_ERROR, f"{code} {reason or ''}") from None
-    except httpx.TimeoutException:
+    except timeout_errors():
         raise ProviderFailure(FailureKind.TIMEOUT, "no answer before the deadline") from None
-    except httpx.HTTPError as err:
+    except transport_errors() as err:
         raise Retryable(f"connection: {type(err).__name__}") from None
 
 
@@ -89,18 +99,20 @@ class GeminiModel(ProviderModel):
 
         client = gemini_client(self._base_url, self._key, self._timeout)
         ratio = aspect_ratio(spec.size)
-        config = types.GenerateContentConfig(
-            response_modalities=["TEXT", "IMAGE"],
-            image_config=types.ImageConfig(aspect_ratio=ratio),
-        )
-        response = with_retries(
-            lambda: call_gemini(
+
+        def attempt() -> Any:
+            config = types.GenerateContentConfig(
+                response_modalities=["TEXT", "IMAGE"],
+                image_config=types.ImageConfig(aspect_ratio=ratio),
+                http_options=deadline_options(deadline),
+            )
+            return call_gemini(
                 lambda: client.models.generate_content(
                     model=self.provider_model, contents=provider_prompt(spec), config=config
                 )
-            ),
-            deadline,
-        )
+            )
+
+        response = with_retries(attempt, deadline)
         reported: dict[str, Any] = {"providerAspectRatio": ratio}
         if getattr(response, "response_id", None):
             reported["providerRequestId"] = response.response_id

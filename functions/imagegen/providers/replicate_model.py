@@ -29,6 +29,7 @@ SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")
 POLL_INTERVAL = 0.5
 MAX_WAIT = 60
 DOWNLOAD_TIMEOUT = 30.0  # per read, and never past the generation's deadline
+MIN_ATTEMPT = 1.0  # seconds an HTTP call gets even when the deadline is (nearly) spent
 
 
 # The call running on this thread: its deadline (for `Cancel-After`) and the last Retry-After.
@@ -39,14 +40,27 @@ def _remember_retry_after(response: Any) -> None:
     _CALL.retry_after = parse_delay(response.headers.get("retry-after"))
 
 
-def _cancel_after(request: Any) -> None:
+def _within_deadline(request: Any) -> None:
+    """Every call of this generation waits at most what is left of its deadline (so a stalled
+    Replicate answers `timeout` at the deadline, not after the client's own read timeout), and
+    a create carries `Cancel-After`."""
     deadline = getattr(_CALL, "deadline", None)
-    if (
-        deadline is not None
-        and request.method == "POST"
-        and request.url.path.endswith("/predictions")
-    ):
+    if deadline is None:
+        return
+    left = max(MIN_ATTEMPT, deadline.remaining())
+    limits = request.extensions.get("timeout", {})
+    request.extensions["timeout"] = {
+        name: left if value is None else min(value, left) for name, value in limits.items()
+    }
+    if request.method == "POST" and request.url.path.endswith("/predictions"):
         request.headers["Cancel-After"] = f"{max(1, int(deadline.remaining()))}s"
+
+
+def _deadline_spent() -> bool:
+    """Whether the current generation's deadline is (all but) over: a timeout then is the
+    deadline's, not a slow moment worth another try."""
+    deadline = getattr(_CALL, "deadline", None)
+    return deadline is not None and deadline.remaining() <= POLL_INTERVAL
 
 
 @lru_cache(maxsize=8)
@@ -65,7 +79,7 @@ def replicate_client(base_url: str, api_token: str) -> Any:
             "User-Agent": "imagegen (replicate-python)",
         },
         timeout=httpx.Timeout(10.0, read=MAX_WAIT + 5.0),
-        event_hooks={"request": [_cancel_after], "response": [_remember_retry_after]},
+        event_hooks={"request": [_within_deadline], "response": [_remember_retry_after]},
     )
     return client
 
@@ -93,7 +107,12 @@ class ReplicateModel(ProviderModel):
                     FailureKind.TIMEOUT, "prediction still running at the deadline", **reported
                 )
             time.sleep(POLL_INTERVAL)
-            prediction = with_retries(partial(self._get, client, prediction.id), deadline)
+            try:
+                prediction = with_retries(partial(self._get, client, prediction.id), deadline)
+            except ProviderFailure as failure:
+                if failure.kind is FailureKind.TIMEOUT:
+                    self._cancel(client, prediction.id)
+                raise ProviderFailure(failure.kind, failure.detail, **reported) from None
         metrics = getattr(prediction, "metrics", None) or {}
         if metrics:
             reported["providerUsage"] = {
@@ -146,6 +165,8 @@ class ReplicateModel(ProviderModel):
             ) from None
         except httpx.ConnectError as err:  # never reached Replicate: nothing started
             raise Retryable(f"connect error: {type(err).__name__}") from None
+        except httpx.TimeoutException:  # it may have started: do not create again
+            raise ProviderFailure(FailureKind.TIMEOUT, "create: no answer in time") from None
         except httpx.HTTPError as err:  # the request may have arrived: do not create again
             raise ProviderFailure(
                 FailureKind.PROVIDER_UNAVAILABLE, f"create failed: {type(err).__name__}"
@@ -165,6 +186,12 @@ class ReplicateModel(ProviderModel):
                 f"poll answered {err.status}",
                 providerRequestId=prediction_id,
             ) from None
+        except httpx.TimeoutException:
+            if _deadline_spent():
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "poll: no answer before the deadline"
+                ) from None
+            raise Retryable("poll timed out") from None
         except httpx.HTTPError as err:
             raise Retryable(f"poll failed: {type(err).__name__}") from None
 
