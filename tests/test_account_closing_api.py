@@ -278,3 +278,15 @@ def test_a_disabled_or_revoked_users_token_starts_no_checkout(
         assert api.get("getUserCredits", headers=bearer(token)).status_code == 200
     touch(disabled)
     touch(revoked)
+
+
+def test_a_revoked_admins_token_mints_no_credits(api, db, new_user, token_for, auth_app):
+    from firebase_admin import auth
+
+    admin_uid, uid = f"admin-{uuid.uuid4().hex[:10]}", new_user(3)
+    token = token_for(admin_uid, admin=True)
+    time.sleep(1.1)  # revocation has a resolution of one second
+    auth.revoke_refresh_tokens(admin_uid, app=auth_app)
+    resp = api.post("grantCredits", json={"userId": uid, "credits": 500}, headers=bearer(token))
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthenticated"
+    assert balance(db, uid) == 3

@@ -236,3 +236,18 @@ def test_the_decision_is_made_once_per_user_and_address_even_when_run_twice(db):
     assert credits_of(db, uid) == 7 and credits_of(db, other) == 0
     assert len(ledger(db, uid)) == 1 and ledger(db, other) == []
     assert check_books(db, [uid, other]) == []
+
+
+def test_an_address_claimed_before_claims_were_keyed_gets_no_second_bonus(db, api):
+    """A claim with the old id (the plain SHA-256 of the old normalisation) still counts."""
+    name = f"linus{uuid.uuid4().hex[:8]}"
+    old = hashlib.sha256(f"{name}@gmail.com".encode()).hexdigest()
+    db.collection("signupBonuses").document(old).set({"userId": "an-earlier-account"})
+    alias = f"{name}+again@gmail.com"
+    account = sign_up(alias)
+    uid = account["localId"]
+    verify_email(account["idToken"], alias)
+    touch(uid)
+    sign_in(alias)
+    assert credits_of(db, uid) == 0 and user_doc(db, uid)["signupBonus"] == "address-used"
+    assert ledger(db, uid) == []

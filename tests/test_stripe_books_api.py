@@ -186,6 +186,13 @@ def test_a_payment_completing_for_a_closing_account_is_refunded_through_stripe(
     time.sleep(1.5)  # the double's charge.refunded event lands and changes nothing
     assert user.get().to_dict()["credits"] == 0
     assert [e["type"] for e in ledger(db, uid)] == []
+    if action == "pay":  # our refund fails later (an expired card): flagged for an operator
+        failed = {"id": refunds[0]["id"], "object": "refund", "amount": 500, "status": "failed"}
+        failure = event("charge.refund.updated", {**failed, "payment_intent": pi})
+        failure["created"] += 3600
+        assert deliver(api, failure).ok
+        assert purchases.get().to_dict()["refundFailed"] is True
+        assert user.get().to_dict()["credits"] == 0
     audit_clean(api, admin_headers, uid)
 
 

@@ -21,7 +21,18 @@ from hypothesis.stateful import (
     rule,
 )
 
-from imagegen.budget_rules import SHARDS, Shard, capacity, outdated, rebalance, room, share, take
+from imagegen.budget_rules import (
+    SHARDS,
+    Shard,
+    capacity,
+    outdated,
+    owed,
+    rebalance,
+    repaid,
+    room,
+    share,
+    take,
+)
 
 INSTANCES = 3
 
@@ -93,6 +104,7 @@ class BudgetModel(RuleBasedStateMachine):
         self.inflight: dict[int, Charge] = {}
         self.charged = 0  # admitted - refunded, as the ledger sees it
         self.rebalanced: tuple[int, int] | None = None  # (capacity, spent) at the last one
+        self.owed = 0  # budgetDays/{day}.owed: what a lowered budget is still owed
 
     def _read(self, keys):
         return {k: replace(self.docs[k]) for k in keys}
@@ -135,6 +147,7 @@ class BudgetModel(RuleBasedStateMachine):
             for k, cap in enumerate(rebalance(total, spent)):
                 self.docs[k] = Stored(Shard(cap, spent[k], charge.version), self.docs[k].stamp + 1)
             self.rebalanced = (total, sum(spent))
+            self.owed = owed(total, spent)
             charge.read = self._read(range(self.n))
             return multiple()
         taken = take(charge.cost, shards, charge.start, self.n)
@@ -152,13 +165,19 @@ class BudgetModel(RuleBasedStateMachine):
             spent = charge.read[k].shard.spent + part
             self.docs[k] = Stored(replace(old.shard, spent=spent), old.stamp + 1)
         self.charged += charge.cost
+        if self.rebalanced is not None:  # nothing admitted past the budget last set
+            assert self.charged <= self.rebalanced[0]
         return multiple(charge.cost)
 
     @rule(cost=consumes(admitted), shard=st.integers(0, 4))
     def refund(self, cost, shard):
-        """A counted charge is refunded: -cost on any shard, unconditionally."""
+        """A counted charge is refunded: -cost on any shard; what a lowered budget is owed is
+        paid first (off that shard's cap too, so it makes no room)."""
         old = self.docs[shard % self.n]
-        new = Stored(replace(old.shard, spent=old.shard.spent - cost), old.stamp + 1)
+        paid = repaid(self.owed, cost)
+        self.owed -= paid
+        changed = replace(old.shard, spent=old.shard.spent - cost, cap=old.shard.cap - paid)
+        new = Stored(changed, old.stamp + 1)
         self.docs[shard % self.n] = new
         self.charged -= cost
 
@@ -173,11 +192,27 @@ class BudgetModel(RuleBasedStateMachine):
             assert self.charged == 0
         else:  # overshoot 0: never past the budget the caps were last set for (or what was
             # already spent then, when it was lowered below that)
-            total, spent_then = self.rebalanced
-            assert sum(s.cap for s in shards) == max(total, spent_then)
+            total, _ = self.rebalanced
+            assert sum(s.cap for s in shards) == total + self.owed
             if len(self.capacities) == 1:
                 assert self.charged <= self.capacities[0]
 
 
 BudgetModel.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_the_budget_is_never_exceeded_by_concurrent_charges = BudgetModel.TestCase
+
+
+def test_a_lowered_budget_admits_nothing_until_refunds_bring_the_day_under_it():
+    """10 counted on two shards, the budget lowered to 4: the caps keep what was spent and 6
+    is owed; refunds of 3 and 4 pay the 6 first, so only 1 credit of room appears (4 - 3)."""
+    spent = [5, 5]
+    caps = rebalance(4, spent)
+    left = owed(4, spent)
+    assert (caps, left) == ([5, 5], 6)
+    shards = [Shard(cap, s) for cap, s in zip(caps, spent, strict=True)]
+    for k, cost in ((0, 3), (1, 4)):
+        paid = repaid(left, cost)
+        left -= paid
+        shards[k] = Shard(shards[k].cap - paid, shards[k].spent - cost)
+    assert left == 0 and sum(s.spent for s in shards) == 3 and sum(s.cap for s in shards) == 4
+    assert sum(room(s) for s in shards) == 1  # the day may take 1 more: 4 in all

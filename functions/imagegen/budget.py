@@ -1,5 +1,6 @@
 """The global daily credit budget's documents (the rules are in `budget_rules`):
-`budgetDays/{day}` (`base`: the day's net charges made before the budget counted them) and
+`budgetDays/{day}` (`base`: the day's net charges made before the budget counted them; `owed`:
+what the shards held beyond a lowered budget, paid by refunds first) and
 `budgetDays/{day}/shards/{k}` (`cap`, `spent`, `version`). The charge and the refund write
 `spent` in their own commits (see `ledger`); this module reads the day and sets the caps."""
 
@@ -13,12 +14,17 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from .budget_rules import SHARDS, DayBudget, Shard, capacity, outdated, rebalance
+from .budget_rules import SHARDS, DayBudget, Shard, capacity, outdated, owed, rebalance
 from .firestore_client import get_many
 from .vocabulary import REQUESTS
 
 BUDGET_DAYS = "budgetDays"
 SHARDS_COLLECTION = "shards"
+
+
+def owed_of(snapshot: Any) -> int:
+    """What refunds still owe the day's budget (0 for a day not written yet)."""
+    return max(0, _int((snapshot.to_dict() or {}).get("owed"))) if snapshot.exists else 0
 
 
 def day_ref(client: firestore.Client, day: str) -> Any:
@@ -50,12 +56,17 @@ def set_caps(client: firestore.Client, day_budget: DayBudget) -> list[Any]:
     unchanged since read (a conflict propagates: the caller retries). Returns the shards as
     read after."""
     refs = shard_refs(client, day_budget.day)
-    snapshots = get_many(client, *refs)
+    day_snap, *snapshots = get_many(client, day_ref(client, day_budget.day), *refs)
     shards = [shard_of(snap) for snap in snapshots]
     if not any(outdated(shard, day_budget.version) for shard in shards):
         return snapshots
-    caps = rebalance(day_budget.capacity, [shard.spent for shard in shards])
+    spent = [shard.spent for shard in shards]
+    caps = rebalance(day_budget.capacity, spent)
     batch = client.batch()
+    excess = {"owed": owed(day_budget.capacity, spent)}
+    if day_snap.exists:  # (the day's first counted charge created it, with its base)
+        option = client.write_option(last_update_time=day_snap.update_time)
+        batch.update(day_snap.reference, excess, option=option)
     for snap, cap in zip(snapshots, caps, strict=True):
         fields = {"cap": cap, "version": day_budget.version}
         if snap.exists:

@@ -16,8 +16,12 @@ the budget counted them. The day's `capacity` is the budget less the base.
   unchanged since read. Otherwise it reads every shard and takes from them in turn (`take`),
   each written shard again conditional; when they all together have less room than the cost,
   the charge is refused (503 `budget-exhausted`) and nothing is charged.
-- A refund of a counted charge subtracts its cost from any shard's `spent` (an unconditional
-  increment of -cost in the refund's commit): that shard's room grows by as much.
+- A refund of a counted charge subtracts its cost from any shard's `spent` (an increment of
+  -cost in the refund's commit): that shard's room grows by as much. When the budget was
+  lowered below what the shards already held, the excess is `budgetDays/{day}.owed`: a refund
+  first pays it (`repaid`: the same amount comes off the shard's cap and off `owed`, in a
+  commit conditional on the day document), so a lowered budget admits nothing until the
+  day's net is back under it.
 
 Why it is a bound: a conditional write adds to a shard only what its room was at the read, and
 nothing changed it since, so every shard keeps `spent <= cap` (refunds only lower `spent`);
@@ -25,7 +29,8 @@ hence the day's net charges (the shards' sum) never exceed the sum of the caps, 
 an overshoot of 0, on any number of instances and under any burst. Nothing is held back
 either: the shards' rooms sum to exactly what is left of the day, so a charge is refused only
 when that, as read, is less than its cost. A lowered budget stops admissions once the caps are
-reset (what was already charged stays); an instance still seeing the previous version of the
+reset (what was already charged stays, and refunds pay the excess before making room); an
+instance still seeing the previous version of the
 budget (at most 5 s) uses the caps as they are when they are newer than its view.
 """
 
@@ -80,6 +85,19 @@ def rebalance(total: int, spent: Sequence[int]) -> list[int]:
     what is left of `total` (nothing when the shards already hold it all)."""
     left = max(0, total - sum(spent))
     return [s + share(left, k, len(spent)) for k, s in enumerate(spent)]
+
+
+def owed(total: int, spent: Sequence[int]) -> int:
+    """What the shards hold beyond `total` when the caps are set for it: more than a lowered
+    budget allows was already charged. Refunds pay it first (`repaid`) instead of making room,
+    so nothing is admitted until the day's net is back under the budget."""
+    return max(0, sum(spent) - total)
+
+
+def repaid(owed_now: int, cost: int) -> int:
+    """How much of a refund of `cost` pays what is owed (taken off a shard's cap as well as its
+    `spent`, so that part makes no room); the rest makes room as usual."""
+    return max(0, min(owed_now, cost))
 
 
 def room(shard: Shard) -> int:

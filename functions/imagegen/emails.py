@@ -122,3 +122,17 @@ def email_key(normalized: str, secret: bytes) -> str:
     """The claim document id of a normalized address: HMAC-SHA256 under `secret`, so neither
     the address nor a guess at it can be read back from the id without the secret."""
     return hmac.new(secret, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_email_key(email: str | None) -> str | None:
+    """The id a claim had before claim ids were keyed: the SHA-256 of the address as it was
+    normalised then (lower case, `+tag` dropped and dots removed on every domain, googlemail.com
+    as gmail.com). Such claims still count: an address that got the bonus then gets none now."""
+    if not isinstance(email, str) or email.count("@") != 1:
+        return None
+    local, domain = email.strip().lower().split("@")
+    local = local.split("+", 1)[0].replace(".", "")
+    domain = {"googlemail.com": "gmail.com"}.get(domain, domain)
+    if not local or not domain or "." not in domain:
+        return None
+    return hashlib.sha256(f"{local}@{domain}".encode()).hexdigest()

@@ -143,8 +143,9 @@ def health(req: https_fn.Request) -> https_fn.Response:
 
 @endpoint("POST")
 def grant_credits(req: https_fn.Request) -> https_fn.Response:
-    """Admin: add credits to a user (created if missing) with a `grant` ledger entry."""
-    caller = caller_of(req)
+    """Admin: add credits to a user (created if missing) with a `grant` ledger entry (the
+    admin's token is checked for revocation: it mints money)."""
+    caller = caller_of(req, check_revoked=True)
     auth.require_admin(caller)  # before reading the body: nothing about it is revealed
     body = read_json_object(req)
     result = admin.grant_credits(
@@ -165,7 +166,7 @@ def grant_credits(req: https_fn.Request) -> https_fn.Response:
 @endpoint("POST")
 def recover_pending_requests(req: https_fn.Request) -> https_fn.Response:
     """Admin: run the sweeper now: settle requests unsettled longer than `olderThanSeconds`."""
-    caller = caller_of(req)
+    caller = caller_of(req, check_revoked=True)
     auth.require_admin(caller)
     result = admin.recover_pending(caller, query_int(req, "olderThanSeconds"))
     return json_response(200, result.as_dict())

@@ -23,8 +23,9 @@ from typing import Any
 from google.cloud import firestore
 
 from . import errors, request_log
-from .budget import set_caps, shard_of, shard_ref, shard_refs
-from .budget_rules import SHARDS, DayBudget, outdated, take
+from .budget import day_ref as budget_day_ref
+from .budget import owed_of, set_caps, shard_of, shard_ref, shard_refs
+from .budget_rules import SHARDS, DayBudget, outdated, repaid, take
 from .firestore_client import get_many
 from .history import credits_of
 from .limits import (
@@ -396,11 +397,17 @@ def _commit_settlement(
         },
     )
     if p.budget_day:  # gives the credits back to the day's budget, on any shard
-        batch.set(
-            shard_ref(client, p.budget_day, random.randrange(SHARDS)),
-            {"spent": firestore.Increment(-p.cost)},
-            merge=True,
-        )
+        day = budget_day_ref(client, p.budget_day).get()
+        paid = repaid(owed_of(day), p.cost)  # first what a lowered budget is owed
+        shard: dict[str, Any] = {"spent": firestore.Increment(-p.cost)}
+        if paid:
+            shard["cap"] = firestore.Increment(-paid)
+            batch.update(
+                day.reference,
+                {"owed": owed_of(day) - paid},
+                option=client.write_option(last_update_time=day.update_time),
+            )
+        batch.set(shard_ref(client, p.budget_day, random.randrange(SHARDS)), shard, merge=True)
     batch.commit()
     return Settlement(failure.status, p.cost, True, failure_kind=failure.kind.value)
 
@@ -555,31 +562,44 @@ class BonusDecision(StrEnum):
 
 
 def decide_signup_bonus(
-    client: firestore.Client, user_id: str, email_key: str | None, credits: int
+    client: firestore.Client,
+    user_id: str,
+    email_key: str | None,
+    credits: int,
+    legacy_key: str | None = None,
 ) -> BonusDecision | None:
     """Decide a verified user's signup bonus, once: grant `credits` (the entry `signup-bonus`,
     the claim `signupBonuses/{email_key}` and the decision on the user, in one commit) unless
     the address was claimed by another account (or `email_key` is None), which records only
-    the decision. Returns the decision this call made; None when it was made before or the
-    account is closed (then nothing is written)."""
+    the decision. A claim written before claim ids were keyed (`legacy_key`) counts as a claim;
+    a user granted before decisions were recorded gets the keyed claim now. Returns the
+    decision this call made; None when it was made before or the account is closed (then
+    nothing is written)."""
     user_ref = _user_ref(client, user_id)
     entry_ref = user_ref.collection(TRANSACTIONS).document(SIGNUP_BONUS_ENTRY)
     claim = client.collection(SIGNUP_BONUSES).document(email_key) if email_key else None
+    legacy = client.collection(SIGNUP_BONUSES).document(legacy_key) if legacy_key else None
 
     def attempt() -> BonusDecision | None:
         user, entry, *claimed = get_many(
-            client, user_ref, entry_ref, *([claim] if claim is not None else [])
+            client, user_ref, entry_ref, *[ref for ref in (claim, legacy) if ref is not None]
         )
         data = (user.to_dict() or {}) if user.exists else {}
         if data.get(SIGNUP_BONUS_FIELD) or account_closed(data):
             return None
         balance = credits_of(user) if user.exists else 0
         batch = client.batch()
-        if entry.exists:  # granted before decisions were recorded
+        claim_exists = claim is not None and claimed[0].exists
+        legacy_claimed = legacy is not None and claimed[-1].exists
+        if legacy_claimed and (legacy_user := claimed[-1].to_dict() or {}).get("userId"):
+            legacy_claimed = legacy_user.get("userId") != user_id
+        if entry.exists:  # granted before decisions (and keyed claims) were recorded
             decision = BonusDecision.GRANTED
+            if claim is not None and not claim_exists:
+                batch.create(claim, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
         elif claim is None:
             decision = BonusDecision.NO_ADDRESS
-        elif claimed[0].exists:
+        elif claim_exists or legacy_claimed:
             decision = BonusDecision.ADDRESS_USED
         else:
             decision = BonusDecision.GRANTED

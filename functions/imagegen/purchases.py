@@ -346,7 +346,15 @@ def _apply_charge(client: firestore.Client, event_id: str, c: ChargeFacts) -> Ap
         p_ref = purchase_ref(client, str(user_id), str(session_id))
         p_snap, user_snap = get_many(client, p_ref, user_ref)
         purchase = p_snap.to_dict() or {}
-        if purchase.get("status") == PAID and _closed(user_snap):
+        refund_id = purchase.get("stripeRefundId")
+        if purchase.get("status") == REFUNDED and refund_id in facts.failed_refunds:
+            # Our refund to a closed account failed: the customer paid and holds nothing.
+            if not purchase.get("refundFailed"):
+                log.error("stripe refund %s of closed account %s failed", refund_id, user_id)
+                fields = {"refundFailed": True, "updatedAt": firestore.SERVER_TIMESTAMP}
+                commit.put(p_snap, fields)
+            outcome = "recorded (refund to a closed account failed: for an operator)"
+        elif purchase.get("status") == PAID and _closed(user_snap):
             # A deleted account holds no money: nothing to take back, nothing given back to
             # it (its balance was forfeited); the facts are kept for operators.
             outcome = "recorded (account closed)"

@@ -13,7 +13,7 @@ import logging
 
 from .. import ledger
 from ..auth import Caller
-from ..emails import email_key, normalized_email
+from ..emails import email_key, legacy_email_key, normalized_email
 from ..settings import SIGNUP_BONUS_CREDITS, SIGNUP_BONUS_KEY, secret_value
 from ..wiring import db
 
@@ -37,7 +37,7 @@ def signup_bonus(user_id: str, email: str | None, email_verified: bool) -> int:
         return 0
     normalized = normalized_email(email)
     key = email_key(normalized, secret.encode()) if normalized is not None else None
-    decision = ledger.decide_signup_bonus(db(), user_id, key, credits)
+    decision = ledger.decide_signup_bonus(db(), user_id, key, credits, legacy_email_key(email))
     if len(_decided) >= _DECIDED_MAX:
         _decided.clear()
     _decided.add(user_id)
