@@ -287,12 +287,12 @@ def test_a_crash_half_way_is_finished_by_a_retry_and_concurrent_calls_forfeit_on
 def test_an_account_with_a_request_in_progress_is_closed_but_not_deleted_yet(
     api, db, new_user, token_for
 ):
-    """The account is closed first (no new charge), then the running request stops the
-    deletion with 409; once it has ended, calling again finishes the deletion."""
+    """The account is closed first (no new charge), then a request at its provider stops
+    the deletion with 409; once it has ended, calling again finishes the deletion."""
     uid = new_user(5)
     headers = bearer(token_for(uid))
     running = db.collection("generationRequests").document(f"running-{uuid.uuid4().hex}")
-    running.set({"userId": uid, "status": "queued", "cost": 1, "model": "model-a"})
+    running.set({"userId": uid, "status": "processing", "cost": 1, "model": "model-a"})
     try:
         resp = api.post("deleteUserAccount", headers=headers)
         assert resp.status_code == 409 and resp.json()["error"]["code"] == "request-in-progress"
@@ -307,3 +307,26 @@ def test_an_account_with_a_request_in_progress_is_closed_but_not_deleted_yet(
     assert resp.status_code == 200 and resp.json()["forfeitedCredits"] == 5
     assert check_books(db, [uid]) == []
     touch(uid)
+
+
+def test_deleting_an_account_cancels_its_queued_requests_first(api, db, new_user, token_for):
+    """A queued request (charged, no provider has it yet) does not hold the deletion up: it is
+    canceled and refunded, then the balance is forfeited whole."""
+    from imagegen import ledger as money
+    from imagegen.request_record import GenerationRequest
+    from imagegen.vocabulary import RequestStatus
+
+    uid = new_user(5)
+    headers = bearer(token_for(uid))
+    rid = uuid.uuid4().hex
+    queued = GenerationRequest(
+        rid, uid, "model-a", "anime", "neon", "512x512", "never run", 1, RequestStatus.QUEUED
+    )
+    money.charge(db, queued)  # as the API charges it; its task never runs
+    assert balance(db, uid) == 4
+    resp = api.post("deleteUserAccount", headers=headers)
+    touch(uid)
+    assert resp.status_code == 200, resp.text
+    assert request_doc(db, rid)["status"] == "canceled"
+    assert resp.json()["forfeitedCredits"] == 5
+    assert check_books(db, [uid]) == []

@@ -251,6 +251,17 @@ def still_in_progress(request_id: str, status: str) -> DomainError:
     )
 
 
+def account_deletion_waits(request_id: str, status: str) -> DomainError:
+    return DomainError(
+        ErrorCode.REQUEST_IN_PROGRESS,
+        f"The account is closed (no new request, purchase or grant), but request {request_id} "
+        f"is still {status} at its provider. Call again once it has finished to finish "
+        "deleting the account.",
+        generationRequestId=request_id,
+        currentStatus=status,
+    )
+
+
 def rate_limited(per_minute: int, retry_after: int) -> DomainError:
     return DomainError(
         ErrorCode.RATE_LIMITED,

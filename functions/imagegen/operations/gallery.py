@@ -12,7 +12,7 @@ from .. import errors, gallery, ledger
 from ..auth import Caller
 from ..generation import CrashPoint
 from ..settings import SOFT_DELETE_DAYS
-from ..vocabulary import UNSETTLED
+from ..vocabulary import UNSETTLED, RequestStatus
 from ..wiring import db, images
 from .buying import expire_open_checkouts
 from .clock import now
@@ -94,8 +94,9 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
     `forfeit` entry and mark `users/{uid}` `deletedAt`, delete the Auth user last. Each step
     is idempotent, so a retry after a crash half-way finishes the job. Needs a real ID token
     (never the emulator's no-token form: this is destructive). 409 `request-in-progress`
-    while a request admitted before the closing is still running (the account stays closed;
-    calling again once it has ended finishes the deletion)."""
+    while a request admitted before the closing is still at its provider (the account stays
+    closed; calling again once it has ended finishes the deletion); a queued one is canceled
+    and refunded first."""
     if caller.uid is None:
         raise errors.unauthenticated("Deleting an account needs the account's own ID token.")
     user_id = caller.uid
@@ -107,9 +108,14 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
     # Listed after the closing commit: every request charged before it is seen here, and
     # none can be charged after it.
     requests = list(gallery.user_requests(client, user_id))
+    queued = [rid for rid, data in requests if data.get("status") == RequestStatus.QUEUED]
+    for request_id in queued:  # no provider has it yet: canceled and refunded (then forfeited)
+        ledger.cancel(client, request_id)
+    if queued:
+        requests = list(gallery.user_requests(client, user_id))
     for request_id, data in requests:
-        if data.get("status") in UNSETTLED:
-            raise errors.still_in_progress(request_id, str(data.get("status")))
+        if data.get("status") in UNSETTLED:  # a provider has it: it ends as it ends
+            raise errors.account_deletion_waits(request_id, str(data.get("status")))
     for request_id, _data in requests:
         gallery.purge(client, store, request_id)
     if crash is CrashPoint.AFTER_PURGE:
