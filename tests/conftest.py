@@ -234,6 +234,36 @@ def call(name: str, token: str, data: Any) -> requests.Response:
     )
 
 
+def spend(api: Any, uid: str, times: int) -> None:
+    """Spend 4 credits `times` over (1024x1792 images that succeed), as a user would."""
+    for _ in range(times):
+        resp = api.post(
+            "createGenerationRequest",
+            json={
+                "userId": uid,
+                "model": "model-a",
+                "style": "anime",
+                "color": "neon",
+                "size": "1024x1792",
+                "prompt": "spent",
+            },
+            headers={"X-Simulate-Outcome": "success"},
+        )
+        assert resp.status_code == 200, resp.text
+
+
+def assert_cancel_refused_while_processing(api: Any, token: str, request_id: str) -> None:
+    """A cancel of a request a provider has: 409 `request-in-progress` over HTTP, and
+    `failed-precondition` with the same code through the callable."""
+    cancel = api.post("cancelGenerationRequest", params={"id": request_id})
+    assert cancel.status_code == 409, cancel.text
+    error = cancel.json()["error"]
+    assert error["code"] == "request-in-progress" and error["currentStatus"] == "processing"
+    called = call("cancelGeneration", token, {"id": request_id}).json()["error"]
+    assert called["status"] == "FAILED_PRECONDITION"
+    assert called["details"]["code"] == "request-in-progress"
+
+
 def touch(uid: str) -> None:
     """Include `uid` in the end-of-session ledger check."""
     _touched_users.add(uid)

@@ -81,7 +81,10 @@ def charge(intent: str, amount: int = 500, refunded: int = 0) -> dict[str, Any]:
     }
 
 
-def dispute(dispute_id: str, intent: str, amount: int, won: bool = False) -> dict[str, Any]:
+def dispute(
+    dispute_id: str, intent: str, amount: int, won: bool = False, status: str | None = None
+) -> dict[str, Any]:
+    """A Dispute object; `status` as Stripe names it (default: `needs_response`, or `won`)."""
     return {
         "id": dispute_id,
         "object": "dispute",
@@ -90,7 +93,7 @@ def dispute(dispute_id: str, intent: str, amount: int, won: bool = False) -> dic
         "payment_intent": intent,
         "currency": "usd",
         "reason": "fraudulent",
-        "status": "won" if won else "needs_response",
+        "status": status or ("won" if won else "needs_response"),
     }
 
 

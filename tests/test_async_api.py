@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from books import balance, check_books, ledger, request_doc
-from conftest import call
+from conftest import assert_cancel_refused_while_processing
 
 pytestmark = pytest.mark.emulator
 
@@ -130,13 +130,7 @@ def test_a_processing_request_cannot_be_canceled_and_settles_once(
     uid = new_user(10)
     rid = queued_without_task(db, uid, outcome)
     assert generation.start_processing(db, rid) is not None  # the task's first step
-    cancel = api.post("cancelGenerationRequest", params={"id": rid})
-    assert cancel.status_code == 409, cancel.text
-    error = cancel.json()["error"]
-    assert error["code"] == "request-in-progress" and error["currentStatus"] == "processing"
-    called = call("cancelGeneration", token_for(uid), {"id": rid}).json()["error"]
-    assert called["status"] == "FAILED_PRECONDITION"
-    assert called["details"]["code"] == "request-in-progress"
+    assert_cancel_refused_while_processing(api, token_for(uid), rid)
     assert request_doc(db, rid)["status"] == "processing"
     assert balance(db, uid) == 7 and refunds(db, uid, rid) == []
 

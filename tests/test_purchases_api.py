@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from books import ledger
-from conftest import bearer, touch
+from conftest import bearer, spend, touch
 from stripe_events import charge, deliver, dispute, event, session, signature, webhook_secret
 
 pytestmark = pytest.mark.emulator
@@ -136,20 +136,7 @@ def test_refunds_and_disputes_after_partial_spending(api, db, admin_headers):
     uid = new_buyer()
     sid, pi = ids()
     assert deliver(api, event("checkout.session.completed", session(sid, uid, intent=pi))).ok
-    for _ in range(3):  # spend 12 of the 100 credits
-        resp = api.post(
-            "createGenerationRequest",
-            json={
-                "userId": uid,
-                "model": "model-a",
-                "style": "anime",
-                "color": "neon",
-                "size": "1024x1792",
-                "prompt": "spent",
-            },
-            headers={"X-Simulate-Outcome": "success"},
-        )
-        assert resp.status_code == 200, resp.text
+    spend(api, uid, 3)  # 12 of the 100 credits
     assert balance_of(db, uid) == 88
     half = event("charge.refunded", charge(pi, 500, 250))  # a partial refund: half
     assert deliver(api, half).ok and deliver(api, half).ok

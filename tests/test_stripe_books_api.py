@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 from books import ledger
-from conftest import bearer, touch
+from conftest import bearer, spend, touch
 from google.cloud import firestore
-from stripe_events import charge, deliver, event, session
+from stripe_events import charge, deliver, dispute, event, session
 
 pytestmark = pytest.mark.emulator
 
@@ -53,19 +53,6 @@ def state(db: Any, uid: str, sid: str) -> tuple[int, int, str, int, int]:
     )
 
 
-def dispute_obj(dispute_id: str, intent: str, amount: int, status: str) -> dict[str, Any]:
-    return {
-        "id": dispute_id,
-        "object": "dispute",
-        "amount": amount,
-        "charge": f"ch_{intent}",
-        "payment_intent": intent,
-        "currency": "usd",
-        "reason": "fraudulent",
-        "status": status,
-    }
-
-
 def audit_clean(api: Any, admin_headers: dict[str, str], uid: str) -> None:
     report = api.get("auditLedger", params={"userId": uid}, headers=admin_headers).json()
     assert report["clean"], report["discrepancies"]
@@ -86,7 +73,7 @@ def test_a_full_dispute_and_a_half_refund_end_the_same_in_any_order(api, db, adm
     events = {
         "paid": event("checkout.session.completed", session(sid, uid, intent=pi)),
         "dispute": event(
-            "charge.dispute.created", dispute_obj(f"dp_{pi}", pi, 500, "needs_response")
+            "charge.dispute.created", dispute(f"dp_{pi}", pi, 500, status="needs_response")
         ),
         "refund": event("charge.refunded", charge(pi, 500, 250)),
     }
@@ -99,7 +86,7 @@ def test_a_full_dispute_and_a_half_refund_end_the_same_in_any_order(api, db, adm
 def test_an_inquiry_takes_nothing_and_a_lost_chargeback_keeps_its_reversal(api, db, admin_headers):
     uid, (sid, pi) = new_buyer(), ids()
     assert deliver(api, event("checkout.session.completed", session(sid, uid, intent=pi))).ok
-    inquiry = dispute_obj(f"dp_i_{pi}", pi, 500, "warning_needs_response")
+    inquiry = dispute(f"dp_i_{pi}", pi, 500, status="warning_needs_response")
     assert deliver(api, event("charge.dispute.created", inquiry)).ok
     assert state(db, uid, sid) == (100, 100, "paid", 0, 0)
     closed = {**inquiry, "status": "warning_closed"}
@@ -107,7 +94,7 @@ def test_an_inquiry_takes_nothing_and_a_lost_chargeback_keeps_its_reversal(api, 
     assert state(db, uid, sid) == (100, 100, "paid", 0, 0)
     assert [e["type"] for e in ledger(db, uid)] == ["purchase"]
 
-    lost = dispute_obj(f"dp_l_{pi}", pi, 250, "lost")  # only its close arrives
+    lost = dispute(f"dp_l_{pi}", pi, 250, status="lost")  # only its close arrives
     assert deliver(api, event("charge.dispute.closed", lost)).ok
     assert state(db, uid, sid) == (50, 50, "paid", 50, 0)
     audit_clean(api, admin_headers, uid)
@@ -208,27 +195,14 @@ def test_credits_given_back_on_one_purchase_pay_what_another_could_not_take(
     for sid, pi in sessions.values():
         paid = session(sid, uid, credits=10, amount=500, intent=pi)
         assert deliver(api, event("checkout.session.completed", paid)).ok
-    for _ in range(4):
-        resp = api.post(
-            "createGenerationRequest",
-            json={
-                "userId": uid,
-                "model": "model-a",
-                "style": "anime",
-                "color": "neon",
-                "size": "1024x1792",
-                "prompt": "spent",
-            },
-            headers={"X-Simulate-Outcome": "success"},
-        )
-        assert resp.status_code == 200, resp.text
+    spend(api, uid, 4)
     second = "cs_b" if first == "cs_a" else "cs_a"
     for name in (first, second):
         sid, pi = sessions[name]
-        chargeback = dispute_obj(f"dp_{pi}", pi, 500, "needs_response")
+        chargeback = dispute(f"dp_{pi}", pi, 500, status="needs_response")
         assert deliver(api, event("charge.dispute.created", chargeback)).ok
     sid_a, pi_a = sessions["cs_a"]
-    won = dispute_obj(f"dp_{pi_a}", pi_a, 500, "won")
+    won = dispute(f"dp_{pi_a}", pi_a, 500, status="won")
     assert deliver(api, event("charge.dispute.closed", won)).ok
     user = db.collection("users").document(uid).get().to_dict()
     assert user["credits"] == 0 and user.get("stripeShortfalls") == {sessions["cs_b"][0]: 6}
