@@ -398,13 +398,14 @@ def _commit_settlement(
     )
     if p.budget_day:  # gives the credits back to the day's budget, on any shard
         day = budget_day_ref(client, p.budget_day).get()
-        paid = repaid(owed_of(day), p.cost)  # first what a lowered budget is owed
+        owed = owed_of(day)
+        paid = repaid(owed, p.cost)  # first what a lowered budget is owed
         shard: dict[str, Any] = {"spent": firestore.Increment(-p.cost)}
         if paid:
             shard["cap"] = firestore.Increment(-paid)
             batch.update(
                 day.reference,
-                {"owed": owed_of(day) - paid},
+                {"owed": owed - paid},
                 option=client.write_option(last_update_time=day.update_time),
             )
         batch.set(shard_ref(client, p.budget_day, random.randrange(SHARDS)), shard, merge=True)
