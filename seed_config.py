@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "functions"))
 
-from imagegen.catalog import DEFAULT_CATALOG, catalog_documents  # noqa: E402
-from imagegen.purchase_rules import pack_documents  # noqa: E402
+from imagegen.billing.purchase_rules import pack_documents  # noqa: E402
+from imagegen.core.catalog import DEFAULT_CATALOG, catalog_documents  # noqa: E402
 
 DEFAULT_PROJECT = "demo-imagegen"
 SEED_USERS: dict[str, int] = {"testUser1": 100, "testUser2": 10}

@@ -76,9 +76,9 @@ def make_users(db, count: int, credits: int, limits: dict | None = None) -> list
 
 def floor_image() -> tuple[object, bytes]:
     """The bucket and the bytes of the image a request of BODY gets (rendered once)."""
-    from imagegen.image_models import ImageSpec
-    from imagegen.image_render import render_png
-    from imagegen.image_store import open_default_bucket
+    from imagegen.providers.image_models import ImageSpec
+    from imagegen.providers.image_render import render_png
+    from imagegen.providers.image_store import open_default_bucket
 
     spec = ImageSpec("bench", BODY["model"], BODY["style"], BODY["color"], BODY["size"], "b")
     return open_default_bucket(f"{PROJECT}.appspot.com", PROJECT), render_png(spec)
@@ -474,8 +474,8 @@ def import_cost(extra: str = "", runs: int = 5) -> tuple[float, float]:
 
 def render_times(n: int) -> dict[str, tuple[float, float, float]]:
     """Render time p50/p95 and mean PNG size per catalog size, over varied requests."""
-    from imagegen.image_models import ImageSpec
-    from imagegen.image_render import render_png
+    from imagegen.providers.image_models import ImageSpec
+    from imagegen.providers.image_render import render_png
 
     styles = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]
     colors = ["vibrant", "monochrome", "pastel", "neon", "vintage"]

@@ -78,7 +78,7 @@ def main() -> int:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore
 
-    from imagegen.weeks import previous_week, weeks_before
+    from imagegen.core.weeks import previous_week, weeks_before
 
     db = firestore.Client(project="demo-imagegen", credentials=AnonymousCredentials())
     driver = console_tab()

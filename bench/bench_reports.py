@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 os.environ.setdefault("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
 PROJECT = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
 
-from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
-from imagegen.report_queries import build_report  # noqa: E402
-from imagegen.request_record import outcome_fields  # noqa: E402
-from imagegen.simulator import MODEL_NAMES  # noqa: E402
-from imagegen.weeks import week_bounds  # noqa: E402
+from imagegen.core.catalog import DEFAULT_CATALOG  # noqa: E402
+from imagegen.core.weeks import week_bounds  # noqa: E402
+from imagegen.providers.simulator import MODEL_NAMES  # noqa: E402
+from imagegen.records.request_record import outcome_fields  # noqa: E402
+from imagegen.reporting.report_queries import build_report  # noqa: E402
 
 
 def client():

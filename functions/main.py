@@ -15,17 +15,17 @@ from typing import Any
 from firebase_admin import initialize_app
 from firebase_functions import https_fn, identity_fn, options, scheduler_fn, tasks_fn
 
-from imagegen import callable_endpoints as callables
-from imagegen import emulator_server
-from imagegen import http_endpoints as endpoints
-from imagegen.operations import accounts, admin, gallery, generating, notifications
-from imagegen.settings import (
+from imagegen.core.settings import (
     PROVIDER_SECRETS,
     SIGNUP_BONUS_KEY,
     STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
 )
+from imagegen.operations import accounts, admin, gallery, generating, notifications
+from imagegen.transports import callable_endpoints as callables
+from imagegen.transports import emulator_server
+from imagegen.transports import http_endpoints as endpoints
 
 initialize_app()
 emulator_server.outlast_emulator_keepalive()

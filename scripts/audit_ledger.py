@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
 from firestore_target import add_target_arguments, client_for, images_for  # noqa: E402
 
-from imagegen.audit import audit  # noqa: E402
+from imagegen.ledger.audit import audit
 
 
 def main() -> int:

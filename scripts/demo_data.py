@@ -29,19 +29,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
-from imagegen.catalog import DEFAULT_CATALOG  # noqa: E402
-from imagegen.incidents import find_incidents  # noqa: E402
-from imagegen.report_queries import write_report  # noqa: E402
-from imagegen.report_rules import THRESHOLDS, WeekAggregate, assemble_report  # noqa: E402
-from imagegen.request_record import outcome_fields  # noqa: E402
-from imagegen.simulator import MODEL_NAMES  # noqa: E402
-from imagegen.vocabulary import (  # noqa: E402
-    REPORTS,
-    REQUESTS,
-    WEEKLY_ACTIVE_USERS,
-    RequestStatus,
-)
-from imagegen.weeks import previous_week, week_bounds, weeks_before  # noqa: E402
+from imagegen.core.catalog import DEFAULT_CATALOG
+from imagegen.core.vocabulary import REPORTS, REQUESTS, WEEKLY_ACTIVE_USERS, RequestStatus
+from imagegen.core.weeks import previous_week, week_bounds, weeks_before
+from imagegen.providers.simulator import MODEL_NAMES
+from imagegen.records.request_record import outcome_fields
+from imagegen.reporting.incidents import find_incidents
+from imagegen.reporting.report_queries import write_report
+from imagegen.reporting.report_rules import THRESHOLDS, WeekAggregate, assemble_report
 
 
 def week_plan(weeks: list[str]) -> dict[str, dict[str, Any]]:

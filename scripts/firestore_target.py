@@ -17,7 +17,7 @@ def add_target_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
 def images_for(args: argparse.Namespace) -> Any:
     """The generated images of the chosen target: the project's default bucket (the Storage
     emulator on 127.0.0.1:9199 unless --production)."""
-    from imagegen.image_store import ImageStore, open_default_bucket
+    from imagegen.providers.image_store import ImageStore, open_default_bucket
 
     if not args.production:
         os.environ.setdefault("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9199")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
 from firestore_target import add_target_arguments, client_for  # noqa: E402
 
-from imagegen.migration import PAGE_SIZE, MigrationProgress, migrate_outcome_fields  # noqa: E402
+from imagegen.reporting.migration import PAGE_SIZE, MigrationProgress, migrate_outcome_fields
 
 
 def main() -> int:

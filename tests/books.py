@@ -25,8 +25,8 @@ def requests_of(db: Any, uid: str) -> list[dict[str, Any]]:
 
 def stored_images(uid: str) -> set[str]:
     """Request ids of the images stored for `uid` in the bucket (through the emulator)."""
-    from imagegen.image_store import PREFIX, request_id_of
-    from imagegen.wiring import images
+    from imagegen.operations.wiring import images
+    from imagegen.providers.image_store import PREFIX, request_id_of
 
     return {request_id_of(path) for path in images().paths(f"{PREFIX}/{uid}/")}
 

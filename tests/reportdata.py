@@ -6,9 +6,9 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from imagegen.request_record import outcome_fields
-from imagegen.vocabulary import RequestStatus
-from imagegen.weeks import week_bounds, week_id
+from imagegen.core.vocabulary import RequestStatus
+from imagegen.core.weeks import week_bounds, week_id
+from imagegen.records.request_record import outcome_fields
 
 STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]
 COLORS = ["vibrant", "monochrome", "pastel", "neon", "vintage"]

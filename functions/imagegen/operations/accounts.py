@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from .. import ledger
-from ..auth import Caller
-from ..emails import email_key, legacy_email_key, normalized_email
-from ..settings import SIGNUP_BONUS_CREDITS, SIGNUP_BONUS_KEY, secret_value
-from ..wiring import db
+from imagegen.core.auth import Caller
+from imagegen.core.settings import SIGNUP_BONUS_CREDITS, SIGNUP_BONUS_KEY, secret_value
+from imagegen.ledger import moves
+from imagegen.ledger.emails import email_key, legacy_email_key, normalized_email
+from imagegen.operations.wiring import db
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ def signup_bonus(user_id: str, email: str | None, email_verified: bool) -> int:
         return 0
     normalized = normalized_email(email)
     key = email_key(normalized, secret.encode()) if normalized is not None else None
-    decision = ledger.decide_signup_bonus(db(), user_id, key, credits, legacy_email_key(email))
+    decision = moves.decide_signup_bonus(db(), user_id, key, credits, legacy_email_key(email))
     if len(_decided) >= _DECIDED_MAX:
         _decided.clear()
     _decided.add(user_id)
     if decision is None:
         return 0
     log.info("signup bonus for %s: %s", user_id, decision.value)  # the uid only, no address
-    return credits if decision is ledger.BonusDecision.GRANTED else 0
+    return credits if decision is moves.BonusDecision.GRANTED else 0
 
 
 def signup_bonus_for(caller: Caller) -> None:

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import audit, auth, errors, idempotency, ledger, migration, recovery, report_queries, weeks
-from ..auth import Caller
-from ..settings import running_in_emulator
-from ..validation import validate_text, validate_user_id, within
-from ..wiring import db, images, pending_timeout, studio
-from .clock import now
-from .notifications import notify_settled
+from imagegen.core import auth, errors, weeks
+from imagegen.core.auth import Caller
+from imagegen.core.settings import running_in_emulator
+from imagegen.generation import idempotency, recovery
+from imagegen.ledger import audit, moves
+from imagegen.operations.clock import now
+from imagegen.operations.notifications import notify_settled
+from imagegen.operations.wiring import db, images, pending_timeout, studio
+from imagegen.records.validation import validate_text, validate_user_id, within
+from imagegen.reporting import migration, report_queries
 
 MAX_REASON_LENGTH = 500
 
@@ -39,9 +42,9 @@ def grant_credits(
     user_id = validate_user_id(user_id)
     if not isinstance(credits, int) or isinstance(credits, bool):
         raise errors.invalid_type("credits", "an integer", credits)
-    if not 1 <= credits <= ledger.MAX_GRANT:
+    if not 1 <= credits <= moves.MAX_GRANT:
         raise errors.invalid_field(
-            "credits", f"credits must be an integer from 1 to {ledger.MAX_GRANT}."
+            "credits", f"credits must be an integer from 1 to {moves.MAX_GRANT}."
         )
     reason = "grant" if reason is None else reason
     if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
@@ -54,7 +57,7 @@ def grant_credits(
         if idempotency_key
         else f"grant-{uuid.uuid4().hex}"
     )
-    balance, granted = ledger.grant(db(), user_id, credits, reason, entry_id)
+    balance, granted = moves.grant(db(), user_id, credits, reason, entry_id)
     return GrantResult(user_id, credits if granted else 0, balance, entry_id)
 
 

@@ -11,19 +11,22 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from .. import auth, errors, idempotency, ledger, purchases, stripe_api
-from ..auth import Caller
-from ..purchase_rules import CreditPack, origin_of, pack_from, redirect_url
-from ..settings import (
+from imagegen.billing import purchases, stripe_api
+from imagegen.billing.purchase_rules import CreditPack, origin_of, pack_from, redirect_url
+from imagegen.core import auth, errors
+from imagegen.core.auth import Caller
+from imagegen.core.settings import (
     STRIPE_API_BASE,
     STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET,
     redirect_origins,
     secret_value,
 )
-from ..validation import is_document_id, validate_user_id
-from ..vocabulary import CREDIT_PACKS, PURCHASES, USERS
-from ..wiring import db
+from imagegen.core.vocabulary import CREDIT_PACKS, PURCHASES, USERS
+from imagegen.generation import idempotency
+from imagegen.ledger import moves
+from imagegen.operations.wiring import db
+from imagegen.records.validation import is_document_id, validate_user_id
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ def _refund_in_full(payment_intent: str, idempotency_key: str) -> str:
 
 def _closed(client: Any, user_id: str) -> bool:
     snap = client.collection(USERS).document(user_id).get(field_paths=["closingAt", "deletedAt"])
-    return snap.exists and ledger.account_closed(snap.to_dict() or {})
+    return snap.exists and moves.account_closed(snap.to_dict() or {})
 
 
 def _expire(user_id: str, session_id: str) -> bool:

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import errors, gallery, ledger
-from ..auth import Caller
-from ..generation import CrashPoint
-from ..settings import SOFT_DELETE_DAYS
-from ..vocabulary import UNSETTLED, RequestStatus
-from ..wiring import db, images
-from .buying import expire_open_checkouts
-from .clock import now
-from .reads import owned_request, subject_user
+from imagegen.core import errors
+from imagegen.core.auth import Caller
+from imagegen.core.settings import SOFT_DELETE_DAYS
+from imagegen.core.vocabulary import UNSETTLED, RequestStatus
+from imagegen.gallery import lifecycle
+from imagegen.generation.pipeline import CrashPoint
+from imagegen.ledger import moves
+from imagegen.operations.buying import expire_open_checkouts
+from imagegen.operations.clock import now
+from imagegen.operations.reads import owned_request, subject_user
+from imagegen.operations.wiring import db, images
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +39,22 @@ def _owned(caller: Caller, request_id: Any, user_id: Any = None) -> None:
             raise errors.request_not_found()  # another user's request is not revealed
 
 
-def delete_generation(caller: Caller, request_id: Any, user_id: Any = None) -> gallery.Change:
+def delete_generation(caller: Caller, request_id: Any, user_id: Any = None) -> lifecycle.Change:
     """Soft delete one of the caller's settled requests (404 for another user's)."""
     _owned(caller, request_id, user_id)
-    return gallery.soft_delete(db(), request_id)
+    return lifecycle.soft_delete(db(), request_id)
 
 
-def restore_generation(caller: Caller, request_id: Any, user_id: Any = None) -> gallery.Change:
+def restore_generation(caller: Caller, request_id: Any, user_id: Any = None) -> lifecycle.Change:
     """Restore one of the caller's deleted requests (410 `image-purged` once purged)."""
     _owned(caller, request_id, user_id)
-    return gallery.restore(db(), request_id, now(), keep_deleted())
+    return lifecycle.restore(db(), request_id, now(), keep_deleted())
 
 
-def purge_generation(caller: Caller, request_id: Any, user_id: Any = None) -> gallery.Change:
+def purge_generation(caller: Caller, request_id: Any, user_id: Any = None) -> lifecycle.Change:
     """Erase one of the caller's requests' image and prompt for good."""
     _owned(caller, request_id, user_id)
-    return gallery.purge(db(), images(), request_id)
+    return lifecycle.purge(db(), images(), request_id)
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,9 @@ def purge_deleted(moment: datetime, batches: int = 10) -> PurgeRun:
     cutoff = moment - keep_deleted()
     purged = 0
     for _ in range(batches):
-        due = gallery.due_for_purge(client, cutoff, PURGE_BATCH)
+        due = lifecycle.due_for_purge(client, cutoff, PURGE_BATCH)
         for request_id in due:
-            gallery.purge(client, store, request_id)
+            lifecycle.purge(client, store, request_id)
         purged += len(due)
         if len(due) < PURGE_BATCH:
             log.info("purged %d request(s) deleted before %s", purged, cutoff.isoformat())
@@ -101,26 +103,26 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
         raise errors.unauthenticated("Deleting an account needs the account's own ID token.")
     user_id = caller.uid
     client, store = db(), images()
-    ledger.close_account(client, user_id)
+    moves.close_account(client, user_id)
     if crash is CrashPoint.AFTER_CLOSE:
         raise errors.simulated_account_crash(user_id, crash)
     expire_open_checkouts(user_id)
     # Listed after the closing commit: every request charged before it is seen here, and
     # none can be charged after it.
-    requests = list(gallery.user_requests(client, user_id))
+    requests = list(lifecycle.user_requests(client, user_id))
     queued = [rid for rid, data in requests if data.get("status") == RequestStatus.QUEUED]
     for request_id in queued:  # no provider has it yet: canceled and refunded (then forfeited)
-        ledger.cancel(client, request_id)
+        moves.cancel(client, request_id)
     if queued:
-        requests = list(gallery.user_requests(client, user_id))
+        requests = list(lifecycle.user_requests(client, user_id))
     for request_id, data in requests:
         if data.get("status") in UNSETTLED:  # a provider has it: it ends as it ends
             raise errors.account_deletion_waits(request_id, str(data.get("status")))
     for request_id, _data in requests:
-        gallery.purge(client, store, request_id)
+        lifecycle.purge(client, store, request_id)
     if crash is CrashPoint.AFTER_PURGE:
         raise errors.simulated_account_crash(user_id, crash)
-    forfeited = ledger.forfeit_and_close(client, user_id)
+    forfeited = moves.forfeit_and_close(client, user_id)
     _delete_auth_user(user_id)
     log.info("account %s deleted: %d request(s) purged", user_id, len(requests))
     return AccountDeletion(user_id, len(requests), forfeited)

@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import auth, errors, generation, idempotency, ledger, shapes
-from ..auth import Caller
-from ..image_models import Outcome
-from ..limits import check_global
-from ..settings import running_in_emulator
-from ..validation import GenerationInput, parse_generation_input
-from ..vocabulary import UNSETTLED, RequestStatus
-from ..wiring import (
+from imagegen.core import auth, errors
+from imagegen.core.auth import Caller
+from imagegen.core.settings import running_in_emulator
+from imagegen.core.vocabulary import UNSETTLED, RequestStatus
+from imagegen.generation import idempotency, pipeline
+from imagegen.ledger import moves
+from imagegen.ledger.limits import check_global
+from imagegen.operations.clock import now
+from imagegen.operations.notifications import notify_settled
+from imagegen.operations.reads import owned_request
+from imagegen.operations.wiring import (
     GENERATION_TASKS,
     charge_policy,
     current_catalog,
@@ -22,9 +25,9 @@ from ..wiring import (
     global_controls,
     studio,
 )
-from .clock import now
-from .notifications import notify_settled
-from .reads import owned_request
+from imagegen.providers.image_models import Outcome
+from imagegen.records import shapes
+from imagegen.records.validation import GenerationInput, parse_generation_input
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class GenerationOptions:
     idempotency_key: str | None = None
     asynchronous: bool = False
     forced: Outcome | None = None
-    crash: generation.CrashPoint | None = None
+    crash: pipeline.CrashPoint | None = None
 
 
 def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
@@ -68,10 +71,10 @@ def create_generation(
             raise refusal
         policy = charge_policy(view)  # with the day's budget, counted by the charge itself
         if options.asynchronous:
-            charged = generation.enqueue(
+            charged = pipeline.enqueue(
                 client,
                 order,
-                request_id or generation.new_request_id(),
+                request_id or pipeline.new_request_id(),
                 _send_generation_task,
                 options.forced,
                 policy,
@@ -80,7 +83,7 @@ def create_generation(
                 charged.request_id, charged.status, charged.cost, charged.balance
             )
             return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
-        outcome = generation.generate(
+        outcome = pipeline.generate(
             client, order, studio(), options.forced, request_id, options.crash, policy
         )
         settlement = outcome.settlement
@@ -109,15 +112,15 @@ def _send_generation_task(request_id: str) -> None:
 def process_queued_generation(request_id: str) -> None:
     """The task-queue step of the asynchronous mode: generate and settle a queued request.
     Raises on a transient failure so that the queue retries; settlement stays exactly once."""
-    generation.process_queued(db(), request_id, studio(), notify_settled)
+    pipeline.process_queued(db(), request_id, studio(), notify_settled)
 
 
-def cancel_generation(caller: Caller, request_id: str) -> ledger.Settlement:
+def cancel_generation(caller: Caller, request_id: str) -> moves.Settlement:
     """Cancel a queued request (no provider has it yet) and refund it. A request already
     running (`processing`, or a synchronous one `pending`) is 409 `request-in-progress`, a
     finished one `not-cancelable`; nothing changes then."""
     owned_request(caller, request_id)
-    settlement = ledger.cancel(db(), request_id)
+    settlement = moves.cancel(db(), request_id)
     if not settlement.settled_now:
         if settlement.status in UNSETTLED:
             raise errors.running_at_provider(request_id, settlement.status)

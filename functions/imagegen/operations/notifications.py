@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from .. import history, shapes, webhooks
-from ..settings import running_in_emulator
-from ..vocabulary import UNSETTLED
-from ..wiring import WEBHOOK_TASKS, db, enqueue_task
+from imagegen.core.settings import running_in_emulator
+from imagegen.core.vocabulary import UNSETTLED
+from imagegen.operations.wiring import WEBHOOK_TASKS, db, enqueue_task
+from imagegen.records import history, shapes, webhooks
 
 log = logging.getLogger(__name__)
 

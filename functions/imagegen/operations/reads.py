@@ -6,14 +6,15 @@ import logging
 import time
 from typing import Any
 
-from .. import auth, errors, history
-from ..auth import Caller
-from ..history import Page, Record
-from ..image_store import ImageObject
-from ..settings import running_in_emulator
-from ..validation import validate_user_id
-from ..vocabulary import RequestStatus, Visibility
-from ..wiring import current_catalog, db, images
+from imagegen.core import auth, errors
+from imagegen.core.auth import Caller
+from imagegen.core.settings import running_in_emulator
+from imagegen.core.vocabulary import RequestStatus, Visibility
+from imagegen.operations.wiring import current_catalog, db, images
+from imagegen.providers.image_store import ImageObject
+from imagegen.records import history
+from imagegen.records.history import Page, Record
+from imagegen.records.validation import validate_user_id
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Image providers behind the `ImageModel` interface: the simulator and three real services.
+"""Images and who makes them: the `ImageModel` interface (`image_models`), the simulated
+`model-a`/`model-b` (`simulator`, pictures by `image_render`), three real services each through
+its official SDK imported on first use (`replicate_model`, `openai_model`, `gemini_model`, with
+`common` and `base`: deadlines, retries honouring Retry-After, failures by kind), prompt
+refinement (`refine`), checks of what a provider returned (`output`), the `ImageModel` for a
+`models/{modelId}` document (`registry`), and the bucket the images are kept in (`image_store`).
 
-- `base`: the deadline, retries with backoff honouring Retry-After, failures by kind.
-- `output`: what a provider returned, decoded and checked (PNG, JPEG or WebP, <= 20 MB).
-- `replicate_model`, `openai_model`, `gemini_model`: one file per provider, each through its
-  official SDK, imported on first use (a deployment that never calls one pays nothing for it).
-- `refine`: prompt refinement with a Gemini text model.
-- `registry`: the `ImageModel` for a `models/{modelId}` document.
+May import: core.
 """

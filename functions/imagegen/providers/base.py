@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..vocabulary import FailureKind
+from imagegen.core.vocabulary import FailureKind
 
 T = TypeVar("T")
 

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..image_models import GenerationResult, ImageSpec, Outcome
-from ..vocabulary import FailureKind
-from .base import Deadline, ProviderFailure, is_timeout, sanitize
-from .output import check_image
+from imagegen.core.vocabulary import FailureKind
+from imagegen.providers.base import Deadline, ProviderFailure, is_timeout, sanitize
+from imagegen.providers.image_models import GenerationResult, ImageSpec, Outcome
+from imagegen.providers.output import check_image
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ..image_models import ImageSpec
-from ..vocabulary import FailureKind
-from .base import (
+from imagegen.core.vocabulary import FailureKind
+from imagegen.providers.base import (
     Deadline,
     ProviderFailure,
     Retryable,
@@ -24,7 +23,8 @@ from .base import (
     transport_errors,
     with_retries,
 )
-from .common import ProviderModel, provider_prompt
+from imagegen.providers.common import ProviderModel, provider_prompt
+from imagegen.providers.image_models import ImageSpec
 
 SAFETY_FINISH = {
     "IMAGE_SAFETY",

@@ -13,10 +13,17 @@ import binascii
 from functools import lru_cache
 from typing import Any
 
-from ..image_models import ImageSpec
-from ..vocabulary import FailureKind
-from .base import Deadline, ProviderFailure, Retryable, openai_size, parse_delay, with_retries
-from .common import ProviderModel, provider_prompt
+from imagegen.core.vocabulary import FailureKind
+from imagegen.providers.base import (
+    Deadline,
+    ProviderFailure,
+    Retryable,
+    openai_size,
+    parse_delay,
+    with_retries,
+)
+from imagegen.providers.common import ProviderModel, provider_prompt
+from imagegen.providers.image_models import ImageSpec
 
 
 @lru_cache(maxsize=8)

@@ -14,8 +14,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..vocabulary import FailureKind
-from .base import Deadline, ProviderFailure
+from imagegen.core.vocabulary import FailureKind
+from imagegen.providers.base import Deadline, ProviderFailure
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_SIDE = 4096

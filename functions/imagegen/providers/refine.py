@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from .base import Deadline, ProviderFailure, Retryable, sanitize, with_retries
-from .gemini_model import call_gemini, gemini_client
+from imagegen.providers.base import Deadline, ProviderFailure, Retryable, sanitize, with_retries
+from imagegen.providers.gemini_model import call_gemini, gemini_client
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..catalog import ModelEntry
-from ..image_models import GenerationResult, ImageModel, ImageSpec, Outcome
-from .common import ProviderModel
-from .refine import refine_prompt
+from imagegen.core.catalog import ModelEntry
+from imagegen.providers.common import ProviderModel
+from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
+from imagegen.providers.refine import refine_prompt
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,15 @@ class ProviderSettings:
 def _adapter_class(provider: str) -> type[ProviderModel] | None:
     """The adapter of a real provider, imported now (its SDK loads on first use too)."""
     if provider == "replicate":
-        from .replicate_model import ReplicateModel
+        from imagegen.providers.replicate_model import ReplicateModel
 
         return ReplicateModel
     if provider == "openai":
-        from .openai_model import OpenAIModel
+        from imagegen.providers.openai_model import OpenAIModel
 
         return OpenAIModel
     if provider == "gemini":
-        from .gemini_model import GeminiModel
+        from imagegen.providers.gemini_model import GeminiModel
 
         return GeminiModel
     return None

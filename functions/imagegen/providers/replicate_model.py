@@ -18,11 +18,18 @@ import time
 from functools import lru_cache, partial
 from typing import Any
 
-from ..image_models import ImageSpec
-from ..vocabulary import FailureKind
-from .base import Deadline, ProviderFailure, Retryable, aspect_ratio, parse_delay, with_retries
-from .common import ProviderModel, provider_prompt
-from .output import MAX_IMAGE_BYTES, read_capped
+from imagegen.core.vocabulary import FailureKind
+from imagegen.providers.base import (
+    Deadline,
+    ProviderFailure,
+    Retryable,
+    aspect_ratio,
+    parse_delay,
+    with_retries,
+)
+from imagegen.providers.common import ProviderModel, provider_prompt
+from imagegen.providers.image_models import ImageSpec
+from imagegen.providers.output import MAX_IMAGE_BYTES, read_capped
 
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")

@@ -1,0 +1,149 @@
+"""Owners manage their images: soft delete, restore, purge (Firestore and the bucket).
+
+A deleted request gets `deletedAt` and `visibility: "deleted"` (hidden from lists, its image no
+longer served); restoring removes both. Purging erases the prompt, a refined prompt, the
+webhook URL, the operators' failure detail (`operator/details`) and the stored image, and sets
+`purgedAt` and `visibility: "purged"`; everything the books and the
+reports read (user, cost, status, model, size, timestamps, the outcome mirrors) stays, and
+ledger entries are never touched. A request not settled yet cannot be deleted or purged.
+Each change is one write conditional on the request being unchanged since read; doing it
+twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from imagegen.core import errors
+from imagegen.core.retry import RetryPolicy, retry_on_conflict
+from imagegen.core.vocabulary import REQUESTS, UNSETTLED, Visibility
+from imagegen.providers.image_store import ImageStore, candidate_paths
+from imagegen.records.request_record import operator_details_ref
+
+POLICY = RetryPolicy(max_attempts=50, deadline_seconds=20.0)
+# `failureDetail` too: documents written before it moved to `operator/details` hold it.
+ERASED_FIELDS = ("refinedPrompt", "imageUrl", "imagePath", "webhookUrl", "failureDetail")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a gallery operation did: the request's state afterwards, and whether it changed."""
+
+    request_id: str
+    visibility: str | None
+    changed: bool
+    user_id: str = ""
+
+
+def _settled_or_refuse(request_id: str, data: dict[str, Any]) -> None:
+    status = str(data.get("status", ""))
+    if status in UNSETTLED:
+        raise errors.still_in_progress(request_id, status)
+
+
+def _conditional(client: firestore.Client, request_id: str, step: Any) -> Change:
+    """Read the request, let `step(data)` decide the fields to write (None: nothing to do),
+    write them only if the request is unchanged since read; retried on conflict."""
+    ref = client.collection(REQUESTS).document(request_id)
+
+    def attempt() -> Change:
+        snap = ref.get()
+        if not snap.exists:
+            raise errors.request_not_found()
+        data = snap.to_dict() or {}
+        user_id = str(data.get("userId", ""))
+        fields = step(data)
+        if fields is None:
+            return Change(request_id, data.get("visibility"), False, user_id)
+        fields["updatedAt"] = firestore.SERVER_TIMESTAMP
+        ref.update(fields, option=client.write_option(last_update_time=snap.update_time))
+        visibility = fields.get("visibility", data.get("visibility"))
+        return Change(request_id, visibility, True, user_id)
+
+    return retry_on_conflict(attempt, POLICY)
+
+
+def soft_delete(client: firestore.Client, request_id: str) -> Change:
+    """Hide a settled request and stop serving its image (restorable)."""
+
+    def step(data: dict[str, Any]) -> dict[str, Any] | None:
+        _settled_or_refuse(request_id, data)
+        if data.get("visibility"):  # deleted or purged already
+            return None
+        return {
+            "deletedAt": firestore.SERVER_TIMESTAMP,
+            "visibility": Visibility.DELETED.value,
+        }
+
+    return _conditional(client, request_id, step)
+
+
+def restore(client: firestore.Client, request_id: str, now: datetime, keep: timedelta) -> Change:
+    """Bring a deleted request back as it was; 410 `image-purged` once purged, or once its
+    deletion is older than `keep` (SOFT_DELETE_DAYS: it is due to be purged)."""
+
+    def step(data: dict[str, Any]) -> dict[str, Any] | None:
+        visibility = data.get("visibility")
+        if visibility == Visibility.PURGED or data.get("purgedAt"):
+            raise errors.image_purged(request_id)
+        if visibility != Visibility.DELETED:
+            return None
+        deleted = data.get("deletedAt")
+        if isinstance(deleted, datetime) and deleted < now - keep:
+            raise errors.image_purged(request_id)
+        return {"deletedAt": firestore.DELETE_FIELD, "visibility": firestore.DELETE_FIELD}
+
+    return _conditional(client, request_id, step)
+
+
+def purge(client: firestore.Client, images: ImageStore, request_id: str) -> Change:
+    """Erase the request's image, prompt, webhook URL and operator details for good, keeping
+    its accounting fields. The request is marked first and the object and the details deleted
+    after, so a purge interrupted in between is finished by running it again (which deletes
+    whatever is left)."""
+
+    def step(data: dict[str, Any]) -> dict[str, Any] | None:
+        _settled_or_refuse(request_id, data)
+        if data.get("purgedAt"):
+            return None
+        fields: dict[str, Any] = {
+            "prompt": "",
+            "purgedAt": firestore.SERVER_TIMESTAMP,
+            "visibility": Visibility.PURGED.value,
+            **dict.fromkeys(ERASED_FIELDS, firestore.DELETE_FIELD),
+        }
+        if not data.get("deletedAt"):
+            fields["deletedAt"] = firestore.SERVER_TIMESTAMP
+        return fields
+
+    change = _conditional(client, request_id, step)
+    operator_details_ref(client, request_id).delete()
+    for path in candidate_paths(change.user_id, request_id):
+        images.delete(path)
+    return change
+
+
+def due_for_purge(client: firestore.Client, older_than: datetime, limit: int) -> list[str]:
+    """Ids of deleted requests whose deletion is older than `older_than`, oldest first, at
+    most `limit`."""
+    query = (
+        client.collection(REQUESTS)
+        .where(filter=FieldFilter("visibility", "==", Visibility.DELETED.value))
+        .where(filter=FieldFilter("deletedAt", "<", older_than))
+        .order_by("deletedAt")
+        .limit(limit)
+    )
+    return [ref.id for ref in query.select([]).stream()]
+
+
+def user_requests(client: firestore.Client, user_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every request of a user (id, data)."""
+    query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", user_id))
+    for snap in query.stream():
+        yield snap.id, snap.to_dict() or {}

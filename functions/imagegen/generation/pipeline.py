@@ -1,0 +1,267 @@
+"""A generation request from charge to settlement: the money path, synchronous and queued.
+
+charge -> model -> store the image -> complete, or -> refund. The image is stored in the bucket
+before the request is marked completed, so a completed request always has its image; a
+request that ends failed or canceled never keeps one. A crash between the upload and the
+completion leaves the request unsettled with its image stored: the sweeper then completes it
+(the image the user paid for exists), exactly once; with no image it refunds it."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from google.cloud import firestore
+
+from imagegen.core import errors, request_log
+from imagegen.core.retry import GaveUp, retry_on_conflict
+from imagegen.core.vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
+from imagegen.ledger import moves
+from imagegen.ledger.limits import ChargePolicy
+from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
+from imagegen.providers.image_store import ImageStore, object_path
+from imagegen.records.request_record import GenerationRequest
+from imagegen.records.validation import GenerationInput
+
+log = logging.getLogger(__name__)
+
+
+class CrashPoint(StrEnum):
+    """Where the emulator-only fault injection stops a request, as a crash would."""
+
+    AFTER_CHARGE = "after-charge"  # charged, nothing generated
+    AFTER_UPLOAD = "after-upload"  # charged, image stored, not marked completed
+    AFTER_CLOSE = "after-close"  # account deletion: closed (no new money), nothing else done
+    AFTER_PURGE = "after-purge"  # account deletion: images purged, balance not yet forfeited
+
+
+@dataclass(frozen=True)
+class Studio:
+    """What generating needs besides Firestore: the models, and where images go."""
+
+    model_for: Callable[[str], ImageModel]  # model id -> its adapter (from the catalog)
+    images: ImageStore
+    url_for: Callable[[str], str]  # request id -> the URL that serves its image
+
+
+def new_request_id() -> str:
+    """A fresh, unguessable generation request id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class GenerationOutcome:
+    """What happened to a request: completed with an image, or failed and refunded."""
+
+    request_id: str
+    balance_after_charge: int
+    settlement: moves.Settlement
+
+
+def generate(
+    client: firestore.Client,
+    order: GenerationInput,
+    studio: Studio,
+    forced: Outcome | None = None,
+    request_id: str | None = None,
+    crash: CrashPoint | None = None,
+    policy: ChargePolicy | None = None,
+) -> GenerationOutcome:
+    """Charge for `order`, call its model outside any transaction, then settle.
+
+    The charge and the `pending` request are one commit; the model runs afterwards; settlement
+    completes the request or refunds it, and happens exactly once. Should this process die in
+    between, the request stays `pending` until the sweeper settles it (completes it when its
+    image was stored, refunds it otherwise). Called again with the
+    same `request_id` it charges nothing more and, once settled, returns the settlement.
+    `crash` (emulator only) stops at that point, as a crash would. `policy`: the per-user
+    limits the charge enforces.
+    """
+    started = time.perf_counter()
+    request = GenerationRequest.from_order(order, request_id or new_request_id())
+    request_id = request.id
+    charged = moves.charge(client, request, policy)
+    if crash is CrashPoint.AFTER_CHARGE:
+        _crash(request_id, order.user_id, crash)
+    if charged.status not in UNSETTLED:
+        settlement = moves.current_settlement(client, request_id)
+        return GenerationOutcome(request_id, charged.balance, settlement)
+    try:
+        settlement = run_and_settle(
+            client, studio, request.spec(), order.user_id, forced, charged, crash
+        )
+    except GaveUp:
+        request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
+        raise errors.internal() from None
+    if settlement.settled_now:
+        log_settled(request, settlement, started)
+    return GenerationOutcome(request_id, charged.balance, settlement)
+
+
+def log_settled(
+    request: GenerationRequest, settlement: moves.Settlement, started: float, **extra: Any
+) -> None:
+    """The structured line for a request this process settled (see `request_log`)."""
+    request_log.settled(
+        request.id,
+        request.user_id,
+        request.model,
+        request.size,
+        request.cost,
+        settlement.status,
+        (time.perf_counter() - started) * 1000,
+        **extra,
+    )
+
+
+def _crash(request_id: str, user_id: str, point: CrashPoint) -> None:
+    request_log.left_to_sweeper(request_id, user_id, f"simulated crash {point}")
+    raise errors.simulated_crash(request_id, point)
+
+
+def run_and_settle(
+    client: firestore.Client,
+    studio: Studio,
+    spec: ImageSpec,
+    user_id: str,
+    forced: Outcome | None,
+    charged: moves.ChargeResult | None = None,
+    crash: CrashPoint | None = None,
+) -> moves.Settlement:
+    """Call the model (outside any transaction), store its image, then complete the request;
+    or refund it when the model failed or the image could not be stored."""
+    try:
+        result = studio.model_for(spec.model).generate(spec, forced)
+    except Exception:  # a provider bug must still end in a refund
+        log.exception("model %s raised for request %s", spec.model, spec.request_id)
+        result = GenerationResult(
+            failure_reason="model raised an exception", failure_kind=FailureKind.PROVIDER_ERROR
+        )
+    if result.image is None:
+        kind = FailureKind(result.failure_kind or FailureKind.MODEL_ERROR)
+        reason = result.failure_reason or "model error"
+        return moves.refund(client, spec.request_id, reason, charged, kind, result.details)
+    path = object_path(user_id, spec.request_id, result.content_type)
+    try:
+        studio.images.put(path, result.image, result.content_type)
+    except Exception:
+        log.exception("could not store the image of request %s", spec.request_id)
+        studio.images.delete(path)  # a partial write must not outlive the refund
+        return moves.refund(
+            client,
+            spec.request_id,
+            "the image could not be stored",
+            charged,
+            kind=FailureKind.STORAGE_ERROR,
+        )
+    if crash is CrashPoint.AFTER_UPLOAD:
+        _crash(spec.request_id, user_id, crash)
+    details = {**result.details, "contentType": result.content_type}
+    return complete_with_image(client, studio, spec.request_id, path, charged, details)
+
+
+def complete_with_image(
+    client: firestore.Client,
+    studio: Studio,
+    request_id: str,
+    path: str,
+    charged: moves.ChargeResult | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> moves.Settlement:
+    """Mark a request completed with its stored image (and what the provider reported).
+    Should someone else have settled it first (refunded it: the sweeper), the image
+    is deleted: a request that did not complete keeps no image."""
+    image = moves.StoredImage(path, studio.url_for(request_id), dict(details or {}))
+    settlement = moves.complete(client, request_id, image, charged)
+    if settlement.status != RequestStatus.COMPLETED:
+        studio.images.delete(path)
+    return settlement
+
+
+def enqueue(
+    client: firestore.Client,
+    order: GenerationInput,
+    request_id: str,
+    send_task: Callable[[str], None],
+    forced: Outcome | None = None,
+    policy: ChargePolicy | None = None,
+) -> moves.ChargeResult:
+    """Asynchronous mode: charge and create the request as `queued`, then hand it to the task
+    queue. If it cannot be queued, it is refunded at once and the caller gets a 503."""
+    request = GenerationRequest.from_order(
+        order,
+        request_id,
+        RequestStatus.QUEUED,
+        mode="async",
+        # the emulator-only forced outcome, remembered for the task
+        simulate_outcome=forced.value if forced is not None else None,
+    )
+    charged = moves.charge(client, request, policy)
+    if charged.status != RequestStatus.QUEUED:
+        return charged  # charged earlier (a retry): already queued or further along
+    try:
+        send_task(request_id)
+    except Exception:
+        log.exception("could not enqueue request %s; refunding", request_id)
+        moves.refund(client, request_id, "could not be queued", kind=FailureKind.ENQUEUE_FAILED)
+        raise errors.unavailable(
+            "The request could not be queued; its credits were refunded. Retry shortly."
+        ) from None
+    return charged
+
+
+def process_queued(
+    client: firestore.Client,
+    request_id: str,
+    studio: Studio,
+    on_settled: Callable[[str], None] | None = None,
+) -> moves.Settlement | None:
+    """The task: take a queued request to processing, run the model, settle. Safe to run
+    again for the same request (task retries): a settled or canceled request is left alone;
+    a request canceled before it reached `processing` never reaches a provider.
+    `on_settled(request_id)` runs after a settlement this call made (e.g. queue a webhook)."""
+    started = time.perf_counter()
+    request = start_processing(client, request_id)
+    if request is None:
+        return None
+    forced = Outcome(request.simulate_outcome) if request.simulate_outcome else None
+    settlement = run_and_settle(client, studio, request.spec(), request.user_id, forced)
+    if settlement.settled_now:
+        log_settled(request, settlement, started, mode="async")
+        if on_settled is not None:
+            on_settled(request_id)
+    return settlement
+
+
+WAITING_OR_RUNNING = (RequestStatus.QUEUED, RequestStatus.PROCESSING)
+
+
+def start_processing(client: firestore.Client, request_id: str) -> GenerationRequest | None:
+    """Move a queued request to `processing` and return it; a request already processing
+    (a retried task) is returned as it is; a settled or canceled one gives None. The move is
+    conditional on the request being unchanged since read, like a cancel: exactly one of the
+    two wins."""
+    ref = client.collection(REQUESTS).document(request_id)
+
+    def attempt() -> GenerationRequest | None:
+        snap = ref.get()
+        data = snap.to_dict() if snap.exists else None
+        if data is None or data.get("status") not in WAITING_OR_RUNNING:
+            return None
+        if data["status"] == RequestStatus.QUEUED:
+            ref.update(
+                {
+                    "status": RequestStatus.PROCESSING.value,
+                    "processingAt": firestore.SERVER_TIMESTAMP,
+                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                },
+                option=client.write_option(last_update_time=snap.update_time),
+            )
+        return GenerationRequest.from_document(request_id, data)
+
+    return retry_on_conflict(attempt, moves.SETTLE_POLICY)

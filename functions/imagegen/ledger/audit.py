@@ -1,0 +1,229 @@
+"""Ledger audit: check the invariants 1-3 and 7 of docs/design.md (numbered as there) over
+every user and request.
+
+1. credits == granted + purchased + refunded + reinstated - deducted - reversed, summed over
+   the user's ledger;
+2. a balance is never negative;
+3. every charged request is completed without a refund, or failed/canceled with exactly one
+   refund, and none stays unsettled past the timeout;
+7. every completed request has its image in the bucket (a purged one has none), and no
+   image exists without a completed, unpurged request;
+8. every paid purchase has exactly one `purchase` entry of its credits, no other purchase has
+   one, and its reversal and reinstatement entries add up to its `reversedCredits`.
+`check_user`, `check_images` and `check_purchases` are pure; `audit` reads Firestore one user
+at a time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from imagegen.core.vocabulary import (
+    CREDITING,
+    DEBITING,
+    PURCHASES,
+    REFUNDED,
+    REQUESTS,
+    SETTLED,
+    TRANSACTIONS,
+    UNSETTLED,
+    USERS,
+    EntryType,
+    RequestStatus,
+)
+from imagegen.providers.image_store import PREFIX, ImageStore, request_id_of
+
+
+def check_user(
+    uid: str,
+    credits: Any,
+    entries: Iterable[Mapping[str, Any]],
+    requests: Iterable[Mapping[str, Any]],
+    stuck_before: datetime | None,
+) -> list[str]:
+    """Every invariant violation for one user (empty when the books are clean)."""
+    problems: list[str] = []
+    sums: Counter[str] = Counter()
+    deductions: Counter[str] = Counter()
+    refunds: Counter[str] = Counter()
+    for e in entries:
+        amount, kind = e.get("credits"), e.get("type")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            problems.append(f"{uid}: ledger entry {e.get('id')} has credits {amount!r}")
+            continue
+        if kind not in tuple(EntryType):
+            problems.append(f"{uid}: ledger entry {e.get('id')} has type {kind!r}")
+            continue
+        sums[kind] += amount
+        if kind == EntryType.DEDUCTION:
+            deductions[str(e.get("generationRequestId"))] += 1
+        elif kind == EntryType.REFUND:
+            refunds[str(e.get("generationRequestId"))] += 1
+    expected = sum(sums[k] for k in CREDITING) - sum(sums[k] for k in DEBITING)
+    if not isinstance(credits, int) or isinstance(credits, bool):
+        problems.append(f"{uid}: credits {credits!r} is not an integer")
+    else:
+        if credits != expected:
+            detail = ", ".join(f"{k} {sums[k]}" for k in EntryType if sums[k])
+            problems.append(f"{uid}: credits {credits} != ledger {expected} ({detail})")
+        if credits < 0:
+            problems.append(f"{uid}: balance {credits} is negative")
+    seen: set[str] = set()
+    for r in requests:
+        rid, status = str(r.get("id")), r.get("status")
+        seen.add(rid)
+        if deductions[rid] != 1:
+            problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
+        if status == RequestStatus.COMPLETED and refunds[rid]:
+            problems.append(f"{uid}: completed request {rid} was refunded {refunds[rid]} time(s)")
+        elif status in REFUNDED and refunds[rid] != 1:
+            problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
+        elif status in UNSETTLED:
+            created = r.get("createdAt")
+            if refunds[rid]:
+                problems.append(f"{uid}: {status} request {rid} was already refunded")
+            if stuck_before is None or (isinstance(created, datetime) and created < stuck_before):
+                problems.append(f"{uid}: request {rid} is stuck {status} since {created}")
+        elif status not in (*SETTLED, *UNSETTLED):
+            problems.append(f"{uid}: request {rid} has status {status!r}")
+    for rid in set(deductions) - seen:
+        problems.append(f"{uid}: deduction for unknown request {rid}")
+    return problems
+
+
+def check_purchases(
+    uid: str, entries: Iterable[Mapping[str, Any]], purchases: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Invariant 8: the ledger's purchase, reversal and reinstatement entries match the
+    user's purchases."""
+    problems: list[str] = []
+    bought: Counter[str] = Counter()
+    bought_credits: Counter[str] = Counter()
+    reversed_net: Counter[str] = Counter()
+    for e in entries:
+        pid = str(e.get("purchaseId"))
+        if e.get("type") == EntryType.PURCHASE:
+            bought[pid] += 1
+            bought_credits[pid] += int(e.get("credits", 0))
+        elif e.get("type") == EntryType.REVERSAL:
+            reversed_net[pid] += int(e.get("credits", 0))
+        elif e.get("type") == EntryType.REINSTATEMENT:
+            reversed_net[pid] -= int(e.get("credits", 0))
+    known = set()
+    for p in purchases:
+        pid = str(p.get("id"))
+        known.add(pid)
+        if p.get("status") == "paid":
+            if bought[pid] != 1 or bought_credits[pid] != p.get("credits"):
+                problems.append(
+                    f"{uid}: paid purchase {pid} has {bought[pid]} purchase entries "
+                    f"({bought_credits[pid]} credits, expected {p.get('credits')})"
+                )
+        elif bought[pid]:
+            problems.append(f"{uid}: {p.get('status')} purchase {pid} has a purchase entry")
+        if reversed_net[pid] != int(p.get("reversedCredits", 0)):
+            problems.append(
+                f"{uid}: purchase {pid} reversed {reversed_net[pid]} credits in the ledger, "
+                f"{p.get('reversedCredits', 0)} on the purchase"
+            )
+    for pid in sorted((set(bought) | set(reversed_net)) - known):
+        problems.append(f"{uid}: ledger entries for unknown purchase {pid}")
+    return problems
+
+
+def check_images(
+    uid: str, requests: Iterable[Mapping[str, Any]], stored: Iterable[str]
+) -> list[str]:
+    """Every completed request has its stored image, and every stored image belongs to a
+    completed request (or to one still unsettled, about to complete or be swept)."""
+    requests = list(requests)
+    status_of = {str(r.get("id")): r.get("status") for r in requests}
+    purged = {str(r.get("id")) for r in requests if r.get("purgedAt")}
+    stored = set(stored)
+    problems = [
+        f"{uid}: completed request {rid} has no stored image"
+        for rid, status in sorted(status_of.items())
+        if status == RequestStatus.COMPLETED and rid not in stored and rid not in purged
+    ]
+    for rid in sorted(stored):
+        status = status_of.get(rid)
+        if status is None:
+            problems.append(f"{uid}: image {rid} is stored for an unknown request")
+        elif rid in purged:
+            problems.append(f"{uid}: image {rid} is stored for a purged request")
+        elif status not in (RequestStatus.COMPLETED, *UNSETTLED):
+            problems.append(f"{uid}: image {rid} is stored for a {status} request")
+    return problems
+
+
+def audit_user(
+    client: firestore.Client,
+    uid: str,
+    stuck_before: datetime | None,
+    stored_images: Iterable[str] | None = None,
+) -> list[str]:
+    """Check one user's books; with `stored_images` (request ids), their images too."""
+    user = client.collection(USERS).document(uid).get()
+    if not user.exists:
+        return []
+    entries = [
+        {"id": d.id, **(d.to_dict() or {})}
+        for d in user.reference.collection(TRANSACTIONS).stream()
+    ]
+    query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", uid))
+    requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
+    credits = (user.to_dict() or {}).get("credits")
+    purchases = [
+        {"id": d.id, **(d.to_dict() or {})} for d in user.reference.collection(PURCHASES).stream()
+    ]
+    problems = check_user(uid, credits, entries, requests, stuck_before)
+    problems += check_purchases(uid, entries, purchases)
+    if stored_images is not None:
+        problems += check_images(uid, requests, stored_images)
+    return problems
+
+
+def _stored_by_user(images: ImageStore, prefix: str) -> dict[str, set[str]]:
+    """Request ids of the stored images under `prefix`, by user."""
+    by_user: dict[str, set[str]] = defaultdict(set)
+    for path in images.paths(prefix):
+        parts = path.split("/")
+        if len(parts) == 3:
+            by_user[parts[1]].add(request_id_of(path))
+    return by_user
+
+
+def audit(
+    client: firestore.Client,
+    now: datetime,
+    pending_timeout: timedelta,
+    user_ids: Iterable[str] | None = None,
+    images: ImageStore | None = None,
+) -> dict[str, Any]:
+    """Audit the given users (default: every user); requests pending past the timeout count.
+    With `images`, stored images are checked against completed requests as well (for every
+    user, images stored under a user that does not exist are reported too)."""
+    problems: list[str] = []
+    stored: dict[str, set[str]] | None = None
+    if user_ids is not None:
+        uids = list(user_ids)
+        if images is not None:
+            stored = {uid: _stored_by_user(images, f"{PREFIX}/{uid}/")[uid] for uid in uids}
+    else:
+        uids = [ref.id for ref in client.collection(USERS).list_documents()]
+        if images is not None:
+            stored = _stored_by_user(images, f"{PREFIX}/")
+            problems += [
+                f"{uid}: {len(stored[uid])} image(s) stored for a user that does not exist"
+                for uid in sorted(set(stored) - set(uids))
+            ]
+    for uid in uids:
+        user_images = None if stored is None else stored.get(uid, set())
+        problems += audit_user(client, uid, now - pending_timeout, user_images)
+    return {"usersChecked": len(uids), "clean": not problems, "discrepancies": problems}

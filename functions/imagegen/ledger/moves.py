@@ -1,0 +1,625 @@
+"""The credit ledger: charge, settle (complete, refund or cancel) and grant: every money move.
+
+Every balance change is one atomic Firestore commit that updates `users/{uid}.credits` and
+creates the matching `users/{uid}/transactions/{id}` entry, on the condition that the user
+document is unchanged since it was read (its `update_time`). That is an optimistic
+transaction: under contention it re-reads and retries instead of holding locks, which keeps a
+hot user responsive in the emulator and in production alike.
+
+Ledger entry ids are derived from what they pay for (`<requestId>-deduction`,
+`<requestId>-refund`), and are written with `create`, so a second refund for the same request
+cannot be committed even by a buggy caller.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from google.cloud import firestore
+
+from imagegen.core import errors, request_log
+from imagegen.core.firestore_client import get_many
+from imagegen.core.retry import CONFLICTS, GaveUp, RetryPolicy, retry_on_conflict
+from imagegen.core.vocabulary import (
+    REQUESTS,
+    USERS,
+    EntryType,
+    FailureKind,
+    RequestStatus,
+    ledger_entry_id,
+)
+from imagegen.ledger import entries
+from imagegen.ledger.budget import day_ref as budget_day_ref
+from imagegen.ledger.budget import owed_of, set_caps, shard_of, shard_ref, shard_refs
+from imagegen.ledger.budget_rules import SHARDS, DayBudget, outdated, repaid, take
+from imagegen.ledger.limits import (
+    ChargePolicy,
+    Limits,
+    Usage,
+    after_charge,
+    check,
+    day_credits_after_refund,
+    effective_limits,
+    seconds_to_next_day,
+)
+from imagegen.records.request_record import (
+    GenerationRequest,
+    cancelable,
+    completion_fields,
+    failure_fields,
+    operator_details_ref,
+    split_operator,
+    unsettled,
+    weekly_marker,
+    weekly_marker_ref,
+)
+
+PENDING, QUEUED = RequestStatus.PENDING, RequestStatus.QUEUED
+COMPLETED, FAILED, CANCELED = RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELED
+
+CHARGE_POLICY = RetryPolicy(max_attempts=30, deadline_seconds=10.0)
+# Settlement must land: a charged request left pending is only repaired by the sweeper.
+SETTLE_POLICY = RetryPolicy(max_attempts=200, deadline_seconds=60.0, max_delay=0.5)
+
+
+def _user_ref(client: firestore.Client, user_id: str) -> Any:
+    return client.collection(USERS).document(user_id)
+
+
+def _unchanged(client: firestore.Client, snapshot: Any) -> Any:
+    return client.write_option(last_update_time=snapshot.update_time)
+
+
+def account_closed(user: Mapping[str, Any]) -> bool:
+    """Whether a user document belongs to an account being deleted (`closingAt`) or deleted
+    (`deletedAt`): no charge, grant or checkout for it from the commit that closed it."""
+    return bool(user.get("closingAt") or user.get("deletedAt"))
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    request_id: str
+    user_id: str
+    cost: int
+    balance: int
+    status: str = PENDING  # the request's status; not pending when it was charged earlier
+    request_version: Any = None  # update_time of the request and user written by this charge
+    user_version: Any = None
+    charged_at: datetime | None = None
+    usage: Usage | None = None  # the user's usage as this charge wrote it (None: not written)
+    budget_day: str | None = None  # the day whose global budget counted this charge
+
+
+def charge(
+    client: firestore.Client, request: GenerationRequest, policy: ChargePolicy | None = None
+) -> ChargeResult:
+    """Deduct `request.cost` and create the request (`pending`, or `queued` for the
+    asynchronous mode), atomically.
+
+    Safe to call again with the same request id: once the request exists it charges nothing
+    (and counts against no limit). Raises user_not_found, insufficient_credits, a limit of
+    `policy` (rate-limited, too-many-pending, daily-limit: read from and written to the user
+    document in the same read and commit, so concurrency cannot exceed them) or busy; nothing
+    is charged then; an account being deleted or deleted is user_not_found (the charge is a
+    commit conditional on the user document, so it cannot slip past the commit that closed
+    the account). The same commit marks the user active in the request's ISO week (for the
+    report's unique users) when that marker does not exist yet. With the policy's day budget,
+    the same commit counts the cost on the day's budget shards (`budget_rules`), or the charge
+    is refused with budget_exhausted; the request records the day (`budgetDay`).
+    """
+    user_ref = _user_ref(client, request.user_id)
+    request_ref = client.collection(REQUESTS).document(request.id)
+    entry_ref = entries.entry_ref(user_ref, ledger_entry_id(request.id, EntryType.DEDUCTION))
+
+    day_budget = policy.budget if policy is not None else None
+
+    def attempt() -> ChargeResult:
+        created = datetime.now(UTC)
+        marker_ref = weekly_marker_ref(client, request.user_id, created)
+        start = random.randrange(SHARDS)  # a fresh shard on each attempt spreads conflicts
+        refs = [user_ref, request_ref, marker_ref]
+        if day_budget is not None:
+            refs.append(shard_ref(client, day_budget.day, start))
+        user, existing, marker, *first_shard = get_many(client, *refs)
+        if existing.exists:
+            stored = GenerationRequest.from_document(request.id, existing.to_dict() or {})
+            return ChargeResult(
+                request.id, request.user_id, stored.cost, entries.credits_of(user), stored.status
+            )
+        user_data = (user.to_dict() or {}) if user.exists else {}
+        if not user.exists or account_closed(user_data):
+            raise errors.user_not_found()  # a closing or deleted account is gone for charges
+        balance = entries.credits_of(user)
+        if balance < request.cost:
+            raise errors.insufficient_credits(balance, request.cost)
+        new_balance = balance - request.cost
+        usage = Usage.from_document(user_data.get("usage"))
+        update: dict[str, Any] = {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP}
+        limits = effective_limits(policy.defaults, user_data.get("limits")) if policy else None
+        if policy is not None and limits is not None and limits != Limits():
+            refusal = check(limits, usage, request.cost, created, policy.pending_timeout_s)
+            if refusal is not None:
+                raise refusal
+            update["usage"] = after_charge(
+                usage,
+                request.id,
+                request.cost,
+                created,
+                policy.pending_timeout_s,
+                keep=limits.per_minute,
+            )
+            usage = Usage.from_document(update["usage"])
+        shards: list[tuple[Any, int]] = []
+        if day_budget is not None:
+            shards = _take_from_budget(client, day_budget, request.cost, start, first_shard[0])
+        batch = client.batch()
+        batch.update(user_ref, update, option=_unchanged(client, user))
+        document = replace(request, created_at=created).to_document()
+        if day_budget is not None:
+            document["budgetDay"] = day_budget.day
+        batch.create(request_ref, {**document, "updatedAt": firestore.SERVER_TIMESTAMP})
+        batch.create(
+            entry_ref,
+            entries.entry(
+                EntryType.DEDUCTION, request.cost, new_balance, generationRequestId=request.id
+            ),
+        )
+        if not marker.exists:  # once per user and week: read, not write
+            batch.set(marker_ref, weekly_marker(request.user_id, created))
+        for shard, spent in shards:  # each only if unchanged since read (or created)
+            if shard.exists:
+                batch.update(shard.reference, {"spent": spent}, option=_unchanged(client, shard))
+            else:
+                batch.create(shard.reference, {"spent": spent})
+        user_written, request_written, *_ = batch.commit()
+        return ChargeResult(
+            request.id,
+            request.user_id,
+            request.cost,
+            new_balance,
+            request.status,
+            request_written.update_time,
+            user_written.update_time,
+            created,
+            usage if "usage" in update else None,
+            day_budget.day if day_budget is not None else None,
+        )
+
+    try:
+        return retry_on_conflict(attempt, CHARGE_POLICY)
+    except GaveUp:
+        request_log.busy(request.user_id, "charge")
+        raise errors.busy("this user's credits") from None
+
+
+def _take_from_budget(
+    client: firestore.Client, day_budget: DayBudget, cost: int, start: int, first: Any
+) -> list[tuple[Any, int]]:
+    """The budget shards to write for a charge of `cost` (snapshot, its new `spent`): the
+    shard read first when it has room, else as many as it takes of all of them (read now,
+    their caps set first if they are not those of this budget); budget_exhausted when the
+    whole day has less room than `cost`."""
+    shard = shard_of(first)
+    snapshots = {start: first}
+    taken = None
+    if not outdated(shard, day_budget.version):
+        taken = take(cost, {start: shard}, start)
+    if taken is None:
+        if outdated(shard, day_budget.version):
+            snapshots = dict(enumerate(set_caps(client, day_budget)))
+        else:
+            snapshots = dict(enumerate(get_many(client, *shard_refs(client, day_budget.day))))
+        shards = {k: shard_of(snap) for k, snap in snapshots.items()}
+        taken = take(cost, shards, start)
+        if taken is None:
+            raise errors.budget_exhausted(seconds_to_next_day(datetime.now(UTC)))
+    return [(snapshots[k], shard_of(snapshots[k]).spent + part) for k, part in taken.items()]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The final state of a request; `settled_now` is False when someone else settled it."""
+
+    status: str
+    refunded: int
+    settled_now: bool
+    image_url: str | None = None
+    failure_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """Where a completed request's image is: its object in the bucket and the URL serving it."""
+
+    path: str
+    url: str
+    details: Mapping[str, Any] = field(default_factory=dict)  # what the provider reported
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a charged request ends without an image: its final status, a classified kind
+    (model-error, timeout, canceled, enqueue-failed) and a message."""
+
+    reason: str
+    kind: FailureKind = FailureKind.MODEL_ERROR
+    status: RequestStatus = FAILED
+    details: Mapping[str, Any] = field(default_factory=dict)  # what the provider reported
+
+
+def complete(
+    client: firestore.Client,
+    request_id: str,
+    image: StoredImage,
+    charged: ChargeResult | None = None,
+) -> Settlement:
+    """Mark an unsettled request completed with its (already stored) image. No effect on a
+    settled request."""
+    return _settle(client, request_id, image, None, charged)
+
+
+def refund(
+    client: firestore.Client,
+    request_id: str,
+    reason: str,
+    charged: ChargeResult | None = None,
+    kind: FailureKind = FailureKind.MODEL_ERROR,
+    details: Mapping[str, Any] | None = None,
+) -> Settlement:
+    """Mark an unsettled request failed and give its credits back, exactly once; `details`
+    (what the provider reported) are recorded on the request."""
+    failure = Failure(reason, kind, details=dict(details or {}))
+    return _settle(client, request_id, None, failure, charged)
+
+
+def cancel(client: firestore.Client, request_id: str) -> Settlement:
+    """Cancel a queued request and refund it exactly once; anything else is left as it is
+    (`settled_now` False, its current status). The commit is conditional on the request being
+    unchanged since read, as is the task's move to `processing`: of the two, exactly one wins,
+    so a canceled request never reaches a provider and a processing one is never canceled."""
+    failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
+    return _settle(client, request_id, None, failure, None, settleable=cancelable)
+
+
+def _settled(data: dict[str, Any]) -> Settlement:
+    return Settlement(
+        str(data.get("status", "")),
+        int(data.get("refundedCredits", 0)),
+        False,
+        data.get("imageUrl"),
+        data.get("failureKind"),
+    )
+
+
+def current_settlement(client: firestore.Client, request_id: str) -> Settlement:
+    """How an already settled request ended."""
+    snap = client.collection(REQUESTS).document(request_id).get()
+    if not snap.exists:
+        raise errors.request_not_found()
+    return _settled(snap.to_dict() or {})
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What settling needs to know about an unsettled request, and the versions it was read at."""
+
+    request_id: str
+    user_id: str
+    cost: int
+    stage: str
+    request_version: Any
+    balance: int | None = None
+    user_version: Any = None
+    charged_at: datetime | None = None
+    usage: Usage | None = None
+    tracked: bool = True  # the charge may have recorded it as pending in the user's usage
+    budget_day: str | None = None  # the day whose global budget counted the charge
+
+
+def _commit_settlement(
+    client: firestore.Client, p: _Pending, image: StoredImage | None, failure: Failure | None
+) -> Settlement:
+    """One atomic commit, valid only if the request (and for a refund, the user) is unchanged."""
+    request_ref = client.collection(REQUESTS).document(p.request_id)
+    unchanged_request = client.write_option(last_update_time=p.request_version)
+    batch = client.batch()
+    details = image.details if image is not None else failure.details if failure else {}
+    reported, operator = split_operator(details)
+    if operator:  # beside the request, where its owner cannot read it
+        batch.set(
+            operator_details_ref(client, p.request_id),
+            {**operator, "userId": p.user_id, "updatedAt": firestore.SERVER_TIMESTAMP},
+            merge=True,
+        )
+    if failure is None:
+        if image is None:
+            raise RuntimeError("a completion needs its stored image")
+        batch.update(
+            request_ref,
+            {
+                **completion_fields(p.cost, image.path, image.url),
+                **reported,
+                "completedAt": firestore.SERVER_TIMESTAMP,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            },
+            option=unchanged_request,
+        )
+        if p.tracked:  # no longer pending for the user's limit (a field delete: no precondition)
+            batch.update(
+                _user_ref(client, p.user_id),
+                {client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD},
+            )
+        batch.commit()
+        return Settlement(COMPLETED, 0, True, image.url)
+    if p.balance is None:
+        raise RuntimeError("a refund needs the user's balance")
+    user_ref = _user_ref(client, p.user_id)
+    new_balance = p.balance + p.cost
+    batch.update(
+        request_ref,
+        {
+            **failure_fields(failure.status, p.cost, failure.reason, failure.kind, p.stage),
+            **reported,
+            f"{failure.status}At": firestore.SERVER_TIMESTAMP,
+            "updatedAt": firestore.SERVER_TIMESTAMP,
+        },
+        option=unchanged_request,
+    )
+    user_update: dict[str, Any] = {
+        "credits": new_balance,
+        "updatedAt": firestore.SERVER_TIMESTAMP,
+        client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD,
+    }
+    day_credits = day_credits_after_refund(p.usage or Usage(), p.cost, p.charged_at)
+    if day_credits is not None:
+        user_update["usage.dayCredits"] = day_credits
+    batch.update(user_ref, user_update, option=client.write_option(last_update_time=p.user_version))
+    entries.post(
+        batch,
+        user_ref,
+        ledger_entry_id(p.request_id, EntryType.REFUND),
+        entries.entry(EntryType.REFUND, p.cost, new_balance, generationRequestId=p.request_id),
+    )
+    if p.budget_day:  # gives the credits back to the day's budget, on any shard
+        day = budget_day_ref(client, p.budget_day).get()
+        owed = owed_of(day)
+        paid = repaid(owed, p.cost)  # first what a lowered budget is owed
+        shard: dict[str, Any] = {"spent": firestore.Increment(-p.cost)}
+        if paid:
+            shard["cap"] = firestore.Increment(-paid)
+            batch.update(
+                day.reference,
+                {"owed": owed - paid},
+                option=client.write_option(last_update_time=day.update_time),
+            )
+        batch.set(shard_ref(client, p.budget_day, random.randrange(SHARDS)), shard, merge=True)
+    batch.commit()
+    return Settlement(failure.status, p.cost, True, failure_kind=failure.kind.value)
+
+
+def _settle(
+    client: firestore.Client,
+    request_id: str,
+    image: StoredImage | None,
+    failure: Failure | None,
+    charged: ChargeResult | None,
+    settleable: Callable[[Mapping[str, Any]], bool] = unsettled,
+) -> Settlement:
+    # Fast path: right after our own charge, the versions that commit produced are still
+    # current unless someone else wrote since; then the settlement needs no read at all.
+    if charged is not None and charged.request_version is not None:
+        known = _Pending(
+            request_id,
+            charged.user_id,
+            charged.cost,
+            charged.status,
+            charged.request_version,
+            charged.balance,
+            charged.user_version,
+            charged.charged_at,
+            charged.usage,
+            tracked=charged.usage is not None,
+            budget_day=charged.budget_day,
+        )
+        try:
+            return _commit_settlement(client, known, image, failure)
+        except CONFLICTS:
+            pass  # someone else wrote first: read the current state below
+    request_ref = client.collection(REQUESTS).document(request_id)
+
+    def attempt() -> Settlement:
+        request = request_ref.get()
+        if not request.exists:
+            raise errors.request_not_found()
+        data = request.to_dict() or {}
+        if not settleable(data):
+            return _settled(data)
+        budget_day = data.get("budgetDay") if isinstance(data.get("budgetDay"), str) else None
+        pending = _Pending(
+            request_id,
+            str(data["userId"]),
+            int(data["cost"]),
+            data["status"],
+            request.update_time,
+            budget_day=budget_day,
+        )
+        if failure is not None:
+            user = _user_ref(client, pending.user_id).get()
+            created = data.get("createdAt")
+            pending = _Pending(
+                request_id,
+                pending.user_id,
+                pending.cost,
+                pending.stage,
+                request.update_time,
+                entries.credits_of(user),
+                user.update_time,
+                created if isinstance(created, datetime) else None,
+                Usage.from_document((user.to_dict() or {}).get("usage")),
+                budget_day=budget_day,
+            )
+        return _commit_settlement(client, pending, image, failure)
+
+    return retry_on_conflict(attempt, SETTLE_POLICY)
+
+
+MAX_GRANT = 1_000_000
+FORFEIT_ENTRY = "account-forfeit"
+
+
+def close_account(client: firestore.Client, user_id: str) -> bool:
+    """The first step of deleting an account: `users/{uid}.closingAt` set in one commit
+    (the document created with 0 credits when missing). From that commit on, charges, grants
+    and checkouts for the user are refused; it is kept after the deletion. False when the
+    account was closed (or deleted) already."""
+    user_ref = _user_ref(client, user_id)
+
+    def attempt() -> bool:
+        user = user_ref.get()
+        if user.exists and account_closed(user.to_dict() or {}):
+            return False
+        batch = client.batch()
+        balance = entries.credits_of(user)
+        entries.set_balance(client, batch, user, balance, closingAt=firestore.SERVER_TIMESTAMP)
+        batch.commit()
+        return True
+
+    return retry_on_conflict(attempt, CHARGE_POLICY)
+
+
+def forfeit_and_close(client: firestore.Client, user_id: str) -> int:
+    """Finish closing a deleted account: its remaining balance forfeited as one `forfeit`
+    entry (none when it is 0) and `users/{uid}` marked `deletedAt`, in one commit; once only,
+    however often or concurrently called. Returns the credits forfeited by this call."""
+    user_ref = _user_ref(client, user_id)
+    entry_ref = entries.entry_ref(user_ref, FORFEIT_ENTRY)
+
+    def attempt() -> int:
+        user, entry = get_many(client, user_ref, entry_ref)
+        data = (user.to_dict() or {}) if user.exists else {}
+        if entry.exists or data.get("deletedAt"):
+            return 0
+        balance = entries.credits_of(user)
+        batch = client.batch()
+        entries.set_balance(client, batch, user, 0, deletedAt=firestore.SERVER_TIMESTAMP)
+        if balance > 0:
+            batch.create(
+                entry_ref, entries.entry(EntryType.FORFEIT, balance, 0, reason="account deleted")
+            )
+        batch.commit()
+        return balance
+
+    return retry_on_conflict(attempt, CHARGE_POLICY)
+
+
+SIGNUP_BONUS_ENTRY = "signup-bonus"
+SIGNUP_BONUSES = "signupBonuses"  # signupBonuses/{HMAC of the normalized email}: who got it
+SIGNUP_BONUS_FIELD = "signupBonus"  # users/{uid}: the decision, once made
+# Short: it runs inside blocking Auth triggers, which must answer within 7 s.
+SIGNUP_BONUS_POLICY = RetryPolicy(max_attempts=10, deadline_seconds=3.0)
+
+
+class BonusDecision(StrEnum):
+    """What became of a user's signup bonus (`users/{uid}.signupBonus`)."""
+
+    GRANTED = "granted"
+    ADDRESS_USED = "address-used"  # another account got it for the same address
+    NO_ADDRESS = "no-address"  # the verified email is not an address that can be keyed
+
+
+def decide_signup_bonus(
+    client: firestore.Client,
+    user_id: str,
+    email_key: str | None,
+    credits: int,
+    legacy_key: str | None = None,
+) -> BonusDecision | None:
+    """Decide a verified user's signup bonus, once: grant `credits` (the entry `signup-bonus`,
+    the claim `signupBonuses/{email_key}` and the decision on the user, in one commit) unless
+    the address was claimed by another account (or `email_key` is None), which records only
+    the decision. A claim written before claim ids were keyed (`legacy_key`) counts as a claim;
+    a user granted before decisions were recorded gets the keyed claim now. Returns the
+    decision this call made; None when it was made before or the account is closed (then
+    nothing is written)."""
+    user_ref = _user_ref(client, user_id)
+    entry_ref = entries.entry_ref(user_ref, SIGNUP_BONUS_ENTRY)
+    claim = client.collection(SIGNUP_BONUSES).document(email_key) if email_key else None
+    legacy = client.collection(SIGNUP_BONUSES).document(legacy_key) if legacy_key else None
+
+    def attempt() -> BonusDecision | None:
+        user, entry, *claimed = get_many(
+            client, user_ref, entry_ref, *[ref for ref in (claim, legacy) if ref is not None]
+        )
+        data = (user.to_dict() or {}) if user.exists else {}
+        if data.get(SIGNUP_BONUS_FIELD) or account_closed(data):
+            return None
+        balance = entries.credits_of(user)
+        batch = client.batch()
+        claim_exists = claim is not None and claimed[0].exists
+        legacy_claimed = legacy is not None and claimed[-1].exists
+        if legacy_claimed and (legacy_user := claimed[-1].to_dict() or {}).get("userId"):
+            legacy_claimed = legacy_user.get("userId") != user_id
+        if entry.exists:  # granted before decisions (and keyed claims) were recorded
+            decision = BonusDecision.GRANTED
+            if claim is not None and not claim_exists:
+                batch.create(claim, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
+        elif claim is None:
+            decision = BonusDecision.NO_ADDRESS
+        elif claim_exists or legacy_claimed:
+            decision = BonusDecision.ADDRESS_USED
+        else:
+            decision = BonusDecision.GRANTED
+            balance += credits
+            batch.create(
+                entry_ref,
+                entries.entry(EntryType.GRANT, credits, balance, reason=SIGNUP_BONUS_ENTRY),
+            )
+            batch.create(claim, {"userId": user_id, "grantedAt": firestore.SERVER_TIMESTAMP})
+        entries.set_balance(client, batch, user, balance, **{SIGNUP_BONUS_FIELD: decision.value})
+        batch.commit()
+        return decision
+
+    try:
+        return retry_on_conflict(attempt, SIGNUP_BONUS_POLICY)
+    except GaveUp:
+        request_log.busy(user_id, "signup bonus")
+        raise errors.busy("this user's credits") from None
+
+
+def grant(
+    client: firestore.Client, user_id: str, credits: int, reason: str, entry_id: str
+) -> tuple[int, bool]:
+    """Add `credits` to a user (created if missing) with a `grant` ledger entry, atomically.
+
+    `entry_id` makes the grant idempotent: a second grant with the same id changes nothing.
+    An account being deleted or deleted gets nothing: `account-closed` (the commit is
+    conditional on the user document, so it cannot slip past the commit that closed it).
+    Returns (balance after, whether this call granted).
+    """
+    user_ref = _user_ref(client, user_id)
+    entry_ref = entries.entry_ref(user_ref, entry_id)
+
+    def attempt() -> tuple[int, bool]:
+        user, existing = get_many(client, user_ref, entry_ref)
+        balance = entries.credits_of(user)
+        if existing.exists:
+            return balance, False
+        if user.exists and account_closed(user.to_dict() or {}):
+            raise errors.account_closed(user_id)
+        new_balance = balance + credits
+        batch = client.batch()
+        entries.set_balance(client, batch, user, new_balance)
+        batch.create(entry_ref, entries.entry(EntryType.GRANT, credits, new_balance, reason=reason))
+        batch.commit()
+        return new_balance, True
+
+    try:
+        return retry_on_conflict(attempt, CHARGE_POLICY)
+    except GaveUp:
+        request_log.busy(user_id, "grant")
+        raise errors.busy("this user's credits") from None

@@ -1,0 +1,157 @@
+"""Response shapes: how requests, ledger entries, pages, settlements, reports and errors look
+to clients. Every transport answers with these same JSON objects (pure; no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from imagegen.core.errors import DomainError
+from imagegen.core.vocabulary import RequestStatus
+from imagegen.records.history import LedgerPage, Record, RequestsPage
+from imagegen.records.request_record import PUBLIC_FIELDS, TIME_FIELDS
+from imagegen.records.validation import GenerationInput
+
+
+def iso(value: Any) -> str | None:
+    """A Firestore timestamp as ISO 8601 UTC text (None stays None)."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return None
+
+
+def request_json(request_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A generation request document as clients see it."""
+    out: dict[str, Any] = {"generationRequestId": request_id}
+    out.update({k: data[k] for k in PUBLIC_FIELDS if k in data})
+    out.update({k: iso(data[k]) for k in TIME_FIELDS if k in data})
+    return out
+
+
+def ledger_entry_json(entry_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A ledger entry as clients see it."""
+    return {
+        "id": entry_id,
+        "type": data.get("type"),
+        "credits": data.get("credits"),
+        "generationRequestId": data.get("generationRequestId"),
+        "timestamp": iso(data.get("timestamp")),
+        **({"balanceAfter": data["balanceAfter"]} if "balanceAfter" in data else {}),
+        **({"reason": data["reason"]} if "reason" in data else {}),
+        **({"purchaseId": data["purchaseId"]} if "purchaseId" in data else {}),
+    }
+
+
+def credits_json(page: LedgerPage) -> dict[str, Any]:
+    return {
+        "userId": page.user_id,
+        "currentCredits": page.balance,
+        "transactions": [ledger_entry_json(e.id, e.data) for e in page.entries],
+        "nextPageToken": page.next_page_token,
+    }
+
+
+def requests_page_json(page: RequestsPage) -> dict[str, Any]:
+    return {
+        "userId": page.user_id,
+        "generationRequests": [request_json(r.id, r.data) for r in page.requests],
+        "nextPageToken": page.next_page_token,
+    }
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    return request_json(record.id, record.data)
+
+
+def completed_json(
+    request_id: str, order: GenerationInput, balance: int, image_url: str | None
+) -> dict[str, Any]:
+    """A synchronous generation that completed."""
+    return {
+        "generationRequestId": request_id,
+        "status": RequestStatus.COMPLETED.value,
+        "deductedCredits": order.cost,
+        "remainingCredits": balance,
+        "imageUrl": image_url,
+        "model": order.model,
+        "style": order.style,
+        "color": order.color,
+        "size": order.size,
+    }
+
+
+def accepted_json(request_id: str, status: str, cost: int, balance: int) -> dict[str, Any]:
+    """An asynchronous generation, charged and queued."""
+    return {
+        "generationRequestId": request_id,
+        "status": status,
+        "deductedCredits": cost,
+        "remainingCredits": balance,
+    }
+
+
+def canceled_json(request_id: str, refunded: int) -> dict[str, Any]:
+    return {
+        "generationRequestId": request_id,
+        "status": RequestStatus.CANCELED.value,
+        "refundedCredits": refunded,
+    }
+
+
+def grant_json(
+    user_id: str, granted: int, balance: int, entry_id: str, replayed: bool
+) -> dict[str, Any]:
+    return {
+        "userId": user_id,
+        "grantedCredits": granted,
+        "currentCredits": balance,
+        "transactionId": entry_id,
+        "replayed": replayed,
+    }
+
+
+def report_json(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A weekly report with its timestamps as ISO text."""
+    out = dict(report)
+    out["period"] = {k: iso(v) for k, v in report["period"].items()}
+    if "generatedAt" in out:
+        out["generatedAt"] = iso(out["generatedAt"])
+    return out
+
+
+def error_json(err: DomainError) -> dict[str, Any]:
+    """The error body: `{"error": {"code", "message", ...details}}`."""
+    return {"error": err.as_dict()}
+
+
+def checkout_json(checkout: Any) -> dict[str, Any]:
+    """The answer to createCheckoutSession / buyCredits: where to send the buyer."""
+    return {
+        "sessionId": checkout.session_id,
+        "url": checkout.url,
+        "packId": checkout.pack.id,
+        "credits": checkout.pack.credits,
+        "amount": checkout.pack.amount,
+        "currency": checkout.pack.currency,
+        "status": "open",
+    }
+
+
+def gallery_json(change: Any) -> dict[str, Any]:
+    """The answer to delete / restore / purge: the request's state afterwards."""
+    return {
+        "generationRequestId": change.request_id,
+        "deleted": change.visibility in ("deleted", "purged"),
+        "purged": change.visibility == "purged",
+        "changed": change.changed,
+    }
+
+
+def account_deletion_json(deletion: Any) -> dict[str, Any]:
+    return {
+        "userId": deletion.user_id,
+        "deleted": True,
+        "purgedRequests": deletion.purged_requests,
+        "forfeitedCredits": deletion.forfeited_credits,
+    }

@@ -1,0 +1,396 @@
+"""The console on the Hosting emulator, driven in a real headless Chromium (Debian's chromium and
+chromium-driver through Selenium): a user signs in, generates, sees the picture and the balance
+move, and a forced failure refunded; an operator sees the weekly reports charted with the
+anomalies marked; a non-admin never gets the dashboard. Screenshots at 1280x800 and 390x844 go
+to test-artifacts/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import ROOT, touch
+
+pytestmark = pytest.mark.emulator
+
+CONSOLE = "http://127.0.0.1:5000"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DESKTOP, PHONE = (1280, 800), (390, 844)
+CHROMIUM = next((p for p in ("chromium", "chromium-browser") if shutil.which(p)), None)
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    pytest.skip(
+        "browser tests need Chromium and ChromeDriver; install them with: "
+        "sudo apt-get install chromium chromium-driver",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which(CHROMIUM) or CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait(driver: Any, condition: Any, timeout: float = 45) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+
+
+def css(driver: Any, selector: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def screenshots(driver: Any, name: str, focus: str | None = None) -> None:
+    """Save the page at desktop and phone size, with `focus` scrolled into view; the phone
+    layout must not scroll sideways."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width, height in (DESKTOP, PHONE):
+        driver.set_window_size(width, height)
+        driver.execute_script("window.dispatchEvent(new Event('resize'))")
+        if focus:
+            driver.execute_script(
+                "document.querySelector(arguments[0])?.scrollIntoView({block: 'center'})", focus
+            )
+        driver.save_screenshot(str(SHOTS / f"{name}-{width}x{height}.png"))
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, f"{name} scrolls sideways by {overflow}px at {width}x{height}"
+    driver.set_window_size(*DESKTOP)
+
+
+def sign_up(email: str) -> str:
+    """An email/password user on the Auth emulator; returns its uid."""
+    body = json.dumps({"email": email, "password": "password", "returnSecureToken": True})
+    req = urllib.request.Request(
+        "http://127.0.0.1:9099/identitytoolkit.googleapis.com/v1/accounts:signUp?key=demo-key",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)["localId"]
+
+
+def open_signed_in(driver: Any, email: str, hash_: str = "") -> None:
+    driver.get("about:blank")  # a fresh page load, even when only the hash differs
+    driver.get(f"{CONSOLE}/{hash_}")
+    wait(driver, lambda d: css(d, "#signin").is_displayed() or css(d, "#who").is_displayed())
+    if css(driver, "#who").is_displayed():  # a previous test's session: sign out first
+        css(driver, "#sign-out").click()
+        wait(driver, lambda d: css(d, "#signin").is_displayed())
+    css(driver, "#email").send_keys(email)
+    css(driver, "#password").send_keys("password")
+    css(driver, "#signin-button").click()
+    wait(driver, lambda d: css(d, "#who").is_displayed())
+
+
+def balance_is(expected: int) -> Any:
+    return lambda d: css(d, "#balance").text == str(expected)
+
+
+def choose(driver: Any, selector: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    wait(driver, lambda d: len(Select(css(d, selector)).options) > 1 or selector == "#outcome")
+    Select(css(driver, selector)).select_by_value(value)
+
+
+def generate(driver: Any, size: str, outcome: str, prompt: str) -> None:
+    choose(driver, "#size", size)
+    choose(driver, "#color", "neon")
+    choose(driver, "#outcome", outcome)
+    field = css(driver, "#prompt")
+    field.clear()
+    field.send_keys(prompt)
+    css(driver, "#generate-button").click()
+
+
+def newest_card(driver: Any, status: str) -> Any:
+    return wait(
+        driver,
+        lambda d: d.execute_script(
+            "const c = document.querySelector('#requests li');"
+            "return c && c.dataset.status === arguments[0] ? c : null",
+            status,
+        ),
+    )
+
+
+# Test users are unverified `web+<tag>@...` addresses: no signup bonus (it needs a verified
+# email), so they start at 0 and hold exactly what the test grants.
+BASE_EMAIL = "web@tests.example.com"
+
+
+@pytest.fixture
+def user_with_credits(api: Any, admin_headers: dict[str, str]) -> Any:
+    def make(credits: int) -> str:
+        email = BASE_EMAIL.replace("@", f"+{uuid.uuid4().hex[:10]}@")
+        uid = sign_up(email)
+        resp = api.post(
+            "grantCredits",
+            json={"userId": uid, "credits": credits, "reason": "browser test"},
+            headers=admin_headers,
+        )
+        assert resp.status_code == 200, resp.text
+        touch(uid)
+        return email
+
+    return make
+
+
+def test_a_user_generates_and_sees_the_picture_and_the_balance(browser, user_with_credits):
+    email = user_with_credits(10)
+    open_signed_in(browser, email)
+    wait(browser, balance_is(10))
+    long_prompt = "a lighthouse at dusk " + "with very-long-unbroken-words" * 12
+    generate(browser, "1024x1024", "success", long_prompt)
+    card = newest_card(browser, "completed")
+    size = wait(
+        browser,
+        lambda d: d.execute_script(
+            "const i = arguments[0].querySelector('img');"
+            "return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null",
+            card,
+        ),
+    )
+    assert size == [1024, 1024]
+    wait(browser, balance_is(7))
+    assert css(browser, "#balance-top").text == "7"
+    ledger = css(browser, "#ledger").text
+    assert "deduction" in ledger and "grant" in ledger
+    screenshots(browser, "studio-completed", "#requests li")
+
+
+def test_a_forced_failure_shows_the_refund(browser, user_with_credits):
+    email = user_with_credits(5)
+    open_signed_in(browser, email)
+    wait(browser, balance_is(5))
+    generate(browser, "512x512", "failure", "a fox that will not be drawn")
+    card = newest_card(browser, "failed")
+    assert "Refunded 1 credit(s)." in card.text
+    assert "returned an error" in card.text
+    wait(browser, balance_is(5))
+    assert "refund" in css(browser, "#ledger").text
+    screenshots(browser, "studio-refunded", "#requests li")
+
+
+def test_insufficient_credits_is_a_clear_message(browser, user_with_credits):
+    email = user_with_credits(1)
+    open_signed_in(browser, email)
+    wait(browser, balance_is(1))
+    generate(browser, "1024x1792", "success", "too expensive")
+    status = wait(
+        browser,
+        lambda d: d.execute_script(
+            "const s = document.querySelector('#generate-status');"
+            "return s.classList.contains('error') ? s.textContent : null"
+        ),
+    )
+    assert status == "Not enough credits: this costs 4, you have 1."
+    assert css(browser, "#requests").text == ""
+
+
+def test_an_operator_sees_the_reports_charted_with_anomalies_marked(browser, db):
+    from datetime import UTC, datetime
+
+    from demo_data import seed_reports
+
+    from imagegen.core.weeks import previous_week, weeks_before
+
+    last = previous_week(datetime.now(UTC))
+    weeks = [*reversed(weeks_before(last, 7)), last]
+    reports = seed_reports(db, weeks)
+    failing, spike = weeks[-3], weeks[-1]
+    assert any(a["key"] == "model-b" for a in reports[-3]["anomalies"])
+
+    open_signed_in(browser, "admin@example.com", "#operations")
+    wait(browser, lambda d: css(d, "#tab-operations").is_displayed())
+    wait(browser, lambda d: css(d, "#operations-body").is_displayed())
+    marker = wait(
+        browser,
+        lambda d: d.execute_script(
+            "return document.querySelector("
+            f"'#chart-success .anomaly-marker[data-week=\"{failing}\"]')"
+        ),
+    )
+    assert "model-b failure rate" in marker.get_attribute("aria-label")
+    assert browser.execute_script(
+        f"return !!document.querySelector('#chart-requests .anomaly-marker[data-week=\"{spike}\"]')"
+    )
+    canvases = "return document.querySelectorAll('#chart-requests canvas').length"
+    assert browser.execute_script(canvases)
+    rows = css(browser, "#anomalies tbody").text
+    assert failing in rows and "failureRate" in rows and "binomial" in rows
+    # incidents first: the failing week is one row (model-b), its symptoms folded inside it
+    incident = css(browser, f"#anomalies tr.incident[data-week='{failing}']")
+    assert "byModel model-b" in incident.text
+    assert (
+        len(browser.find_elements("css selector", f"#anomalies tr.incident[data-week='{failing}']"))
+        == 1
+    )
+    hidden = f"#anomalies tr.explained[data-week='{failing}']"
+    assert all(not row.is_displayed() for row in browser.find_elements("css selector", hidden))
+    incident.find_element("css selector", "button.explains").click()
+    shown = browser.find_elements("css selector", hidden)
+    assert shown and all(row.is_displayed() for row in shown)
+    css(browser, "#audit-button").click()
+    wait(browser, lambda d: "user(s)" in css(d, "#audit-status").text)
+    screenshots(browser, "operations-dashboard", "#chart-success")
+
+
+def test_a_non_admin_never_gets_the_dashboard(browser, user_with_credits):
+    email = user_with_credits(1)
+    open_signed_in(browser, email, "#operations")
+    wait(browser, lambda d: css(d, "#operations").is_displayed())
+    assert not css(browser, "#tab-operations").is_displayed()
+    assert css(browser, "#operations-denied").is_displayed()
+    assert not css(browser, "#operations-body").is_displayed()
+    assert not browser.execute_script("return document.querySelector('#chart-requests canvas')")
+    screenshots(browser, "operations-denied")
+
+
+def test_the_console_is_keyboard_navigable_and_labelled(browser, user_with_credits):
+    email = user_with_credits(1)
+    open_signed_in(browser, email)
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('#generate-form select, #generate-form textarea')]"
+        '.filter(e => !document.querySelector(`label[for="${e.id}"]`)).map(e => e.id)'
+    )
+    assert unlabelled == []
+    from selenium.webdriver.common.keys import Keys
+
+    css(browser, "#prompt").click()
+    css(browser, "#prompt").send_keys(Keys.SHIFT, Keys.TAB)
+    focused = browser.execute_script("return document.activeElement.id")
+    assert focused in ("size", "outcome")
+
+
+@pytest.mark.catalog_changes
+def test_the_model_picker_offers_the_enabled_models_at_their_prices(browser, db, user_with_credits):
+    suffix = uuid.uuid4().hex[:6]
+    priced, off = f"t-console-{suffix}", f"t-console-off-{suffix}"
+    models = db.collection("models")
+    models.document(priced).set(
+        {"provider": "openai", "providerModel": "gpt-image-1.5", "credits": {"1024x1024": 9}}
+    )
+    models.document(off).set({"provider": "openai", "providerModel": "x", "enabled": False})
+    try:
+        open_signed_in(browser, user_with_credits(10))
+        options = "return [...document.querySelectorAll('#model option')].map(o => o.value)"
+        offered = wait(browser, lambda d: (v := d.execute_script(options)) and priced in v and v)
+        assert {"model-a", "model-b"} <= set(offered) and off not in offered
+        choose(browser, "#model", priced)
+        choose(browser, "#size", "1024x1024")
+        assert "9 credits" in css(browser, "#generate-button").text
+        choose(browser, "#model", "model-a")
+        assert "3 credits" in css(browser, "#generate-button").text
+    finally:
+        models.document(priced).delete()
+        models.document(off).delete()
+
+
+def test_a_user_buys_credits_through_checkout_and_sees_the_balance_move(browser, user_with_credits):
+    open_signed_in(browser, user_with_credits(10))
+    wait(browser, balance_is(10))
+    buy = wait(browser, lambda d: d.find_elements("css selector", "button.buy[data-pack=starter]"))
+    assert "100 credits" in buy[0].text and "5.00" in buy[0].text
+    buy[0].click()
+    wait(browser, lambda d: "/pay/cs_test_" in d.current_url)  # the Stripe test page
+    assert "100 credits" in css(browser, "#summary").text
+    screenshots(browser, "checkout-test-page")
+    css(browser, "#pay").click()
+    wait(browser, lambda d: d.current_url.startswith(CONSOLE) and "purchase=done" in d.current_url)
+    wait(browser, balance_is(110))
+    wait(browser, lambda d: css(d, "#purchases li[data-status=paid]"))
+    assert "purchase" in css(browser, "#ledger").text
+    screenshots(browser, "studio-purchase-paid", "#buy-card")
+
+
+@pytest.mark.global_changes
+def test_an_operator_pauses_generation_and_sets_the_budget_from_the_console(browser, db):
+    ref = db.document("config/generation")
+    open_signed_in(browser, "admin@example.com", "#operations")
+    wait(browser, lambda d: css(d, "#operations-body").is_displayed())
+    wait(browser, lambda d: css(d, "#controls-form[data-loaded]"))  # the current settings
+    try:
+        enabled = css(browser, "#controls-enabled")
+        if enabled.is_selected():
+            enabled.click()
+        budget = css(browser, "#controls-budget")
+        budget.clear()
+        budget.send_keys("5000")
+        css(browser, "#controls-form button[type=submit]").click()
+        wait(browser, lambda d: "paused" in css(d, "#controls-status").text)
+        saved = ref.get().to_dict()
+        assert saved["enabled"] is False and saved["dailyCreditBudget"] == 5000
+        wait(browser, lambda d: "of 5000" in css(d, "#controls-spent").text)
+        screenshots(browser, "operations-controls", "#controls-form")
+    finally:
+        ref.set({"enabled": True, "dailyCreditBudget": 0})
+
+
+def test_a_user_deletes_restores_and_erases_an_image_then_deletes_the_account(
+    browser, user_with_credits
+):
+    open_signed_in(browser, user_with_credits(5))
+    wait(browser, balance_is(5))
+    generate(browser, "512x512", "success", "a picture to delete")
+    card = newest_card(browser, "completed")
+    rid = card.get_attribute("data-id")
+    card.find_element("css selector", "button.delete").click()
+    gone = f"return !document.querySelector('#requests li[data-id=\"{rid}\"]')"
+    wait(browser, lambda d: d.execute_script(gone))
+    css(browser, "#show-deleted").click()
+    item = f"#deleted li[data-id='{rid}']"
+    wait(browser, lambda d: css(d, item))
+    css(browser, f"{item} button.restore").click()
+    wait(
+        browser,
+        lambda d: d.execute_script(
+            f"return !!document.querySelector('#requests li[data-id=\"{rid}\"]')"
+        ),
+    )
+    css(browser, f"#requests li[data-id='{rid}'] button.delete").click()
+    wait(browser, lambda d: d.execute_script(gone))
+    css(browser, "#show-deleted").click()  # close
+    css(browser, "#show-deleted").click()  # and open again: reloaded
+    wait(browser, lambda d: css(d, f"{item} button.purge")).click()
+    wait(browser, lambda d: css(d, f"{item}[data-purged=true]"))
+    screenshots(browser, "studio-recently-deleted", "#deleted-section")
+    css(browser, "#account-danger summary").click()
+    assert not css(browser, "#delete-account").is_enabled()
+    css(browser, "#confirm-delete-account").click()
+    css(browser, "#delete-account").click()
+    wait(browser, lambda d: css(d, "#signin").is_displayed())

@@ -1,0 +1,37 @@
+"""Unit tests of the catalog: documents, inactive entries, the cache."""
+
+from __future__ import annotations
+
+from imagegen.core.catalog import (
+    DEFAULT_CATALOG,
+    CatalogCache,
+    catalog_documents,
+    catalog_from_documents,
+)
+
+
+def test_catalog_documents_round_trip():
+    assert catalog_from_documents(catalog_documents(DEFAULT_CATALOG)) == DEFAULT_CATALOG
+
+
+def test_catalog_skips_inactive_and_badly_priced_entries():
+    docs = catalog_documents(DEFAULT_CATALOG)
+    docs["styles"]["anime"]["active"] = False
+    docs["sizes"]["1024x1024"]["credits"] = "3"
+    docs["sizes"]["9x9"] = {"credits": 0}
+    cat = catalog_from_documents(docs)
+    assert "anime" not in cat.styles
+    assert list(cat.sizes) == ["512x512", "1024x1792"]
+
+
+def test_catalog_cache_reloads_after_ttl():
+    now = [0.0]
+    loads = []
+    cache = CatalogCache(lambda: loads.append(1) or DEFAULT_CATALOG, ttl=30, clock=lambda: now[0])
+    cache.get()
+    now[0] = 29.9
+    cache.get()
+    assert len(loads) == 1
+    now[0] = 30.0
+    cache.get()
+    assert len(loads) == 2

@@ -1,0 +1,79 @@
+"""Unit tests of a request body's validation against the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagegen.core.catalog import (
+    DEFAULT_CATALOG,
+)
+from imagegen.core.errors import DomainError
+from imagegen.providers.simulator import MODEL_NAMES
+from imagegen.records.validation import parse_generation_input
+
+ROOT = Path(__file__).resolve().parents[3]
+
+VALID = {
+    "userId": "u1",
+    "model": "model-a",
+    "style": "anime",
+    "color": "neon",
+    "size": "1024x1024",
+    "prompt": "hi",
+}
+
+
+def parse(**overrides):
+    return parse_generation_input({**VALID, **overrides}, DEFAULT_CATALOG, MODEL_NAMES)
+
+
+def test_valid_input_is_priced_from_the_catalog():
+    order = parse()
+    assert order.cost == 3 and order.user_id == "u1"
+    assert order.as_payload() == VALID
+
+
+def test_missing_fields_are_listed_in_contract_order():
+    with pytest.raises(DomainError) as exc:
+        parse_generation_input({"model": "model-a"}, DEFAULT_CATALOG, MODEL_NAMES)
+    assert exc.value.message == "Missing required fields: userId, style, color, size, prompt"
+
+
+def test_null_and_empty_string_count_as_missing():
+    with pytest.raises(DomainError) as exc:
+        parse(style=None, color="")
+    assert exc.value.details["missingFields"] == ["style", "color"]
+
+
+def test_every_field_named_in_a_field_error_has_its_own_code():
+    """`invalid_field("x", ...)`, `invalid_choice("x", ...)`, `validate_text("x", ...)`,
+    `within("x", ...)`, `query_bool(req, "x")`, `query_int(req, "x")` and
+    `validate_user_id(v, "x")` across the package all map to an ErrorCode member (a missing
+    one would otherwise surface as a 500, as `deleted=maybe` once did)."""
+    import re
+
+    from imagegen.core.errors import field_error_code
+    from imagegen.records.validation import REQUIRED_FIELDS
+
+    source = "\n".join(p.read_text() for p in (ROOT / "functions" / "imagegen").rglob("*.py"))
+    pattern = (
+        r'(?:invalid_field|invalid_choice|validate_text|within)\(\s*"(\w+)"'
+        r'|(?:validate_user_id|query_bool|query_int)\(\w+, "(\w+)"'
+    )
+    named = {a or b for a, b in re.findall(pattern, source)}
+    assert {"prompt", "pageToken", "week", "credits", "idempotencyKey", "id", "deleted"} <= named
+    assert {"pageSize", "olderThanSeconds", "maxDocuments"} <= named
+    for field in named | set(REQUIRED_FIELDS) | {"status", "olderThanSeconds", "maxDocuments"}:
+        assert field_error_code(field).startswith("invalid-")
+
+
+def test_document_ids_are_checked_before_any_read():
+    """The catalog's model lookup and user ids share one rule for what can name a document
+    (a lone surrogate would otherwise reach Firestore and fail as a 500)."""
+    from imagegen.records.validation import is_document_id
+
+    assert is_document_id("flux") and is_document_id("a" * 128)
+    for bad in ("", "a/b", ".", "..", "__x__", "a" * 129, "\ud800", "a\x00b"):
+        assert not is_document_id(bad), bad
