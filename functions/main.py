@@ -1,7 +1,8 @@
-"""Firebase entry points. Each one hands over to the `imagegen` package beside this file: HTTPS
-functions to their adapter in `imagegen.http_endpoints`, task and scheduled functions straight
-to the application layer, `imagegen.operations` (one module per concern), where every
-operation is written once.
+"""Firebase entry points, grouped by capability. Each one hands over to the `imagegen` package
+beside this file: HTTPS functions to their adapter in `imagegen.transports.http_endpoints`,
+callables to `imagegen.transports.callable_endpoints`, task, scheduled and blocking Auth
+functions straight to the application layer, `imagegen.operations`, where every operation is
+written once.
 
 Runtime options are chosen per function; see "Production runtime options" in the README.
 """
@@ -49,6 +50,9 @@ _batch_job = https_fn.on_request(
 )
 
 
+# --- Generation: create, read, cancel and list requests; the queued step and webhooks ---------
+
+
 @https_fn.on_request(
     cors=_CORS,
     timeout_sec=300,
@@ -59,12 +63,6 @@ _batch_job = https_fn.on_request(
 def createGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     """POST: charge credits, generate an image, refund on failure."""
     return endpoints.create_generation_request(req)
-
-
-@https_fn.on_request(cors=_CORS, secrets=[SIGNUP_BONUS_KEY])
-def getUserCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """GET ?userId=: balance and ledger, newest first, paginated."""
-    return endpoints.get_user_credits(req)
 
 
 @https_fn.on_request(cors=_CORS)
@@ -85,16 +83,10 @@ def cancelGenerationRequest(req: https_fn.Request) -> https_fn.Response:  # noqa
     return endpoints.cancel_generation_request(req)
 
 
-@https_fn.on_request(cors=_CORS, secrets=[STRIPE_SECRET_KEY])
-def createCheckoutSession(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """POST {packId, successUrl, cancelUrl}: a Stripe Checkout Session for a credit pack."""
-    return endpoints.create_checkout_session(req)
-
-
-@https_fn.on_request(secrets=[STRIPE_WEBHOOK_SECRET], concurrency=20)
-def stripeWebhook(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """Stripe's events (signed): purchases credited once, refunds and disputes reversed."""
-    return endpoints.stripe_webhook(req)
+@https_fn.on_request(cors=_CORS)
+def listGenerationRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET: the caller's requests, newest first; ?status= ?model= filter, paginated."""
+    return endpoints.list_generation_requests(req)
 
 
 # Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
@@ -108,12 +100,6 @@ def stripeWebhook(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
 def generateImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Charge, generate and settle one image for the caller (or queue it with async: true)."""
     return callables.generate_image(req)
-
-
-@callables.on_call(secrets=[SIGNUP_BONUS_KEY])
-def getCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
-    """The caller's balance and ledger, newest first, paginated."""
-    return callables.get_credits(req)
 
 
 @callables.on_call()
@@ -132,12 +118,6 @@ def listGenerations(req: https_fn.CallableRequest) -> Any:  # noqa: N802
 def cancelGeneration(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     """Cancel one of the caller's queued (or asynchronous processing) requests; refund it."""
     return callables.cancel_generation(req)
-
-
-@callables.on_call(secrets=[STRIPE_SECRET_KEY])
-def buyCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
-    """A Stripe Checkout Session for a credit pack, for the signed-in user: {sessionId, url}."""
-    return callables.buy_credits(req)
 
 
 @tasks_fn.on_task_dispatched(
@@ -171,16 +151,65 @@ def deliverWebhook(req: tasks_fn.CallableRequest) -> None:  # noqa: N802
     notifications.deliver_webhook(str(req.data["requestId"]), WEBHOOK_SECRET.value)
 
 
-@https_fn.on_request(cors=_CORS)
-def listGenerationRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """GET: the caller's requests, newest first; ?status= ?model= filter, paginated."""
-    return endpoints.list_generation_requests(req)
+# --- Credits: balances, the signup bonus, buying credits with Stripe, grants ------------------
 
 
-@https_fn.on_request(cors=_CORS)
-def health(req: https_fn.Request) -> https_fn.Response:
-    """GET: liveness; ?deep=1 also checks Firestore."""
-    return endpoints.health(req)
+@https_fn.on_request(cors=_CORS, secrets=[SIGNUP_BONUS_KEY])
+def getUserCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET ?userId=: balance and ledger, newest first, paginated."""
+    return endpoints.get_user_credits(req)
+
+
+@callables.on_call(secrets=[SIGNUP_BONUS_KEY])
+def getCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """The caller's balance and ledger, newest first, paginated."""
+    return callables.get_credits(req)
+
+
+@identity_fn.before_user_created(secrets=[SIGNUP_BONUS_KEY])
+def grantSignupBonus(  # noqa: N802
+    event: identity_fn.AuthBlockingEvent,
+) -> identity_fn.BeforeCreateResponse | None:
+    """Blocking Auth trigger (before a new user is created): the signup bonus when the email
+    is verified from the start (a Google account). Never blocks the signup (a failure is
+    logged; the next sign-in or call tries again)."""
+    _signup_bonus(event)
+    return None
+
+
+@identity_fn.before_user_signed_in(secrets=[SIGNUP_BONUS_KEY])
+def grantSignupBonusAtSignIn(  # noqa: N802
+    event: identity_fn.AuthBlockingEvent,
+) -> identity_fn.BeforeSignInResponse | None:
+    """Blocking Auth trigger (before a sign-in): the signup bonus at the first sign-in with a
+    verified email. Never blocks the sign-in."""
+    _signup_bonus(event)
+    return None
+
+
+def _signup_bonus(event: identity_fn.AuthBlockingEvent) -> None:
+    try:
+        accounts.signup_bonus(event.data.uid, event.data.email, event.data.email_verified is True)
+    except Exception:
+        logging.getLogger("imagegen").exception("signup bonus failed for %s", event.data.uid)
+
+
+@https_fn.on_request(cors=_CORS, secrets=[STRIPE_SECRET_KEY])
+def createCheckoutSession(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {packId, successUrl, cancelUrl}: a Stripe Checkout Session for a credit pack."""
+    return endpoints.create_checkout_session(req)
+
+
+@callables.on_call(secrets=[STRIPE_SECRET_KEY])
+def buyCredits(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """A Stripe Checkout Session for a credit pack, for the signed-in user: {sessionId, url}."""
+    return callables.buy_credits(req)
+
+
+@https_fn.on_request(secrets=[STRIPE_WEBHOOK_SECRET], concurrency=20)
+def stripeWebhook(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """Stripe's events (signed): purchases credited once, refunds and disputes reversed."""
+    return endpoints.stripe_webhook(req)
 
 
 @https_fn.on_request(cors=_CORS)
@@ -189,50 +218,7 @@ def grantCredits(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
     return endpoints.grant_credits(req)
 
 
-@_batch_job
-def auditLedger(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """GET/POST (admin): check the ledger invariants and list discrepancies."""
-    return endpoints.audit_ledger(req)
-
-
-@_batch_job
-def recoverPendingRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """POST (admin): settle requests left unsettled by a crash, now (complete or refund)."""
-    return endpoints.recover_pending_requests(req)
-
-
-@_batch_job
-def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """POST ?week=YYYY-Www (admin): build or rebuild one week's report."""
-    return endpoints.generate_weekly_report(req)
-
-
-@_batch_job
-def migrateRequestOutcomes(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
-    """POST (admin): add report fields to request documents written without them; resumable."""
-    return endpoints.migrate_request_outcomes(req)
-
-
-@scheduler_fn.on_schedule(
-    schedule="every 10 minutes", timeout_sec=540, max_instances=1, concurrency=1
-)
-def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
-    """Every 10 minutes: settle requests charged but never settled: complete those whose
-    image was stored, refund the rest."""
-    admin.sweep_stuck_requests()
-
-
-@scheduler_fn.on_schedule(
-    schedule="0 0 * * 1",
-    timezone=scheduler_fn.Timezone("UTC"),
-    timeout_sec=540,
-    memory=options.MemoryOption.GB_1,
-    max_instances=1,
-    concurrency=1,
-)
-def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
-    """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
-    admin.run_weekly_report(event.schedule_time or datetime.now(UTC))
+# --- Gallery: delete, restore and purge images; delete an account -----------------------------
 
 
 @https_fn.on_request(cors=_CORS)
@@ -295,29 +281,56 @@ def purgeDeletedImages(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N80
     gallery.purge_deleted(event.schedule_time or datetime.now(UTC))
 
 
-@identity_fn.before_user_created(secrets=[SIGNUP_BONUS_KEY])
-def grantSignupBonus(  # noqa: N802
-    event: identity_fn.AuthBlockingEvent,
-) -> identity_fn.BeforeCreateResponse | None:
-    """Blocking Auth trigger (before a new user is created): the signup bonus when the email
-    is verified from the start (a Google account). Never blocks the signup (a failure is
-    logged; the next sign-in or call tries again)."""
-    _signup_bonus(event)
-    return None
+# --- Operations and reports: health, the audit, crash recovery, weekly reports, the migration ---
 
 
-@identity_fn.before_user_signed_in(secrets=[SIGNUP_BONUS_KEY])
-def grantSignupBonusAtSignIn(  # noqa: N802
-    event: identity_fn.AuthBlockingEvent,
-) -> identity_fn.BeforeSignInResponse | None:
-    """Blocking Auth trigger (before a sign-in): the signup bonus at the first sign-in with a
-    verified email. Never blocks the sign-in."""
-    _signup_bonus(event)
-    return None
+@https_fn.on_request(cors=_CORS)
+def health(req: https_fn.Request) -> https_fn.Response:
+    """GET: liveness; ?deep=1 also checks Firestore."""
+    return endpoints.health(req)
 
 
-def _signup_bonus(event: identity_fn.AuthBlockingEvent) -> None:
-    try:
-        accounts.signup_bonus(event.data.uid, event.data.email, event.data.email_verified is True)
-    except Exception:
-        logging.getLogger("imagegen").exception("signup bonus failed for %s", event.data.uid)
+@_batch_job
+def auditLedger(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET/POST (admin): check the ledger invariants and list discrepancies."""
+    return endpoints.audit_ledger(req)
+
+
+@_batch_job
+def recoverPendingRequests(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST (admin): settle requests left unsettled by a crash, now (complete or refund)."""
+    return endpoints.recover_pending_requests(req)
+
+
+@scheduler_fn.on_schedule(
+    schedule="every 10 minutes", timeout_sec=540, max_instances=1, concurrency=1
+)
+def sweepPendingRequests(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    """Every 10 minutes: settle requests charged but never settled: complete those whose
+    image was stored, refund the rest."""
+    admin.sweep_stuck_requests()
+
+
+@_batch_job
+def generateWeeklyReport(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST ?week=YYYY-Www (admin): build or rebuild one week's report."""
+    return endpoints.generate_weekly_report(req)
+
+
+@scheduler_fn.on_schedule(
+    schedule="0 0 * * 1",
+    timezone=scheduler_fn.Timezone("UTC"),
+    timeout_sec=540,
+    memory=options.MemoryOption.GB_1,
+    max_instances=1,
+    concurrency=1,
+)
+def scheduleWeeklyReport(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N802
+    """Mondays 00:00 UTC: report the ISO week that just ended (re-runs rewrite the same doc)."""
+    admin.run_weekly_report(event.schedule_time or datetime.now(UTC))
+
+
+@_batch_job
+def migrateRequestOutcomes(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST (admin): add report fields to request documents written without them; resumable."""
+    return endpoints.migrate_request_outcomes(req)
