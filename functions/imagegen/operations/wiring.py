@@ -44,16 +44,6 @@ from imagegen.providers.registry import ProviderSettings, build_model
 from imagegen.providers.simulator import SimulatedModel, build_models
 from imagegen.records.validation import is_document_id
 
-__all__ = [
-    "db",
-    "current_catalog",
-    "images",
-    "studio",
-    "image_url_for",
-    "enqueue_task",
-    "pending_timeout",
-]
-
 CONTROLS_TTL_SECONDS = 5.0
 
 GENERATION_TASKS = "processGenerationRequest"  # the task-queue functions in main.py

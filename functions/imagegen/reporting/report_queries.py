@@ -220,10 +220,6 @@ def scan_week(client: firestore.Client, week: str, cost: Cost) -> WeekAggregate:
     return aggregate
 
 
-def totals_by_scan(client: firestore.Client, week: str, cost: Cost) -> dict[str, Any]:
-    return scan_week(client, week, cost).totals()
-
-
 def intersect_by_aggregation(client: firestore.Client, week: str, cost: Cost) -> Intersect:
     """Cross-dimension counts of the week, one aggregation query each (asked only for pairs
     of anomalous segments)."""
