@@ -155,3 +155,26 @@ def test_aggregation_and_scan_agree(db, week, markers):
     assert styles_agg == styles_scan
     assert by_agg["pending"] == 1 and by_agg["totalRequests"] == 75
     assert by_agg["computedWith"]["method"] == "aggregation"
+
+
+def test_a_model_added_to_the_catalog_is_its_own_row_on_both_paths(db):
+    """A model of the `models` collection that no past report names (a real provider added
+    this week) gets its own `byModel` row, not `other`, on the aggregation path too."""
+    from imagegen.reporting.report_queries import build_report
+
+    week, model_id = "2018-W40", f"model-new-{random.randrange(10**6)}"
+    seeded = db.collection("models").document("model-a").get().to_dict()
+    ref = db.collection("models").document(model_id)
+    ref.set({**seeded, "active": False})  # listed, but never offered to other tests
+    try:
+        rng = random.Random(40)
+        write(db, normal_week(week, rng, {"model-a": (10, 1), model_id: (6, 2)}))
+        by_agg = build_report(db, week)
+        by_scan = build_report(db, week, method="scan")
+    finally:
+        ref.delete()
+    for by in (by_agg, by_scan):
+        assert by["byModel"][model_id]["total"] == 6
+        assert by["byModel"][model_id]["failed"] == 2
+        assert by["byModel"].get("other", {}).get("total", 0) == 0
+    assert by_agg["byModel"] == by_scan["byModel"]
