@@ -93,7 +93,7 @@ REPLAY_RULE = ReplayRule(
 
 
 @dataclass(frozen=True)
-class Outcome:
+class StoredResult:
     """A successful outcome to store and replay: the response body, whether the request was
     only accepted (charged and queued, not settled yet), and whether this is a replay."""
 
@@ -116,10 +116,10 @@ class Claim:
 
     record_id: str
     request_id: str
-    replay: Outcome | DomainError | None = None
+    replay: StoredResult | DomainError | None = None
 
 
-def _stored(data: dict[str, Any]) -> Outcome | DomainError:
+def _stored(data: dict[str, Any]) -> StoredResult | DomainError:
     """The outcome a finished record holds (also in the older HTTP-status form)."""
     if "outcome" in data:
         outcome = json.loads(data["outcome"])
@@ -135,7 +135,7 @@ def _stored(data: dict[str, Any]) -> Outcome | DomainError:
         stored = DomainError.from_dict(error)
         stored.replayed = True
         return stored
-    return Outcome(result, bool(accepted), replayed=True)
+    return StoredResult(result, bool(accepted), replayed=True)
 
 
 def claim(client: firestore.Client, user_id: str, key: str, digest: str, now: datetime) -> Claim:
@@ -194,7 +194,7 @@ def _settled(client: firestore.Client, request_id: str) -> bool:
     return snap.exists and (snap.to_dict() or {}).get("status") not in UNSETTLED
 
 
-def finish(client: firestore.Client, claimed: Claim, outcome: Outcome | DomainError) -> None:
+def finish(client: firestore.Client, claimed: Claim, outcome: StoredResult | DomainError) -> None:
     """Store the outcome to replay for later duplicates."""
     if isinstance(outcome, DomainError):
         stored: dict[str, Any] = {"error": outcome.as_dict()}
@@ -221,8 +221,8 @@ def run_once(
     key: str,
     payload: dict[str, Any],
     now: datetime,
-    run: Callable[[str], Outcome],
-) -> Outcome:
+    run: Callable[[str], StoredResult],
+) -> StoredResult:
     """Run `run(request_id)` at most once for (user, key, payload), by the `REPLAY_RULE`:
     a stored outcome is returned (a stored error raised) instead of running again."""
     claimed = claim(client, user_id, key, payload_hash(payload), now)

@@ -53,7 +53,7 @@ def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
 
 def create_generation(
     caller: Caller, order: GenerationInput, options: GenerationOptions = GenerationOptions()
-) -> idempotency.Outcome:
+) -> idempotency.StoredResult:
     """Charge for `order`, generate and settle it (or, asynchronously, charge and queue it).
 
     Returns the completed request (or the accepted one); raises `generation-failed` after the
@@ -64,7 +64,7 @@ def create_generation(
     auth.require_user(caller, order.user_id)
     client = db()
 
-    def run(request_id: str | None) -> idempotency.Outcome:
+    def run(request_id: str | None) -> idempotency.StoredResult:
         view = global_controls()
         refusal = check_global(view.controls)
         if refusal is not None:
@@ -82,7 +82,7 @@ def create_generation(
             body = shapes.accepted_json(
                 charged.request_id, charged.status, charged.cost, charged.balance
             )
-            return idempotency.Outcome(body, accepted=charged.status in UNSETTLED)
+            return idempotency.StoredResult(body, accepted=charged.status in UNSETTLED)
         outcome = pipeline.generate(
             client, order, studio(), options.forced, request_id, options.crash, policy
         )
@@ -96,7 +96,7 @@ def create_generation(
         body = shapes.completed_json(
             outcome.request_id, order, outcome.balance_after_charge, settlement.image_url
         )
-        return idempotency.Outcome(body)
+        return idempotency.StoredResult(body)
 
     if options.idempotency_key is None:
         return run(None)
