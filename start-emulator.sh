@@ -47,7 +47,7 @@ announce_when_ready() {
               createGenerationRequest (POST)   getUserCredits (GET)
               getGenerationRequest (GET)       listGenerationRequests (GET)
               health (GET)   admin: grantCredits auditLedger recoverPendingRequests
-                             generateWeeklyReport (see README)
+                             generateWeeklyReport (see docs/operations.md)
               getGenerationImage (GET ?id=, the PNG of a completed request)
               callables (Firebase SDKs): generateImage getCredits getGeneration
                                          listGenerations cancelGeneration

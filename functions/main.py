@@ -4,7 +4,7 @@ callables to `imagegen.transports.callable_endpoints`, task, scheduled and block
 functions straight to the application layer, `imagegen.operations`, where every operation is
 written once.
 
-Runtime options are chosen per function; see "Production runtime options" in the README.
+Runtime options are chosen per function; see "Production runtime options" in docs/deploying.md.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from imagegen.transports import http_endpoints as endpoints
 initialize_app()
 emulator_server.outlast_emulator_keepalive()
 
-# Runtime options (README, "Production runtime options"). set_global_options defaults `cpu` to
-# "gcf_gen1" (a fraction of a CPU), which forces concurrency to 1; the handlers are I/O-bound
-# and thread-safe, so one full CPU serving many requests at once is set explicitly.
+# Runtime options (docs/deploying.md, "Production runtime options"). set_global_options
+# defaults `cpu` to "gcf_gen1" (a fraction of a CPU), which forces concurrency to 1; the
+# handlers are I/O-bound and thread-safe, so one full CPU serving many requests at once is set
+# explicitly.
 options.set_global_options(
     region="us-central1",
     cpu=1,
@@ -90,7 +91,7 @@ def listGenerationRequests(req: https_fn.Request) -> https_fn.Response:  # noqa:
 
 
 # Callable functions (httpsCallable in the Firebase client SDKs): the same operations for a
-# signed-in app user; see README, "From a web or mobile app".
+# signed-in app user; see docs/api.md, "From a web or mobile app".
 @callables.on_call(
     timeout_sec=300,
     memory=options.MemoryOption.MB_512,

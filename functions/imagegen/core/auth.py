@@ -7,7 +7,7 @@
   there. That costs one Auth API call (a user lookup) per request, so reads do not do it.
 - No token is 401, unless unauthenticated access is allowed: by default only inside the
   emulator (setting UNAUTHENTICATED_ACCESS=emulator), never in a deployed project. Anonymous
-  callers may act for any user (that is what keeps the README's curl lines working) but are
+  callers may act for any user (that is what keeps the docs' curl lines working) but are
   never admins.
 """
 

@@ -311,6 +311,6 @@ def write_report(client: firestore.Client, week: str) -> dict[str, Any]:
 
 def log_alerts(report: dict[str, Any]) -> None:
     """Log one structured line per incident (WARNING, or ERROR when critical), the anomalies
-    it explains inside, for log-based alerting; see "Alerts" in the README."""
+    it explains inside, for log-based alerting; see "Alerts" in docs/reports.md."""
     for entry in incident_alerts(report["weekId"], report.get("incidents", [])):
         logger.write(cast(logger.LogEntry, entry))

@@ -1,7 +1,7 @@
 """Weekly report rules: aggregation of generation requests and anomaly detection (pure; no
 I/O; the queries are in `report_queries`).
 
-Thresholds live in `Thresholds`; the README explains each one.
+Thresholds live in `Thresholds`; docs/reports.md explains each one.
 """
 
 from __future__ import annotations
