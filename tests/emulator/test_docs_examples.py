@@ -138,7 +138,7 @@ curl() {
     : > "$dir/body"
   else
     command curl -sS --max-time 60 -D "$dir/headers" -o "$dir/body" "$@" || rc=$?
-    cat "$dir/body"
+    if [ -f "$dir/body" ]; then cat "$dir/body"; fi
   fi
   if [ "$rc" != 0 ]; then
     echo "DOCS-EXAMPLE-FAILED $__DOCS_WHERE: curl exited with $rc" >&2; exit 1
