@@ -28,8 +28,9 @@ from google.cloud import firestore
 from imagegen.core import errors
 from imagegen.core.errors import DomainError, ErrorCode
 from imagegen.core.retry import GaveUp, RetryPolicy, retry_on_conflict
-from imagegen.core.vocabulary import IDEMPOTENCY_KEYS, REQUESTS, UNSETTLED
+from imagegen.core.vocabulary import IDEMPOTENCY_KEYS, REQUESTS
 from imagegen.generation.pipeline import new_request_id
+from imagegen.records.request_record import unsettled
 
 COLLECTION = IDEMPOTENCY_KEYS
 HEADER = "Idempotency-Key"
@@ -191,7 +192,7 @@ def _settled(client: firestore.Client, request_id: str) -> bool:
     """Whether the claimed request already ended (e.g. refunded by the sweeper after a crash);
     its outcome can then be recomputed and stored without waiting for the lease."""
     snap = client.collection(REQUESTS).document(request_id).get()
-    return snap.exists and (snap.to_dict() or {}).get("status") not in UNSETTLED
+    return snap.exists and not unsettled(snap.to_dict() or {})
 
 
 def finish(client: firestore.Client, claimed: Claim, outcome: Outcome | DomainError) -> None:

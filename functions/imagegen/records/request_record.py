@@ -36,6 +36,9 @@ from imagegen.records.validation import GenerationInput
 # (those that keep what a document holds, as reports, the audit and the gallery do).
 USER_ID = "userId"
 MODEL = "model"
+STYLE = "style"
+COLOR = "color"
+SIZE = "size"
 PROMPT = "prompt"
 COST = "cost"
 STATUS = "status"
@@ -54,9 +57,9 @@ UPDATED_AT = "updatedAt"
 _FIELDS: dict[str, str] = {
     USER_ID: "user_id",
     MODEL: "model",
-    "style": "style",
-    "color": "color",
-    "size": "size",
+    STYLE: "style",
+    COLOR: "color",
+    SIZE: "size",
     PROMPT: "prompt",
     COST: "cost",
     STATUS: "status",
