@@ -5,7 +5,7 @@ with another payload is refused (`idempotency-key-reused`); a duplicate that arr
 first is still running is refused as `request-in-progress`. Which outcomes are stored is the
 `REPLAY_RULE` below. Records live in `idempotencyKeys/{sha256(user, key)}` and carry
 `expiresAt` for a Firestore TTL policy (they are also treated as absent once expired).
-Outcomes are stored as the transport-neutral JSON of `shapes`, so a key used over HTTP
+Outcomes are stored as the transport-neutral JSON of `records.shapes`, so a key used over HTTP
 replays the same over any other transport.
 
 A record is claimed with a lease: if the process that claimed it dies, a retry with the same

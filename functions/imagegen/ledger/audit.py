@@ -1,4 +1,4 @@
-"""Ledger audit: check the invariants 1-3 and 7 of docs/design.md (numbered as there) over
+"""Ledger audit: check the invariants 1-3, 7 and 8 of docs/design.md (numbered as there) over
 every user and request.
 
 1. credits == granted + purchased + refunded + reinstated - deducted - reversed, summed over

@@ -2,7 +2,7 @@
 `budgetDays/{day}` (`base`: the day's net charges made before the budget counted them; `owed`:
 what the shards held beyond a lowered budget, paid by refunds first) and
 `budgetDays/{day}/shards/{k}` (`cap`, `spent`, `version`). The charge and the refund write
-`spent` in their own commits (see `ledger`); this module reads the day and sets the caps."""
+`spent` in their own commits (see `moves`); this module reads the day and sets the caps."""
 
 from __future__ import annotations
 

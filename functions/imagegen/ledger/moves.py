@@ -1,4 +1,6 @@
-"""The credit ledger: charge, settle (complete, refund or cancel) and grant: every money move.
+"""Credit moves of requests and accounts: charge, settle (complete, refund or cancel), grant,
+the signup bonus, close and forfeit. Purchases, reversals and reinstatements are
+`billing.purchases`'; both build their entries with `ledger.entries`.
 
 Every balance change is one atomic Firestore commit that updates `users/{uid}.credits` and
 creates the matching `users/{uid}/transactions/{id}` entry, on the condition that the user

@@ -3,10 +3,14 @@
 `generationRequests/{id}` holds the contract's fields (`userId, model, style, color, size,
 prompt, cost, status`, timestamps), the outcome of settlement (`imageUrl`/`imagePath` or
 `failureReason`/`failureKind`), what a provider reported, and numeric mirrors of the status
-(`isCompleted`, `creditsSpent`, ...) that weekly reports aggregate. The weekly active-user
-marker (`weeklyActiveUsers/{week}/users/{uid}`) is written beside the first request of a user
-in a week. Adding a field means: the record, `to_document`/`from_document`, and the places
-that use it. Pure; no I/O (refs are built from a client passed in).
+(`isCompleted`, `creditsSpent`, ...) that weekly reports aggregate, the day whose global
+budget counted the charge (`budgetDay`) and, once its owner deleted or purged it,
+`visibility`. The weekly active-user marker (`weeklyActiveUsers/{week}/users/{uid}`) is
+written beside the first request of a user in a week. Other modules take a request from
+`GenerationRequest.from_document`, or, where they query on a field, write part of a request or
+keep what a document holds as it is (reports, the audit, the gallery), name its fields with
+the constants below. Adding a field means: the record, `to_document`/`from_document`, and the
+places that use it. Pure; no I/O (refs are built from a client passed in).
 
 The owner reads (and listens to) the request document, so what only operators may see
 (`OPERATOR_FIELDS`: the sanitised provider error text) is written beside it, in

@@ -1,13 +1,15 @@
 """Build and store the weekly report `reports/{YYYY-Www}` from the generation requests
 (Firestore queries; the arithmetic and the anomaly rules are in `report_rules`).
 
-Totals come from Firestore aggregation queries (count and sums over the numeric outcome
-fields each request carries, see `request_record.outcome_fields`): two queries for the week and one
-per model, style, size and color, each billed one read per 1,000 index entries instead of one read
-per request. Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays
-flat in the number of requests. `build_report(method="scan")` computes the same report by
-streaming every request; it is the baseline in `bench/bench_reports.py`, a cross-check in the
-tests, and the exact fallback for weeks holding documents without the outcome fields.
+Totals come from Firestore aggregation queries (count and sums over the numeric outcome fields
+each request carries, see `request_record.outcome_fields`): three queries for the week (the
+outcome sums, the refunded credits, and a plain count that finds documents without the outcome
+fields) and one per model, style, size and color, each billed one read per 1,000 index entries
+instead of one read per request. Unique users are counted from the week's `weeklyActiveUsers`
+markers. Memory stays flat in the number of requests. `build_report(method="scan")` computes the
+same report by streaming every request; it is the baseline in `bench/bench_reports.py`, a
+cross-check in the tests, and the exact fallback for weeks holding documents without the outcome
+fields.
 Re-running for a week rewrites the same document with the same totals.
 """
 
