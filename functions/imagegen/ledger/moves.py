@@ -291,7 +291,7 @@ def cancel(client: firestore.Client, request_id: str) -> Settlement:
 def _settled(request: GenerationRequest) -> Settlement:
     return Settlement(
         request.status,
-        request.refunded_credits or 0,
+        int(request.refunded_credits or 0),
         False,
         request.image_url,
         request.failure_kind,
