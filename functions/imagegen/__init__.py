@@ -6,7 +6,7 @@ package's docstring names what it may import; `tests/unit/test_layout.py` checks
 - `core`: errors, vocabulary, settings, the catalog, retries, the clock of weeks, who is calling.
 - `providers`: the `ImageModel` interface, the simulator, the real providers, the image bucket.
 - `records`: a generation request as data: its input, its document, reads and JSON shapes.
-- `ledger`: every credit move and balance write, limits, the daily budget, the audit.
+- `ledger`: every ledger entry and balance write, limits, the daily budget, the audit.
 - `billing`: buying credits with Stripe.
 - `generation`: a request from charge to settlement, idempotency keys, crash recovery.
 - `reporting`: the weekly report, anomalies, incidents, the migration of old documents.

@@ -6,7 +6,7 @@ seconds. A model names its `provider` (`simulated`, `replicate`, `openai`, `gemi
 `providerModel`, may be disabled (`enabled: false`), may price sizes itself (`credits`: size ->
 credits; a size it does not list costs what `sizes` says) and may have its prompt refined first
 (`refinePrompt`). A project whose `models` collection is empty offers the simulated
-`model-a` and `model-b`, as before models were data.
+`model-a` and `model-b`.
 """
 
 from __future__ import annotations

@@ -24,11 +24,22 @@ from imagegen.core import errors
 from imagegen.core.retry import RetryPolicy, retry_on_conflict
 from imagegen.core.vocabulary import REQUESTS, UNSETTLED, Visibility
 from imagegen.providers.image_store import ImageStore, candidate_paths
-from imagegen.records.request_record import operator_details_ref
+from imagegen.records.request_record import (
+    DELETED_AT,
+    IMAGE_PATH,
+    PROMPT,
+    PURGED_AT,
+    STATUS,
+    UPDATED_AT,
+    USER_ID,
+    VISIBILITY,
+    WEBHOOK_URL,
+    operator_details_ref,
+)
 
 POLICY = RetryPolicy(max_attempts=50, deadline_seconds=20.0)
 # `failureDetail` too: documents written before it moved to `operator/details` hold it.
-ERASED_FIELDS = ("refinedPrompt", "imageUrl", "imagePath", "webhookUrl", "failureDetail")
+ERASED_FIELDS = ("refinedPrompt", "imageUrl", IMAGE_PATH, WEBHOOK_URL, "failureDetail")
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class Change:
 
 
 def _settled_or_refuse(request_id: str, data: dict[str, Any]) -> None:
-    status = str(data.get("status", ""))
+    status = str(data.get(STATUS, ""))
     if status in UNSETTLED:
         raise errors.still_in_progress(request_id, status)
 
@@ -57,13 +68,13 @@ def _conditional(client: firestore.Client, request_id: str, step: Any) -> Change
         if not snap.exists:
             raise errors.request_not_found()
         data = snap.to_dict() or {}
-        user_id = str(data.get("userId", ""))
+        user_id = str(data.get(USER_ID, ""))
         fields = step(data)
         if fields is None:
-            return Change(request_id, data.get("visibility"), False, user_id)
-        fields["updatedAt"] = firestore.SERVER_TIMESTAMP
+            return Change(request_id, data.get(VISIBILITY), False, user_id)
+        fields[UPDATED_AT] = firestore.SERVER_TIMESTAMP
         ref.update(fields, option=client.write_option(last_update_time=snap.update_time))
-        visibility = fields.get("visibility", data.get("visibility"))
+        visibility = fields.get(VISIBILITY, data.get(VISIBILITY))
         return Change(request_id, visibility, True, user_id)
 
     return retry_on_conflict(attempt, POLICY)
@@ -74,11 +85,11 @@ def soft_delete(client: firestore.Client, request_id: str) -> Change:
 
     def step(data: dict[str, Any]) -> dict[str, Any] | None:
         _settled_or_refuse(request_id, data)
-        if data.get("visibility"):  # deleted or purged already
+        if data.get(VISIBILITY):  # deleted or purged already
             return None
         return {
-            "deletedAt": firestore.SERVER_TIMESTAMP,
-            "visibility": Visibility.DELETED.value,
+            DELETED_AT: firestore.SERVER_TIMESTAMP,
+            VISIBILITY: Visibility.DELETED.value,
         }
 
     return _conditional(client, request_id, step)
@@ -89,15 +100,15 @@ def restore(client: firestore.Client, request_id: str, now: datetime, keep: time
     deletion is older than `keep` (SOFT_DELETE_DAYS: it is due to be purged)."""
 
     def step(data: dict[str, Any]) -> dict[str, Any] | None:
-        visibility = data.get("visibility")
-        if visibility == Visibility.PURGED or data.get("purgedAt"):
+        visibility = data.get(VISIBILITY)
+        if visibility == Visibility.PURGED or data.get(PURGED_AT):
             raise errors.image_purged(request_id)
         if visibility != Visibility.DELETED:
             return None
-        deleted = data.get("deletedAt")
+        deleted = data.get(DELETED_AT)
         if isinstance(deleted, datetime) and deleted < now - keep:
             raise errors.image_purged(request_id)
-        return {"deletedAt": firestore.DELETE_FIELD, "visibility": firestore.DELETE_FIELD}
+        return {DELETED_AT: firestore.DELETE_FIELD, VISIBILITY: firestore.DELETE_FIELD}
 
     return _conditional(client, request_id, step)
 
@@ -110,16 +121,16 @@ def purge(client: firestore.Client, images: ImageStore, request_id: str) -> Chan
 
     def step(data: dict[str, Any]) -> dict[str, Any] | None:
         _settled_or_refuse(request_id, data)
-        if data.get("purgedAt"):
+        if data.get(PURGED_AT):
             return None
         fields: dict[str, Any] = {
-            "prompt": "",
-            "purgedAt": firestore.SERVER_TIMESTAMP,
-            "visibility": Visibility.PURGED.value,
+            PROMPT: "",
+            PURGED_AT: firestore.SERVER_TIMESTAMP,
+            VISIBILITY: Visibility.PURGED.value,
             **dict.fromkeys(ERASED_FIELDS, firestore.DELETE_FIELD),
         }
-        if not data.get("deletedAt"):
-            fields["deletedAt"] = firestore.SERVER_TIMESTAMP
+        if not data.get(DELETED_AT):
+            fields[DELETED_AT] = firestore.SERVER_TIMESTAMP
         return fields
 
     change = _conditional(client, request_id, step)
@@ -134,9 +145,9 @@ def due_for_purge(client: firestore.Client, older_than: datetime, limit: int) ->
     most `limit`."""
     query = (
         client.collection(REQUESTS)
-        .where(filter=FieldFilter("visibility", "==", Visibility.DELETED.value))
-        .where(filter=FieldFilter("deletedAt", "<", older_than))
-        .order_by("deletedAt")
+        .where(filter=FieldFilter(VISIBILITY, "==", Visibility.DELETED.value))
+        .where(filter=FieldFilter(DELETED_AT, "<", older_than))
+        .order_by(DELETED_AT)
         .limit(limit)
     )
     return [ref.id for ref in query.select([]).stream()]
@@ -144,6 +155,6 @@ def due_for_purge(client: firestore.Client, older_than: datetime, limit: int) ->
 
 def user_requests(client: firestore.Client, user_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every request of a user (id, data)."""
-    query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", user_id))
+    query = client.collection(REQUESTS).where(filter=FieldFilter(USER_ID, "==", user_id))
     for snap in query.stream():
         yield snap.id, snap.to_dict() or {}

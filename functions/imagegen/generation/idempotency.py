@@ -5,7 +5,7 @@ with another payload is refused (`idempotency-key-reused`); a duplicate that arr
 first is still running is refused as `request-in-progress`. Which outcomes are stored is the
 `REPLAY_RULE` below. Records live in `idempotencyKeys/{sha256(user, key)}` and carry
 `expiresAt` for a Firestore TTL policy (they are also treated as absent once expired).
-Outcomes are stored as the transport-neutral JSON of `shapes`, so a key used over HTTP
+Outcomes are stored as the transport-neutral JSON of `records.shapes`, so a key used over HTTP
 replays the same over any other transport.
 
 A record is claimed with a lease: if the process that claimed it dies, a retry with the same
@@ -28,8 +28,9 @@ from google.cloud import firestore
 from imagegen.core import errors
 from imagegen.core.errors import DomainError, ErrorCode
 from imagegen.core.retry import GaveUp, RetryPolicy, retry_on_conflict
-from imagegen.core.vocabulary import IDEMPOTENCY_KEYS, REQUESTS, UNSETTLED
+from imagegen.core.vocabulary import IDEMPOTENCY_KEYS, REQUESTS
 from imagegen.generation.pipeline import new_request_id
+from imagegen.records.request_record import unsettled
 
 COLLECTION = IDEMPOTENCY_KEYS
 HEADER = "Idempotency-Key"
@@ -191,7 +192,7 @@ def _settled(client: firestore.Client, request_id: str) -> bool:
     """Whether the claimed request already ended (e.g. refunded by the sweeper after a crash);
     its outcome can then be recomputed and stored without waiting for the lease."""
     snap = client.collection(REQUESTS).document(request_id).get()
-    return snap.exists and (snap.to_dict() or {}).get("status") not in UNSETTLED
+    return snap.exists and not unsettled(snap.to_dict() or {})
 
 
 def finish(client: firestore.Client, claimed: Claim, outcome: StoredResult | DomainError) -> None:

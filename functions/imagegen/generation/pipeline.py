@@ -25,7 +25,12 @@ from imagegen.ledger import moves
 from imagegen.ledger.limits import ChargePolicy
 from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from imagegen.providers.image_store import ImageStore, object_path
-from imagegen.records.request_record import GenerationRequest
+from imagegen.records.request_record import (
+    PROCESSING_AT,
+    STATUS,
+    UPDATED_AT,
+    GenerationRequest,
+)
 from imagegen.records.validation import GenerationInput
 
 log = logging.getLogger(__name__)
@@ -251,14 +256,14 @@ def start_processing(client: firestore.Client, request_id: str) -> GenerationReq
     def attempt() -> GenerationRequest | None:
         snap = ref.get()
         data = snap.to_dict() if snap.exists else None
-        if data is None or data.get("status") not in WAITING_OR_RUNNING:
+        if data is None or data.get(STATUS) not in WAITING_OR_RUNNING:
             return None
-        if data["status"] == RequestStatus.QUEUED:
+        if data[STATUS] == RequestStatus.QUEUED:
             ref.update(
                 {
-                    "status": RequestStatus.PROCESSING.value,
-                    "processingAt": firestore.SERVER_TIMESTAMP,
-                    "updatedAt": firestore.SERVER_TIMESTAMP,
+                    STATUS: RequestStatus.PROCESSING.value,
+                    PROCESSING_AT: firestore.SERVER_TIMESTAMP,
+                    UPDATED_AT: firestore.SERVER_TIMESTAMP,
                 },
                 option=client.write_option(last_update_time=snap.update_time),
             )

@@ -23,7 +23,7 @@ from imagegen.generation import pipeline
 from imagegen.generation.pipeline import Studio
 from imagegen.ledger import moves
 from imagegen.providers.image_store import candidate_paths
-from imagegen.records.request_record import GenerationRequest
+from imagegen.records.request_record import CREATED_AT, STATUS, GenerationRequest
 
 COMPLETED = RequestStatus.COMPLETED
 
@@ -71,9 +71,9 @@ def sweep_pending(
     while seen < max_requests:
         query = (
             client.collection(REQUESTS)
-            .where(filter=FieldFilter("status", "in", list(UNSETTLED)))
-            .where(filter=FieldFilter("createdAt", "<", cutoff))
-            .order_by("createdAt")
+            .where(filter=FieldFilter(STATUS, "in", list(UNSETTLED)))
+            .where(filter=FieldFilter(CREATED_AT, "<", cutoff))
+            .order_by(CREATED_AT)
             .limit(SWEEP_BATCH)
         )
         docs = list(query.stream())

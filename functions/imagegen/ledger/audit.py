@@ -1,4 +1,4 @@
-"""Ledger audit: check the invariants 1-3 and 7 of docs/design.md (numbered as there) over
+"""Ledger audit: check the invariants 1-3, 7 and 8 of docs/design.md (numbered as there) over
 every user and request.
 
 1. credits == granted + purchased + refunded + reinstated - deducted - reversed, summed over
@@ -38,6 +38,7 @@ from imagegen.core.vocabulary import (
     RequestStatus,
 )
 from imagegen.providers.image_store import PREFIX, ImageStore, request_id_of
+from imagegen.records.request_record import CREATED_AT, PURGED_AT, STATUS, USER_ID
 
 
 def check_user(
@@ -76,7 +77,7 @@ def check_user(
             problems.append(f"{uid}: balance {credits} is negative")
     seen: set[str] = set()
     for r in requests:
-        rid, status = str(r.get("id")), r.get("status")
+        rid, status = str(r.get("id")), r.get(STATUS)
         seen.add(rid)
         if deductions[rid] != 1:
             problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
@@ -85,7 +86,7 @@ def check_user(
         elif status in REFUNDED and refunds[rid] != 1:
             problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
         elif status in UNSETTLED:
-            created = r.get("createdAt")
+            created = r.get(CREATED_AT)
             if refunds[rid]:
                 problems.append(f"{uid}: {status} request {rid} was already refunded")
             if stuck_before is None or (isinstance(created, datetime) and created < stuck_before):
@@ -143,8 +144,8 @@ def check_images(
     """Every completed request has its stored image, and every stored image belongs to a
     completed request (or to one still unsettled, about to complete or be swept)."""
     requests = list(requests)
-    status_of = {str(r.get("id")): r.get("status") for r in requests}
-    purged = {str(r.get("id")) for r in requests if r.get("purgedAt")}
+    status_of = {str(r.get("id")): r.get(STATUS) for r in requests}
+    purged = {str(r.get("id")) for r in requests if r.get(PURGED_AT)}
     stored = set(stored)
     problems = [
         f"{uid}: completed request {rid} has no stored image"
@@ -176,7 +177,7 @@ def audit_user(
         {"id": d.id, **(d.to_dict() or {})}
         for d in user.reference.collection(TRANSACTIONS).stream()
     ]
-    query = client.collection(REQUESTS).where(filter=FieldFilter("userId", "==", uid))
+    query = client.collection(REQUESTS).where(filter=FieldFilter(USER_ID, "==", uid))
     requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
     credits = (user.to_dict() or {}).get("credits")
     purchases = [

@@ -2,7 +2,7 @@
 `budgetDays/{day}` (`base`: the day's net charges made before the budget counted them; `owed`:
 what the shards held beyond a lowered budget, paid by refunds first) and
 `budgetDays/{day}/shards/{k}` (`cap`, `spent`, `version`). The charge and the refund write
-`spent` in their own commits (see `ledger`); this module reads the day and sets the caps."""
+`spent` in their own commits (see `moves`); this module reads the day and sets the caps."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from imagegen.ledger.budget_rules import (
     owed,
     rebalance,
 )
+from imagegen.records.request_record import COST, CREATED_AT, REFUNDED_CREDITS
 
 BUDGET_DAYS = "budgetDays"
 SHARDS_COLLECTION = "shards"
@@ -93,15 +94,15 @@ def net_charged_on(client: firestore.Client, day: str) -> int:
     start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
     query = (
         client.collection(REQUESTS)
-        .where(filter=FieldFilter("createdAt", ">=", start))
-        .where(filter=FieldFilter("createdAt", "<", start + timedelta(days=1)))
+        .where(filter=FieldFilter(CREATED_AT, ">=", start))
+        .where(filter=FieldFilter(CREATED_AT, "<", start + timedelta(days=1)))
     )
 
     def total(name: str) -> int:
         aggregation: Any = query.sum(name, alias="total")
         return int(aggregation.get()[0][0].value or 0)
 
-    return max(0, total("cost") - total("refundedCredits"))
+    return max(0, total(COST) - total(REFUNDED_CREDITS))
 
 
 _BASES: dict[str, int] = {}  # day -> base; written once per day, so cached for good

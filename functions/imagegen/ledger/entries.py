@@ -1,10 +1,11 @@
-"""Ledger entries and balances, the one way to write them: the shape of an entry in
-`users/{uid}/transactions/{id}`, the reading of a user's balance (`credits_of`, defined with
-the reads in `records.history`), and the two writes every
-credit move puts in its commit (the entry, created once, and the user's new balance,
-conditional on the user being unchanged since it was read). `moves` (charges, settlements,
-grants, the signup bonus, forfeits) and `billing.purchases` (purchases, reversals,
-reinstatements) decide the amounts; they write through here.
+"""Ledger entries and balances: the one builder of an entry in
+`users/{uid}/transactions/{id}` (`entry`), the reading of a user's balance (`credits_of`,
+defined with the reads in `records.history`), the entry's creation (`entry_ref`, `post`: once
+per id) and the user's new balance, conditional on the user being unchanged since it was read
+(`set_balance`). `moves` (charges, settlements, grants, the signup bonus, forfeits) and
+`billing.purchases` (purchases, reversals, reinstatements) decide the amounts and write through
+here; a charge and a refund write the balance in their own conditional update of the user,
+beside its usage.
 """
 
 from __future__ import annotations

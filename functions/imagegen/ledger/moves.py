@@ -1,4 +1,6 @@
-"""The credit ledger: charge, settle (complete, refund or cancel) and grant: every money move.
+"""Credit moves of requests and accounts: charge, settle (complete, refund or cancel), grant,
+the signup bonus, close and forfeit. Purchases, reversals and reinstatements are
+`billing.purchases`'; both build their entries with `ledger.entries`.
 
 Every balance change is one atomic Firestore commit that updates `users/{uid}.credits` and
 creates the matching `users/{uid}/transactions/{id}` entry, on the condition that the user
@@ -48,6 +50,7 @@ from imagegen.ledger.limits import (
     seconds_to_next_day,
 )
 from imagegen.records.request_record import (
+    UPDATED_AT,
     GenerationRequest,
     cancelable,
     completion_fields,
@@ -159,10 +162,9 @@ def charge(
             shards = _take_from_budget(client, day_budget, request.cost, start, first_shard[0])
         batch = client.batch()
         batch.update(user_ref, update, option=_unchanged(client, user))
-        document = replace(request, created_at=created).to_document()
-        if day_budget is not None:
-            document["budgetDay"] = day_budget.day
-        batch.create(request_ref, {**document, "updatedAt": firestore.SERVER_TIMESTAMP})
+        budget_day = day_budget.day if day_budget is not None else None
+        document = replace(request, created_at=created, budget_day=budget_day).to_document()
+        batch.create(request_ref, {**document, UPDATED_AT: firestore.SERVER_TIMESTAMP})
         batch.create(
             entry_ref,
             entries.entry(
@@ -286,13 +288,13 @@ def cancel(client: firestore.Client, request_id: str) -> Settlement:
     return _settle(client, request_id, None, failure, None, settleable=cancelable)
 
 
-def _settled(data: dict[str, Any]) -> Settlement:
+def _settled(request: GenerationRequest) -> Settlement:
     return Settlement(
-        str(data.get("status", "")),
-        int(data.get("refundedCredits", 0)),
+        request.status,
+        int(request.refunded_credits or 0),
         False,
-        data.get("imageUrl"),
-        data.get("failureKind"),
+        request.image_url,
+        request.failure_kind,
     )
 
 
@@ -301,7 +303,7 @@ def current_settlement(client: firestore.Client, request_id: str) -> Settlement:
     snap = client.collection(REQUESTS).document(request_id).get()
     if not snap.exists:
         raise errors.request_not_found()
-    return _settled(snap.to_dict() or {})
+    return _settled(GenerationRequest.from_document(request_id, snap.to_dict() or {}))
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,7 @@ def _commit_settlement(
                 **completion_fields(p.cost, image.path, image.url),
                 **reported,
                 "completedAt": firestore.SERVER_TIMESTAMP,
-                "updatedAt": firestore.SERVER_TIMESTAMP,
+                UPDATED_AT: firestore.SERVER_TIMESTAMP,
             },
             option=unchanged_request,
         )
@@ -366,7 +368,7 @@ def _commit_settlement(
             **failure_fields(failure.status, p.cost, failure.reason, failure.kind, p.stage),
             **reported,
             f"{failure.status}At": firestore.SERVER_TIMESTAMP,
-            "updatedAt": firestore.SERVER_TIMESTAMP,
+            UPDATED_AT: firestore.SERVER_TIMESTAMP,
         },
         option=unchanged_request,
     )
@@ -437,20 +439,19 @@ def _settle(
         if not request.exists:
             raise errors.request_not_found()
         data = request.to_dict() or {}
+        stored = GenerationRequest.from_document(request_id, data)
         if not settleable(data):
-            return _settled(data)
-        budget_day = data.get("budgetDay") if isinstance(data.get("budgetDay"), str) else None
+            return _settled(stored)
         pending = _Pending(
             request_id,
-            str(data["userId"]),
-            int(data["cost"]),
-            data["status"],
+            stored.user_id,
+            stored.cost,
+            stored.status,
             request.update_time,
-            budget_day=budget_day,
+            budget_day=stored.budget_day,
         )
         if failure is not None:
             user = _user_ref(client, pending.user_id).get()
-            created = data.get("createdAt")
             pending = _Pending(
                 request_id,
                 pending.user_id,
@@ -459,9 +460,9 @@ def _settle(
                 request.update_time,
                 entries.credits_of(user),
                 user.update_time,
-                created if isinstance(created, datetime) else None,
+                stored.created_at,
                 Usage.from_document((user.to_dict() or {}).get("usage")),
-                budget_day=budget_day,
+                budget_day=stored.budget_day,
             )
         return _commit_settlement(client, pending, image, failure)
 

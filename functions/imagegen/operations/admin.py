@@ -69,7 +69,8 @@ def audit_ledger(caller: Caller, user_id: str | None) -> dict[str, Any]:
 
 
 def sweep_stuck_requests(older_than: timedelta | None = None) -> recovery.SweepResult:
-    """Refund every request left unsettled longer than `older_than` (default: the setting)."""
+    """Settle every request left unsettled longer than `older_than` (default: the setting):
+    complete it when its image is stored, else refund it."""
     age = pending_timeout() if older_than is None else older_than
     return recovery.sweep_pending(db(), studio(), age, now(), on_settled=notify_settled)
 

@@ -11,7 +11,6 @@ from typing import Any
 from imagegen.core import errors
 from imagegen.core.auth import Caller
 from imagegen.core.settings import SOFT_DELETE_DAYS
-from imagegen.core.vocabulary import UNSETTLED, RequestStatus
 from imagegen.gallery import lifecycle
 from imagegen.generation.pipeline import CrashPoint
 from imagegen.ledger import moves
@@ -19,6 +18,7 @@ from imagegen.operations.buying import expire_open_checkouts
 from imagegen.operations.clock import now
 from imagegen.operations.reads import owned_request, subject_user
 from imagegen.operations.wiring import db, images
+from imagegen.records.request_record import STATUS, USER_ID, cancelable, unsettled
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _owned(caller: Caller, request_id: Any, user_id: Any = None) -> None:
     record = owned_request(caller, request_id)
     if user_id not in (None, ""):
         subject = subject_user(caller, user_id)
-        if record.data.get("userId") != subject:
+        if record.data.get(USER_ID) != subject:
             raise errors.request_not_found()  # another user's request is not revealed
 
 
@@ -110,14 +110,14 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
     # Listed after the closing commit: every request charged before it is seen here, and
     # none can be charged after it.
     requests = list(lifecycle.user_requests(client, user_id))
-    queued = [rid for rid, data in requests if data.get("status") == RequestStatus.QUEUED]
+    queued = [rid for rid, data in requests if cancelable(data)]
     for request_id in queued:  # no provider has it yet: canceled and refunded (then forfeited)
         moves.cancel(client, request_id)
     if queued:
         requests = list(lifecycle.user_requests(client, user_id))
     for request_id, data in requests:
-        if data.get("status") in UNSETTLED:  # a provider has it: it ends as it ends
-            raise errors.account_deletion_waits(request_id, str(data.get("status")))
+        if unsettled(data):  # a provider has it: it ends as it ends
+            raise errors.account_deletion_waits(request_id, str(data.get(STATUS)))
     for request_id, _data in requests:
         lifecycle.purge(client, store, request_id)
     if crash is CrashPoint.AFTER_PURGE:

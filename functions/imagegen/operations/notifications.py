@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from imagegen.core.settings import running_in_emulator
-from imagegen.core.vocabulary import UNSETTLED
 from imagegen.operations.wiring import WEBHOOK_TASKS, db, enqueue_task
 from imagegen.records import history, shapes, webhooks
+from imagegen.records.request_record import STATUS, WEBHOOK_URL, unsettled
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ def notify_settled(request_id: str) -> None:
     try:
         record = history.read_request(db(), request_id)
         data = record.data if record is not None else {}
-        if data.get("webhookUrl") and data.get("status") not in UNSETTLED:
-            enqueue_task(WEBHOOK_TASKS, {"requestId": request_id}, f"{request_id}-{data['status']}")
+        if data.get(WEBHOOK_URL) and not unsettled(data):
+            enqueue_task(WEBHOOK_TASKS, {"requestId": request_id}, f"{request_id}-{data[STATUS]}")
     except Exception:
         log.exception("could not queue the webhook of request %s", request_id)
 
@@ -29,11 +29,11 @@ def deliver_webhook(request_id: str, secret: str) -> None:
     failure so that the queue retries it)."""
     record = history.read_request(db(), request_id)
     data = record.data if record is not None else {}
-    if not data.get("webhookUrl") or data.get("status") in UNSETTLED:
+    if not data.get(WEBHOOK_URL) or unsettled(data):
         return
     webhooks.deliver(
         shapes.request_json(request_id, data),
-        data["webhookUrl"],
+        data[WEBHOOK_URL],
         secret,
         allow_loopback=running_in_emulator(),
     )

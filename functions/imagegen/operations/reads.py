@@ -14,6 +14,7 @@ from imagegen.operations.wiring import current_catalog, db, images
 from imagegen.providers.image_store import ImageObject
 from imagegen.records import history
 from imagegen.records.history import Page, Record
+from imagegen.records.request_record import IMAGE_PATH, PURGED_AT, STATUS, USER_ID, VISIBILITY
 from imagegen.records.validation import validate_user_id
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def get_credits(caller: Caller, user_id: str | None, page: Page) -> history.Ledg
 def owned_request(caller: Caller, request_id: str) -> Record:
     validate_user_id(request_id, "id")
     record = history.read_request(db(), request_id)
-    if record is None or not caller.may_act_for(str(record.data.get("userId"))):
+    if record is None or not caller.may_act_for(str(record.data.get(USER_ID))):
         raise errors.request_not_found()  # another user's request is not revealed
     return record
 
@@ -56,14 +57,14 @@ def get_generation_image(caller: Caller, request_id: str) -> ImageObject:
     record = history.read_request(db(), request_id)
     if record is None:
         raise errors.request_not_found()
-    if not caller.may_act_for(str(record.data.get("userId"))):
+    if not caller.may_act_for(str(record.data.get(USER_ID))):
         raise errors.forbidden("This image belongs to another user.")
-    if record.data.get("purgedAt") or record.data.get("visibility") == Visibility.PURGED:
+    if record.data.get(PURGED_AT) or record.data.get(VISIBILITY) == Visibility.PURGED:
         raise errors.image_purged(request_id)
-    if record.data.get("visibility") == Visibility.DELETED:
+    if record.data.get(VISIBILITY) == Visibility.DELETED:
         raise errors.image_deleted(request_id)
-    path = record.data.get("imagePath")
-    if record.data.get("status") != RequestStatus.COMPLETED or not isinstance(path, str):
+    path = record.data.get(IMAGE_PATH)
+    if record.data.get(STATUS) != RequestStatus.COMPLETED or not isinstance(path, str):
         raise errors.image_not_found()
     image = images().get(path)
     if image is None:

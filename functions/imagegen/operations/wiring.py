@@ -1,5 +1,6 @@
 """What the application is wired to, in one place: the Firestore client, the catalog cache,
-the image models, the image bucket, the task queues and the settings they read. Everything is
+the image models, the image bucket, the task queues, the limits and global controls of a
+charge, and the settings they read. Everything is
 created lazily, on first use, never at import (a deploy imports this module without
 credentials)."""
 

@@ -1,7 +1,7 @@
 """The provider interface: what an image model is given and what it returns (no I/O).
 
-Providers implement `ImageModel.generate` (the simulator, and `providers/` for Replicate,
-OpenAI and Gemini); `providers.registry` picks one per `models/{modelId}` document. The money
+Providers implement `ImageModel.generate` (`simulator`, and `replicate_model`,
+`openai_model` and `gemini_model`); `registry` picks one per `models/{modelId}` document. The money
 path never needs to know which one ran.
 """
 
@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 
 class Outcome(Enum):
-    """A forced outcome for the simulated models (emulator only; see `http_api`)."""
+    """A forced outcome for the simulated models (emulator only: the `X-Simulate-Outcome` header of
+    `transports.http_api`, or `simulateOutcome` of a callable)."""
 
     SUCCESS = "success"
     FAILURE = "failure"

@@ -15,6 +15,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from imagegen.core import errors
 from imagegen.core.vocabulary import REQUESTS, TRANSACTIONS, USERS, Visibility
+from imagegen.records.request_record import CREATED_AT, MODEL, STATUS, USER_ID, VISIBILITY
 from imagegen.records.validation import is_document_id, within
 
 MAX_PAGE_SIZE = 100
@@ -155,22 +156,22 @@ def list_requests(
     `deleted` the requests their owner deleted are left out, with it only those are listed
     (purged ones included)."""
     requests = client.collection(REQUESTS)
-    query = requests.where(filter=FieldFilter("userId", "==", user_id))
+    query = requests.where(filter=FieldFilter(USER_ID, "==", user_id))
     if deleted:
         hidden = [v.value for v in Visibility]
-        query = query.where(filter=FieldFilter("visibility", "in", hidden))
+        query = query.where(filter=FieldFilter(VISIBILITY, "in", hidden))
     if status:
-        query = query.where(filter=FieldFilter("status", "==", status))
+        query = query.where(filter=FieldFilter(STATUS, "==", status))
     if model:
-        query = query.where(filter=FieldFilter("model", "==", model))
-    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
+        query = query.where(filter=FieldFilter(MODEL, "==", model))
+    query = query.order_by(CREATED_AT, direction=firestore.Query.DESCENDING).order_by(
         "__name__", direction=firestore.Query.DESCENDING
     )
     docs, token = _page(
         query,
         requests,
         page,
-        lambda data: data.get("userId") == user_id,
-        None if deleted else (lambda data: not data.get("visibility")),
+        lambda data: data.get(USER_ID) == user_id,
+        None if deleted else (lambda data: not data.get(VISIBILITY)),
     )
     return RequestsPage(user_id, docs, token)

@@ -3,10 +3,14 @@
 `generationRequests/{id}` holds the contract's fields (`userId, model, style, color, size,
 prompt, cost, status`, timestamps), the outcome of settlement (`imageUrl`/`imagePath` or
 `failureReason`/`failureKind`), what a provider reported, and numeric mirrors of the status
-(`isCompleted`, `creditsSpent`, ...) that weekly reports aggregate. The weekly active-user
-marker (`weeklyActiveUsers/{week}/users/{uid}`) is written beside the first request of a user
-in a week. Adding a field means: the record, `to_document`/`from_document`, and the places
-that use it. Pure; no I/O (refs are built from a client passed in).
+(`isCompleted`, `creditsSpent`, ...) that weekly reports aggregate, the day whose global
+budget counted the charge (`budgetDay`) and, once its owner deleted or purged it,
+`visibility`. The weekly active-user marker (`weeklyActiveUsers/{week}/users/{uid}`) is
+written beside the first request of a user in a week. Other modules take a request from
+`GenerationRequest.from_document`, or, where they query on a field, write part of a request or
+keep what a document holds as it is (reports, the audit, the gallery), name its fields with
+the constants below. Adding a field means: the record, `to_document`/`from_document`, and the
+places that use it. Pure; no I/O (refs are built from a client passed in).
 
 The owner reads (and listens to) the request document, so what only operators may see
 (`OPERATOR_FIELDS`: the sanitised provider error text) is written beside it, in
@@ -32,25 +36,48 @@ from imagegen.core.weeks import week_id
 from imagegen.providers.image_models import ImageSpec
 from imagegen.records.validation import GenerationInput
 
-# Client-visible fields of a request, document name -> record attribute (besides the id).
+# Names of the fields other modules query on, write partially or read from raw documents
+# (those that keep what a document holds, as reports, the audit and the gallery do).
+USER_ID = "userId"
+MODEL = "model"
+STYLE = "style"
+COLOR = "color"
+SIZE = "size"
+PROMPT = "prompt"
+COST = "cost"
+STATUS = "status"
+WEBHOOK_URL = "webhookUrl"
+IMAGE_PATH = "imagePath"
+REFUNDED_CREDITS = "refundedCredits"
+VISIBILITY = "visibility"  # `Visibility`: absent while the owner has not deleted the request
+BUDGET_DAY = "budgetDay"  # the day whose global budget counted the charge
+CREATED_AT = "createdAt"
+PROCESSING_AT = "processingAt"
+DELETED_AT = "deletedAt"
+PURGED_AT = "purgedAt"
+UPDATED_AT = "updatedAt"
+
+# Fields of a request, document name -> record attribute (besides the id).
 _FIELDS: dict[str, str] = {
-    "userId": "user_id",
-    "model": "model",
-    "style": "style",
-    "color": "color",
-    "size": "size",
-    "prompt": "prompt",
-    "cost": "cost",
-    "status": "status",
+    USER_ID: "user_id",
+    MODEL: "model",
+    STYLE: "style",
+    COLOR: "color",
+    SIZE: "size",
+    PROMPT: "prompt",
+    COST: "cost",
+    STATUS: "status",
     "mode": "mode",
-    "webhookUrl": "webhook_url",
+    WEBHOOK_URL: "webhook_url",
     "imageUrl": "image_url",
-    "imagePath": "image_path",
+    IMAGE_PATH: "image_path",
     "failureReason": "failure_reason",
     "failureKind": "failure_kind",
     "failureStage": "failure_stage",
-    "refundedCredits": "refunded_credits",
+    REFUNDED_CREDITS: "refunded_credits",
     "simulateOutcome": "simulate_outcome",
+    VISIBILITY: "visibility",
+    BUDGET_DAY: "budget_day",
     # What the provider reported (real models; the simulator reports the first four).
     "provider": "provider",
     "contentType": "content_type",
@@ -66,20 +93,22 @@ OPERATOR_FIELDS: tuple[str, ...] = ("failureDetail",)
 OPERATOR_COLLECTION = "operator"
 OPERATOR_DOCUMENT = "details"
 TIME_FIELDS: tuple[str, ...] = (
-    "createdAt",
+    CREATED_AT,
     "queuedAt",
-    "processingAt",
+    PROCESSING_AT,
     "completedAt",
     "failedAt",
     "canceledAt",
-    "deletedAt",  # deleted by its owner (gallery)
-    "purgedAt",  # image and prompt erased
-    "updatedAt",
+    DELETED_AT,  # deleted by its owner (gallery)
+    PURGED_AT,  # image and prompt erased
+    UPDATED_AT,
 )
 # What clients see of a request (`shapes.request_json`), in this order.
 PUBLIC_FIELDS: tuple[str, ...] = tuple(
-    name for name in _FIELDS if name not in ("imagePath", "simulateOutcome")
+    name for name in _FIELDS if name not in (IMAGE_PATH, "simulateOutcome", VISIBILITY, BUDGET_DAY)
 )
+# Optional text fields: a value that is not text reads as absent.
+_TEXT_OR_NONE: tuple[str, ...] = ("visibility", "budget_day")
 # The contract's minimum: a document with only these is still a request (reports count it).
 CONTRACT_FIELDS: tuple[str, ...] = (
     "userId",
@@ -124,6 +153,8 @@ class GenerationRequest:
     provider_usage: Mapping[str, Any] | None = None
     provider_latency_ms: int | None = None
     refined_prompt: str | None = None
+    visibility: str | None = None  # deleted or purged by its owner (gallery)
+    budget_day: str | None = None  # YYYY-MM-DD, when a global daily budget counted the charge
     times: Mapping[str, datetime] = field(default_factory=dict)  # createdAt, completedAt, ...
 
     @classmethod
@@ -163,7 +194,7 @@ class GenerationRequest:
         doc.update(outcome_fields(self.status, self.cost))
         doc.update(self.times)
         if self.created_at is not None:
-            doc["createdAt"] = self.created_at
+            doc[CREATED_AT] = self.created_at
             if self.status == RequestStatus.QUEUED:
                 doc["queuedAt"] = self.created_at
         return doc
@@ -178,9 +209,12 @@ class GenerationRequest:
                 values[attr] = data[name]
         for text in ("user_id", "model", "style", "color", "size", "prompt"):
             values[text] = str(values.get(text, ""))
-        values["cost"] = whole_credits(data.get("cost"))
+        for text in _TEXT_OR_NONE:
+            if not isinstance(values.get(text), str):
+                values.pop(text, None)
+        values["cost"] = whole_credits(data.get(COST))
         values["status"] = str(values.get("status", RequestStatus.PENDING))
-        created = data.get("createdAt")
+        created = data.get(CREATED_AT)
         times = {k: v for k, v in data.items() if k in TIME_FIELDS and isinstance(v, datetime)}
         known = {f.name for f in fields(cls)}
         return cls(
@@ -193,23 +227,23 @@ class GenerationRequest:
 
 def unsettled(data: Mapping[str, Any]) -> bool:
     """Whether a request document still waits for its settlement."""
-    return data.get("status") in UNSETTLED
+    return data.get(STATUS) in UNSETTLED
 
 
 def cancelable(data: Mapping[str, Any]) -> bool:
     """Whether its owner may still cancel a request: only while queued, before any provider
     has it (a provider bills for work it started, so a request it is working on runs to its
     end)."""
-    return data.get("status") == RequestStatus.QUEUED
+    return data.get(STATUS) == RequestStatus.QUEUED
 
 
 def completion_fields(cost: int, image_path: str, image_url: str) -> dict[str, Any]:
     """What settlement writes to a request that completed (server timestamps aside)."""
     return {
-        "status": RequestStatus.COMPLETED.value,
+        STATUS: RequestStatus.COMPLETED.value,
         **outcome_fields(RequestStatus.COMPLETED, cost),
         "imageUrl": image_url,
-        "imagePath": image_path,
+        IMAGE_PATH: image_path,
     }
 
 
@@ -218,12 +252,12 @@ def failure_fields(
 ) -> dict[str, Any]:
     """What settlement writes to a request that failed or was canceled: refunded in full."""
     return {
-        "status": status.value,
+        STATUS: status.value,
         **outcome_fields(status, cost),
         "failureReason": reason,
         "failureKind": kind.value,
         "failureStage": stage,
-        "refundedCredits": cost,
+        REFUNDED_CREDITS: cost,
     }
 
 
@@ -249,8 +283,8 @@ def whole_credits(value: Any) -> int:
 def outcome_patch(data: Mapping[str, Any]) -> dict[str, int]:
     """The outcome fields a stored request lacks or holds wrongly for its status and cost
     (empty when it is consistent): what the migration writes to documents from elsewhere."""
-    cost = whole_credits(data.get("cost"))
-    expected = outcome_fields(str(data.get("status", RequestStatus.PENDING)), cost)
+    cost = whole_credits(data.get(COST))
+    expected = outcome_fields(str(data.get(STATUS, RequestStatus.PENDING)), cost)
     return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
 
 

@@ -31,7 +31,9 @@ from imagegen.core.retry import GaveUp, RetryPolicy, retry_on_conflict
 from imagegen.core.vocabulary import REQUESTS
 from imagegen.records.history import decode_page_token, encode_page_token
 from imagegen.records.request_record import (
+    CREATED_AT,
     OPERATOR_FIELDS,
+    USER_ID,
     operator_details_ref,
     outcome_patch,
     weekly_marker,
@@ -64,7 +66,7 @@ class MigrationProgress:
 
 
 def _marker_ref(client: firestore.Client, data: dict[str, Any]) -> Any | None:
-    created, user_id = data.get("createdAt"), data.get("userId")
+    created, user_id = data.get(CREATED_AT), data.get(USER_ID)
     if not isinstance(created, datetime) or not isinstance(user_id, str) or not user_id:
         return None
     return weekly_marker_ref(client, user_id, created)
@@ -93,7 +95,7 @@ def _migrate_page(
             patch.update(dict.fromkeys(operator, firestore.DELETE_FIELD))
             batch.set(
                 operator_details_ref(client, doc.id),
-                {**operator, "userId": data.get("userId")},
+                {**operator, USER_ID: data.get(USER_ID)},
                 merge=True,
             )
         batch.update(
@@ -109,7 +111,7 @@ def _migrate_page(
         present = {snap.reference.path for snap in snaps if snap.exists}
         missing = [pair for path, pair in markers.items() if path not in present]
     for ref, data in missing:
-        batch.set(ref, weekly_marker(data["userId"], data["createdAt"]))
+        batch.set(ref, weekly_marker(data[USER_ID], data[CREATED_AT]))
     if updated:
         batch.commit()  # all or nothing: a conflict leaves the page to be read again
     return docs, updated, len(missing)

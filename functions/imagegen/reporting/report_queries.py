@@ -1,13 +1,15 @@
 """Build and store the weekly report `reports/{YYYY-Www}` from the generation requests
 (Firestore queries; the arithmetic and the anomaly rules are in `report_rules`).
 
-Totals come from Firestore aggregation queries (count and sums over the numeric outcome
-fields each request carries, see `request_record.outcome_fields`): two queries for the week and one
-per model, style, size and color, each billed one read per 1,000 index entries instead of one read
-per request. Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays
-flat in the number of requests. `build_report(method="scan")` computes the same report by
-streaming every request; it is the baseline in `bench/bench_reports.py`, a cross-check in the
-tests, and the exact fallback for weeks holding documents without the outcome fields.
+Totals come from Firestore aggregation queries (count and sums over the numeric outcome fields
+each request carries, see `request_record.outcome_fields`): three queries for the week (the
+outcome sums, the refunded credits, and a plain count that finds documents without the outcome
+fields) and one per model, style, size and color, each billed one read per 1,000 index entries
+instead of one read per request. Unique users are counted from the week's `weeklyActiveUsers`
+markers. Memory stays flat in the number of requests. `build_report(method="scan")` computes the
+same report by streaming every request; it is the baseline in `bench/bench_reports.py`, a
+cross-check in the tests, and the exact fallback for weeks holding documents without the outcome
+fields.
 Re-running for a week rewrites the same document with the same totals.
 """
 
@@ -28,7 +30,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from imagegen.billing.purchase_rules import week_revenue
 from imagegen.core import weeks
 from imagegen.core.vocabulary import REPORTS, REQUESTS, REVENUE_DAYS
-from imagegen.records.request_record import weekly_users
+from imagegen.records.request_record import (
+    COLOR,
+    COST,
+    CREATED_AT,
+    MODEL,
+    SIZE,
+    STATUS,
+    STYLE,
+    USER_ID,
+    weekly_users,
+)
 from imagegen.reporting.incidents import Intersect, find_incidents
 from imagegen.reporting.report_rules import (
     DIMENSIONS,
@@ -43,7 +55,7 @@ from imagegen.reporting.report_rules import (
 )
 
 PAGE = 1000
-SCAN_FIELDS = ["status", "cost", "model", "style", "size", "color", "userId", "createdAt"]
+SCAN_FIELDS = [STATUS, COST, MODEL, STYLE, SIZE, COLOR, USER_ID, CREATED_AT]
 # Summed per segment (with the count, the five aggregations one query allows); refunded
 # credits are only reported for the whole week, by one more query.
 SEGMENT_SUMS = ("isCompleted", "isFailed", "isCanceled", "creditsSpent")
@@ -96,8 +108,8 @@ class Visibility:
 def _week_query(client: firestore.Client, start: datetime, end: datetime) -> Any:
     return (
         client.collection(REQUESTS)
-        .where(filter=FieldFilter("createdAt", ">=", start))
-        .where(filter=FieldFilter("createdAt", "<", end))
+        .where(filter=FieldFilter(CREATED_AT, ">=", start))
+        .where(filter=FieldFilter(CREATED_AT, "<", end))
     )
 
 
@@ -159,15 +171,15 @@ def unique_users(client: firestore.Client, week: str, base: Any, cost: Cost) -> 
     if count:
         return count
     users: set[str] = set()  # requests written without markers: count their users directly
-    for doc in _pages(base.select(["userId"])):
+    for doc in _pages(base.select([USER_ID])):
         cost.billed_reads += 1
-        users.add(str((doc.to_dict() or {}).get("userId")))
+        users.add(str((doc.to_dict() or {}).get(USER_ID)))
     return len(users)
 
 
 def _pages(query: Any) -> Iterator[Any]:
     """Every document of `query` (ordered by createdAt), PAGE at a time."""
-    ordered = query.order_by("createdAt").order_by("__name__")
+    ordered = query.order_by(CREATED_AT).order_by("__name__")
     cursor = None
     while True:
         page = ordered.start_after(cursor) if cursor is not None else ordered

@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.core.vocabulary import RequestStatus
-from imagegen.records.request_record import whole_credits
+from imagegen.records.request_record import (
+    COLOR,
+    COST,
+    MODEL,
+    SIZE,
+    STATUS,
+    STYLE,
+    USER_ID,
+    whole_credits,
+)
 from imagegen.reporting import stats
 
 DIMENSIONS: dict[str, str] = {
-    "byModel": "model",
-    "byStyle": "style",
-    "bySize": "size",
-    "byColor": "color",
+    "byModel": MODEL,
+    "byStyle": STYLE,
+    "bySize": SIZE,
+    "byColor": COLOR,
 }
 # Volumes judged for anomalies: (metric name, dimension or None, key or None).
 VOLUME_METRICS: tuple[str, ...] = ("totalRequests", "totalCreditsSpent", "uniqueUsers")
@@ -110,15 +119,15 @@ class WeekAggregate:
     combos: dict[tuple[str, ...], Bucket] = field(default_factory=dict)
 
     def add(self, request: Mapping[str, Any]) -> None:
-        status = str(request.get("status", RequestStatus.PENDING))
-        cost = whole_credits(request.get("cost"))
+        status = str(request.get(STATUS, RequestStatus.PENDING))
+        cost = whole_credits(request.get(COST))
         self.overall.add(status, cost)
         keys = {name: str(request.get(attr, "unknown")) for name, attr in DIMENSIONS.items()}
         for name, key in keys.items():
             self.by[name].setdefault(key, Bucket()).add(status, cost)
         self.combos.setdefault(tuple(keys.values()), Bucket()).add(status, cost)
-        if request.get("userId"):
-            self.users.add(str(request["userId"]))
+        if request.get(USER_ID):
+            self.users.add(str(request[USER_ID]))
 
     def add_all(self, requests: Iterable[Mapping[str, Any]]) -> WeekAggregate:
         for request in requests:

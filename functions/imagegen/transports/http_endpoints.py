@@ -1,5 +1,5 @@
 """The HTTPS endpoints: adapters that parse a request, call one operation of the application
-layer (`operations`) and shape its result (`shapes`). No business rules live here."""
+layer (`operations`) and shape its result (`records.shapes`). No business rules live here."""
 
 from __future__ import annotations
 
