@@ -68,9 +68,7 @@ def test_main_reaches_the_domain_only_through_operations_and_transports():
 def test_the_module_map_in_design_md_names_every_module():
     design = (ROOT / "docs" / "design.md").read_text()
     modules = sorted(
-        f"{p.parent.name}/{p.name}"
-        for p in PACKAGE.glob("*/*.py")
-        if p.name != "__init__.py"
+        f"{p.parent.name}/{p.name}" for p in PACKAGE.glob("*/*.py") if p.name != "__init__.py"
     )
     missing = [m for m in modules if f"`{m}`" not in design]
     assert missing == [], "add these to the module map in docs/design.md"
