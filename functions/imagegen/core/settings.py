@@ -150,6 +150,24 @@ def running_in_emulator() -> bool:
     return os.environ.get("FUNCTIONS_EMULATOR") == "true"
 
 
+CONTROLS_CACHE_SECONDS = 5.0  # how long an instance keeps config/generation
+
+
+def controls_cache_seconds() -> float:
+    """How long an instance keeps config/generation (the pause switch and the daily budget):
+    5 s. Only against the emulators (inside the Functions emulator, or a client of the
+    Firestore emulator) does the environment variable CONTROLS_CACHE_SECONDS set another time,
+    so that the tests that change it wait less; deployed functions always keep 5 s."""
+    value = os.environ.get("CONTROLS_CACHE_SECONDS")
+    if not value or not (running_in_emulator() or os.environ.get("FIRESTORE_EMULATOR_HOST")):
+        return CONTROLS_CACHE_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        return CONTROLS_CACHE_SECONDS
+    return seconds if 0 < seconds <= CONTROLS_CACHE_SECONDS else CONTROLS_CACHE_SECONDS
+
+
 def project_id() -> str:
     """The Firebase project id this code runs for."""
     for name in ("GCLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"):

@@ -10,14 +10,15 @@ every user and request.
    image exists without a completed, unpurged request;
 8. every paid purchase has exactly one `purchase` entry of its credits, no other purchase has
    one, and its reversal and reinstatement entries add up to its `reversedCredits`.
-`check_user`, `check_images` and `check_purchases` are pure; `audit` reads Firestore one user
-at a time.
+`check_user`, `check_images` and `check_purchases` are pure; `audit` reads Firestore a batch of
+users at a time.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -163,6 +164,53 @@ def check_images(
     return problems
 
 
+AUDIT_BATCH = 30  # users read together: one batched get and one `in` query (30 values at most)
+AUDIT_READERS = 8  # users whose ledger and purchases are read at once
+
+
+def _documents(query: Any) -> list[dict[str, Any]]:
+    return [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
+
+
+def _read_books(
+    client: firestore.Client, uids: list[str], pool: ThreadPoolExecutor
+) -> list[tuple[str, Any, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(uid, credits, ledger entries, requests, purchases) of each of `uids` that exists (at
+    most AUDIT_BATCH of them): the users in one batched get, their requests in one query, the
+    ledgers and purchases of several users at once."""
+    users = client.collection(USERS)
+    snaps = {snap.id: snap for snap in client.get_all([users.document(uid) for uid in uids])}
+    found = [uid for uid in uids if uid in snaps and snaps[uid].exists]
+    if not found:
+        return []
+    requests: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    query = client.collection(REQUESTS).where(filter=FieldFilter(USER_ID, "in", found))
+    for r in _documents(query):
+        requests[str(r.get(USER_ID))].append(r)
+    entries = pool.map(lambda uid: _documents(users.document(uid).collection(TRANSACTIONS)), found)
+    bought = pool.map(lambda uid: _documents(users.document(uid).collection(PURCHASES)), found)
+    return [
+        (uid, (snaps[uid].to_dict() or {}).get("credits"), e, requests[uid], p)
+        for uid, e, p in zip(found, entries, bought, strict=True)
+    ]
+
+
+def _check_books(
+    uid: str,
+    credits: Any,
+    entries: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    purchases: list[dict[str, Any]],
+    stuck_before: datetime | None,
+    stored_images: Iterable[str] | None,
+) -> list[str]:
+    problems = check_user(uid, credits, entries, requests, stuck_before)
+    problems += check_purchases(uid, entries, purchases)
+    if stored_images is not None:
+        problems += check_images(uid, requests, stored_images)
+    return problems
+
+
 def audit_user(
     client: firestore.Client,
     uid: str,
@@ -170,24 +218,15 @@ def audit_user(
     stored_images: Iterable[str] | None = None,
 ) -> list[str]:
     """Check one user's books; with `stored_images` (request ids), their images too."""
-    user = client.collection(USERS).document(uid).get()
-    if not user.exists:
-        return []
-    entries = [
-        {"id": d.id, **(d.to_dict() or {})}
-        for d in user.reference.collection(TRANSACTIONS).stream()
+    with ThreadPoolExecutor(1) as pool:
+        books = _read_books(client, [uid], pool)
+    return [
+        problem
+        for uid_, credits, entries, requests, purchases in books
+        for problem in _check_books(
+            uid_, credits, entries, requests, purchases, stuck_before, stored_images
+        )
     ]
-    query = client.collection(REQUESTS).where(filter=FieldFilter(USER_ID, "==", uid))
-    requests = [{"id": d.id, **(d.to_dict() or {})} for d in query.stream()]
-    credits = (user.to_dict() or {}).get("credits")
-    purchases = [
-        {"id": d.id, **(d.to_dict() or {})} for d in user.reference.collection(PURCHASES).stream()
-    ]
-    problems = check_user(uid, credits, entries, requests, stuck_before)
-    problems += check_purchases(uid, entries, purchases)
-    if stored_images is not None:
-        problems += check_images(uid, requests, stored_images)
-    return problems
 
 
 def _stored_by_user(images: ImageStore, prefix: str) -> dict[str, set[str]]:
@@ -224,7 +263,13 @@ def audit(
                 f"{uid}: {len(stored[uid])} image(s) stored for a user that does not exist"
                 for uid in sorted(set(stored) - set(uids))
             ]
-    for uid in uids:
-        user_images = None if stored is None else stored.get(uid, set())
-        problems += audit_user(client, uid, now - pending_timeout, user_images)
+    with ThreadPoolExecutor(AUDIT_READERS) as pool:
+        for start in range(0, len(uids), AUDIT_BATCH):
+            for uid, credits, entries, requests, purchases in _read_books(
+                client, uids[start : start + AUDIT_BATCH], pool
+            ):
+                user_images = None if stored is None else stored.get(uid, set())
+                problems += _check_books(
+                    uid, credits, entries, requests, purchases, now - pending_timeout, user_images
+                )
     return {"usersChecked": len(uids), "clean": not problems, "discrepancies": problems}

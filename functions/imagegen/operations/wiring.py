@@ -26,6 +26,7 @@ from imagegen.core.settings import (
     REFINE_MODEL,
     REPLICATE_API_TOKEN,
     REPLICATE_BASE_URL,
+    controls_cache_seconds,
     failure_rate,
     functions_base_url,
     latency_ms,
@@ -45,7 +46,7 @@ from imagegen.providers.registry import ProviderSettings, build_model
 from imagegen.providers.simulator import SimulatedModel, build_models
 from imagegen.records.validation import is_document_id
 
-CONTROLS_TTL_SECONDS = 5.0
+CONTROLS_TTL_SECONDS = controls_cache_seconds()
 
 GENERATION_TASKS = "processGenerationRequest"  # the task-queue functions in main.py
 WEBHOOK_TASKS = "deliverWebhook"
@@ -171,8 +172,9 @@ _CONTROLS = TtlCache(_load_controls, ttl=CONTROLS_TTL_SECONDS)
 
 
 def global_controls() -> ControlsView:
-    """The global switch and budget, read at most every 5 s per instance: a change takes
-    effect within 5 s."""
+    """The global switch and budget, read at most every 5 s per instance (shorter in a test
+    run against the emulators, see `controls_cache_seconds`): a change takes effect within
+    that time."""
     view = _CONTROLS.get()
     if view.day != utc_day(datetime.now(UTC)):
         _CONTROLS.invalidate()

@@ -88,7 +88,9 @@ def stalling() -> Iterator[Callable[[Plan], StallingServer]]:
 
     def start(plan: Plan) -> StallingServer:
         server = StallingServer(plan)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         servers.append(server)
         return server
 
