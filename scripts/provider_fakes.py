@@ -23,6 +23,12 @@ size or aspect ratio):
   [stall]     Replicate: the output file sends its headers and 1 KB, then nothing for 60 s
 Keys: any non-empty bearer token / API key is accepted except one containing "invalid"
 (Replicate 401, OpenAI 401, Gemini 400 API_KEY_INVALID).
+
+Edits: OpenAI `POST /v1/images/edits` (multipart: `image` or `image[]`, `prompt`, `model`,
+`size`), Gemini `generateContent` with an `inlineData` image part, Replicate files
+(`POST /v1/files`, multipart `content`) named by URL in a prediction's input (or a data URI).
+Each server records the input images it received (the sha256 of their bytes), which tests
+read at `GET /_fake/edits?prompt=` (not the providers' API).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import hashlib
 import io
 import json
 import re
@@ -46,6 +53,8 @@ SEEN: set[str] = set()
 LOCK = threading.Lock()
 PREDICTIONS: dict[str, dict[str, Any]] = {}
 FILES: dict[str, tuple[bytes, str]] = {}
+UPLOADED: dict[str, dict[str, Any]] = {}  # Replicate files: id -> the file's JSON and bytes
+EDITS: list[dict[str, Any]] = []  # every input image received, for tests
 RATIOS = {"1:1": (1024, 1024), "9:16": (576, 1024), "16:9": (1024, 576), "2:3": (683, 1024)}
 
 
@@ -85,6 +94,49 @@ def output_for(prompt: str, width: int, height: int, fmt: str = "PNG") -> bytes:
     if "[huge]" in prompt:
         return huge_png()
     return image(width, height, fmt)
+
+
+def received(provider: str, prompt: str, data: bytes, content_type: str, **extra: Any) -> None:
+    """Remember an input image as it arrived (its bytes' sha256, not the bytes)."""
+    with LOCK:
+        EDITS.append(
+            {
+                "provider": provider,
+                "prompt": prompt,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "contentType": content_type,
+                **extra,
+            }
+        )
+
+
+def edits_seen(h: Handler) -> None:
+    """Not a provider's API: the input images received whose prompt contains `?prompt=`."""
+    text = dict(parse_qsl(urlsplit(h.path).query)).get("prompt", "")
+    with LOCK:
+        found = [e for e in EDITS if text in e["prompt"]]
+    h.send(200, {"data": found})
+
+
+def multipart(h: Handler) -> dict[str, tuple[bytes, str, str | None]]:
+    """A multipart/form-data body: field name -> (bytes, content type, file name)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    length = int(h.headers.get("Content-Length") or 0)
+    raw = h.rfile.read(length) if length else b""
+    header = f"Content-Type: {h.headers.get('Content-Type', '')}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(header + raw)
+    fields: dict[str, tuple[bytes, str, str | None]] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            data = part.get_payload(decode=True) or b""
+            fields[name] = (bytes(data), part.get_content_type(), part.get_filename())
+    return fields
 
 
 def first_time(key: str) -> bool:
@@ -204,6 +256,8 @@ def replicate_create(h: Handler, owner: str | None = None, name: str | None = No
     if owner is None and not body.get("version"):
         h.send(422, {"title": "Invalid version", "detail": "version is required", "status": 422})
         return
+    for field, (data, ctype) in input_files(body.get("input", {})).items():
+        received("replicate", prompt, data, ctype, input=field, model=f"{owner}/{name}")
     p = {
         "id": uuid.uuid4().hex[:20],
         "model": f"{owner}/{name}" if owner else "owner/model",
@@ -223,6 +277,68 @@ def replicate_create(h: Handler, owner: str | None = None, name: str | None = No
     if p["status"] == "starting" and "[slow]" in prompt:
         p["status"] = "processing"
     h.send(201, prediction_json(h, p))
+
+
+def replicate_upload(h: Handler) -> None:
+    """`POST /v1/files` (https://replicate.com/docs/reference/http#files.create): a file for a
+    model's input, as multipart/form-data with the file in `content` (and optional JSON
+    `metadata`); answers with the file's JSON, whose `urls.get` names it in an input."""
+    if not replicate_auth(h):
+        return
+    fields = multipart(h)
+    if "content" not in fields:
+        h.send(400, {"title": "Bad request", "detail": "content is required", "status": 400})
+        return
+    data, ctype, filename = fields["content"]
+    fid = uuid.uuid4().hex[:24]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    meta = fields.get("metadata")
+    UPLOADED[fid] = {
+        "id": fid,
+        "name": filename or "file",
+        "content_type": ctype,
+        "size": len(data),
+        "etag": hashlib.md5(data).hexdigest(),  # noqa: S324 (an etag, not security)
+        "checksums": {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "md5": hashlib.md5(data).hexdigest(),  # noqa: S324
+        },
+        "metadata": json.loads(meta[0]) if meta else {},
+        "created_at": now,
+        "expires_at": None,
+        "urls": {"get": f"http://{h.headers.get('Host')}/v1/files/{fid}"},
+        "_data": data,
+    }
+    h.send(201, file_json(UPLOADED[fid]))
+
+
+def file_json(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in f.items() if not k.startswith("_")}
+
+
+def replicate_file_get(h: Handler, fid: str) -> None:
+    if not replicate_auth(h):
+        return
+    f = UPLOADED.get(fid)
+    h.send(200 if f else 404, file_json(f) if f else {"detail": "Not found", "status": 404})
+
+
+def input_files(inputs: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
+    """The files a prediction's input names: uploaded files by URL, or data URIs."""
+    found: dict[str, tuple[bytes, str]] = {}
+    for name, value in inputs.items():
+        if not isinstance(value, str):
+            continue
+        match = re.search(r"/v1/files/([^/?]+)$", value)
+        if match and match.group(1) in UPLOADED:
+            f = UPLOADED[match.group(1)]
+            found[name] = (f["_data"], f["content_type"])
+        elif value.startswith("data:") and ";base64," in value:
+            head, _, encoded = value.partition(";base64,")
+            data = proto_bytes(encoded)
+            if data is not None:
+                found[name] = (data, head.removeprefix("data:"))
+    return found
 
 
 def replicate_get(h: Handler, pid: str) -> None:
@@ -315,8 +431,7 @@ def replicate_admin_release(h: Handler, pid: str) -> None:
 # --- OpenAI Images: https://platform.openai.com/docs/api-reference/images/create -----------
 
 
-def openai_generate(h: Handler) -> None:
-    rid = "req_" + uuid.uuid4().hex
+def openai_auth(h: Handler, rid: str) -> bool:
     key = h.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not key or "invalid" in key:
         h.send(
@@ -331,23 +446,61 @@ def openai_generate(h: Handler) -> None:
             },
             {"x-request-id": rid},
         )
+        return False
+    return True
+
+
+def openai_invalid(h: Handler, rid: str, param: str, message: str) -> None:
+    error = {"message": message, "type": "invalid_request_error", "param": param}
+    h.send(400, {"error": {**error, "code": "invalid_value"}}, {"x-request-id": rid})
+
+
+def openai_generate(h: Handler) -> None:
+    rid = "req_" + uuid.uuid4().hex
+    if openai_auth(h, rid):
+        openai_answer(h, rid, h.body())
+
+
+def openai_edit(h: Handler) -> None:
+    """`POST /v1/images/edits` (https://platform.openai.com/docs/api-reference/images/createEdit):
+    multipart/form-data with the image(s) to edit (`image`, or `image[]` for several; PNG,
+    WebP or JPEG), `prompt`, `model`, `size`; answers as a generation does."""
+    rid = "req_" + uuid.uuid4().hex
+    if not openai_auth(h, rid):
         return
-    body = h.body()
+    if not h.headers.get("Content-Type", "").startswith("multipart/form-data"):
+        openai_invalid(h, rid, "image", "Expected multipart/form-data.")
+        return
+    fields = multipart(h)
+    body = {k: v[0].decode("utf-8", "replace") for k, v in fields.items() if v[2] is None}
+    image = fields.get("image") or fields.get("image[]")
+    if image is None or image[2] is None:
+        openai_invalid(h, rid, "image", "An image file is required.")
+        return
+    if image[1] not in ("image/png", "image/jpeg", "image/webp"):
+        openai_invalid(h, rid, "image", f"Invalid file type {image[1]!r}.")
+        return
+    if not body.get("prompt"):
+        openai_invalid(h, rid, "prompt", "A prompt is required.")
+        return
+    received(
+        "openai",
+        body["prompt"],
+        image[0],
+        image[1],
+        model=body.get("model"),
+        requestedSize=body.get("size"),
+        requestId=rid,
+    )
+    openai_answer(h, rid, body)
+
+
+def openai_answer(h: Handler, rid: str, body: dict[str, Any]) -> None:
+    """The answer to a generation or an edit, as its prompt's markers ask."""
     prompt = str(body.get("prompt", ""))
     size = str(body.get("size", "1024x1024"))
     if size not in ("1024x1024", "1536x1024", "1024x1536", "auto") or "response_format" in body:
-        h.send(
-            400,
-            {
-                "error": {
-                    "message": f"Invalid size '{size}'.",
-                    "type": "invalid_request_error",
-                    "param": "size",
-                    "code": "invalid_value",
-                }
-            },
-            {"x-request-id": rid},
-        )
+        openai_invalid(h, rid, "size", f"Invalid size '{size}'.")
         return
     if "[nsfw]" in prompt:
         h.send(
@@ -418,6 +571,16 @@ def gemini_error(h: Handler, code: int, status: str, message: str, details: list
     )
 
 
+def proto_bytes(text: str) -> bytes | None:
+    """A `bytes` field of the JSON mapping of protobuf: standard or URL-safe base64, with or
+    without padding."""
+    try:
+        padded = text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4)
+        return base64.b64decode(padded, validate=True)
+    except ValueError:
+        return None
+
+
 def gemini_generate(h: Handler, version: str, model: str) -> None:
     key = h.headers.get("x-goog-api-key") or ""
     if not key or "invalid" in key:
@@ -437,7 +600,16 @@ def gemini_generate(h: Handler, version: str, model: str) -> None:
         return
     body = h.body()
     parts = [p for c in body.get("contents", []) for p in c.get("parts", [])]
-    prompt = " ".join(str(p.get("text", "")) for p in parts)
+    prompt = " ".join(str(p.get("text", "")) for p in parts if "text" in p)
+    for index, part in enumerate(parts):  # input images: `inlineData` parts
+        inline = part.get("inlineData")
+        if not isinstance(inline, dict):
+            continue
+        data = proto_bytes(str(inline.get("data", "")))
+        if data is None or not inline.get("mimeType"):
+            gemini_error(h, 400, "INVALID_ARGUMENT", "Invalid inline_data.", [])
+            return
+        received("gemini", prompt, data, str(inline["mimeType"]), model=model, partIndex=index)
     config = body.get("generationConfig", {})
     usage = {"promptTokenCount": 20, "candidatesTokenCount": 1290, "totalTokenCount": 1310}
     if "[500]" in prompt:
@@ -551,17 +723,29 @@ def main() -> None:
             ("GET", r"/v1/predictions/([^/]+)", replicate_get),
             ("POST", r"/v1/predictions/([^/]+)/cancel", replicate_cancel),
             ("GET", r"/files/([^/]+)", replicate_file),
+            ("POST", r"/v1/files", replicate_upload),
+            ("GET", r"/v1/files/([^/]+)", replicate_file_get),
+            ("GET", r"/_fake/edits", edits_seen),
             ("GET", r"/_fake/predictions/([^/]+)", replicate_admin),
             ("GET", r"/_fake/predictions", replicate_admin_find),
             ("POST", r"/_fake/predictions/([^/]+)/release", replicate_admin_release),
         ],
     )
-    serve(args.host, args.openai, [("POST", r"/v1/images/generations", openai_generate)])
+    serve(
+        args.host,
+        args.openai,
+        [
+            ("POST", r"/v1/images/generations", openai_generate),
+            ("POST", r"/v1/images/edits", openai_edit),
+            ("GET", r"/_fake/edits", edits_seen),
+        ],
+    )
     serve(
         args.host,
         args.gemini,
         [
             ("POST", r"/(v1beta|v1)/models/([^/:]+):generateContent", gemini_generate),
+            ("GET", r"/_fake/edits", edits_seen),
         ],
     )
     print(

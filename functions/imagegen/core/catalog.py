@@ -4,9 +4,10 @@ All of it lives in Firestore (`models/{modelId}`, `styles/{name}`, `colors/{name
 `sizes/{WxH}`) so it changes without a deploy; `CatalogCache` keeps a copy for at most `ttl`
 seconds. A model names its `provider` (`simulated`, `replicate`, `openai`, `gemini`) and
 `providerModel`, may be disabled (`enabled: false`), may price sizes itself (`credits`: size ->
-credits; a size it does not list costs what `sizes` says) and may have its prompt refined first
-(`refinePrompt`). A project whose `models` collection is empty offers the simulated
-`model-a` and `model-b`.
+credits; a size it does not list costs what `sizes` says), may have its prompt refined first
+(`refinePrompt`) and may edit images (`edits: true`; a Replicate model names its image input
+in `editInput`, `input_image` when absent). A project whose `models` collection is empty
+offers the simulated `model-a` and `model-b`, which can edit.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ T = TypeVar("T")
 
 
 PROVIDERS: tuple[str, ...] = ("simulated", "replicate", "openai", "gemini")
+DEFAULT_EDIT_INPUT = "input_image"  # the image input of Replicate's Kontext models
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,13 @@ class ModelEntry:
     enabled: bool = True
     credits: Mapping[str, int] = field(default_factory=dict)  # size -> credits (overrides)
     refine_prompt: bool = False
+    edits: bool = False  # takes an input image (`input` of an order)
+    edit_input: str = DEFAULT_EDIT_INPUT  # Replicate: the model's image input
 
 
 SIMULATED_MODELS: tuple[ModelEntry, ...] = (
-    ModelEntry("model-a", "simulated", "model-a"),
-    ModelEntry("model-b", "simulated", "model-b"),
+    ModelEntry("model-a", "simulated", "model-a", edits=True),
+    ModelEntry("model-b", "simulated", "model-b", edits=True),
 )
 
 
@@ -87,6 +91,8 @@ def catalog_documents(catalog: Catalog) -> dict[str, dict[str, dict[str, object]
                 "order": i,
                 **({"credits": dict(m.credits)} if m.credits else {}),
                 **({"refinePrompt": True} if m.refine_prompt else {}),
+                **({"edits": True} if m.edits else {}),
+                **({"editInput": m.edit_input} if m.edit_input != DEFAULT_EDIT_INPUT else {}),
             }
             for i, m in enumerate(catalog.models.values())
         },
@@ -146,6 +152,8 @@ def model_from_document(model_id: str, fields: Mapping[str, object]) -> ModelEnt
         enabled=fields.get("enabled", True) is not False,
         credits=credits,
         refine_prompt=fields.get("refinePrompt") is True,
+        edits=fields.get("edits") is True,
+        edit_input=str(fields.get("editInput") or DEFAULT_EDIT_INPUT),
     )
 
 

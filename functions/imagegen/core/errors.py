@@ -46,6 +46,8 @@ class ErrorCode(StrEnum):
     INVALID_SUCCESS_URL = "invalid-success-url"
     INVALID_CANCEL_URL = "invalid-cancel-url"
     INVALID_SIGNATURE = "invalid-signature"
+    INVALID_INPUT = "invalid-input"
+    EDIT_NOT_SUPPORTED = "edit-not-supported"
     INSUFFICIENT_CREDITS = "insufficient-credits"
     # 401 / 403 / 404 / 405
     UNAUTHENTICATED = "unauthenticated"
@@ -172,6 +174,18 @@ def insufficient_credits(current: int, required: int) -> DomainError:
 
 def user_not_found() -> DomainError:
     return DomainError(ErrorCode.USER_NOT_FOUND, "User not found.")
+
+
+def upload_not_found() -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, "Upload not found.")
+
+
+def edit_not_supported(model: str) -> DomainError:
+    return DomainError(
+        ErrorCode.EDIT_NOT_SUPPORTED,
+        f"Model '{model}' cannot edit an image; nothing was charged.",
+        model=model,
+    )
 
 
 def request_not_found() -> DomainError:

@@ -21,6 +21,7 @@ from google.cloud import firestore
 from imagegen.core import errors, request_log
 from imagegen.core.retry import GaveUp, retry_on_conflict
 from imagegen.core.vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestStatus
+from imagegen.generation import edit_input
 from imagegen.ledger import moves
 from imagegen.ledger.limits import ChargePolicy
 from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
@@ -98,7 +99,7 @@ def generate(
         return GenerationOutcome(request_id, charged.balance, settlement)
     try:
         settlement = run_and_settle(
-            client, studio, request.spec(), order.user_id, forced, charged, crash
+            client, studio, request.spec(order.input_image), order.user_id, forced, charged, crash
         )
     except GaveUp:
         request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
@@ -235,7 +236,22 @@ def process_queued(
     if request is None:
         return None
     forced = Outcome(request.simulate_outcome) if request.simulate_outcome else None
-    settlement = run_and_settle(client, studio, request.spec(), request.user_id, forced)
+    input_image = None
+    if request.input is not None:
+        try:
+            input_image = edit_input.reread(client, studio.images, request.user_id, request.input)
+        except errors.DomainError as err:  # deleted or purged since it was queued
+            settlement = moves.refund(
+                client,
+                request_id,
+                f"the input image is gone ({err.code})",
+                None,
+                FailureKind.PROVIDER_ERROR,
+            )
+            if settlement.settled_now and on_settled is not None:
+                on_settled(request_id)
+            return settlement
+    settlement = run_and_settle(client, studio, request.spec(input_image), request.user_id, forced)
     if settlement.settled_now:
         log_settled(request, settlement, started, mode="async")
         if on_settled is not None:

@@ -10,7 +10,7 @@ from imagegen.core import auth, errors
 from imagegen.core.auth import Caller
 from imagegen.core.settings import running_in_emulator
 from imagegen.core.vocabulary import UNSETTLED, RequestStatus
-from imagegen.generation import idempotency, pipeline
+from imagegen.generation import edit_input, idempotency, pipeline
 from imagegen.ledger import moves
 from imagegen.ledger.limits import check_global
 from imagegen.operations.clock import now
@@ -23,6 +23,7 @@ from imagegen.operations.wiring import (
     db,
     enqueue_task,
     global_controls,
+    images,
     studio,
 )
 from imagegen.providers.image_models import Outcome
@@ -48,6 +49,9 @@ def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
     model = data.get("model") if isinstance(data.get("model"), str) else None
     order = parse_generation_input(data, current_catalog(model), None, running_in_emulator())
     auth.require_user(caller, order.user_id)
+    if order.input is not None:  # an edit: its image is read (and refused) before any charge
+        source = edit_input.read_input(db(), images(), order.user_id, order.input)
+        order = edit_input.with_input(order, source)
     return order
 
 

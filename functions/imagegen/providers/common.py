@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from imagegen.core.catalog import DEFAULT_EDIT_INPUT
 from imagegen.core.vocabulary import FailureKind
 from imagegen.providers.base import Deadline, ProviderFailure, is_timeout, sanitize
 from imagegen.providers.image_models import GenerationResult, ImageSpec, Outcome
@@ -31,10 +32,17 @@ class ProviderModel:
     provider = ""
 
     def __init__(
-        self, name: str, provider_model: str, base_url: str, key: str, timeout: float
+        self,
+        name: str,
+        provider_model: str,
+        base_url: str,
+        key: str,
+        timeout: float,
+        edit_input: str = DEFAULT_EDIT_INPUT,
     ) -> None:
         self.name = name
         self.provider_model = provider_model
+        self.edit_input = edit_input  # Replicate: the model's image input, for an edit
         self._base_url = base_url.rstrip("/")
         self._key = key
         self._timeout = timeout

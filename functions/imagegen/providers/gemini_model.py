@@ -1,6 +1,7 @@
 """Gemini image generation (https://ai.google.dev/gemini-api/docs/image-generation) through
 the official `google-genai` SDK: `models/{model}:generateContent` with `responseModalities`
-[TEXT, IMAGE] and `imageConfig.aspectRatio`. The image is the `inlineData` part (text parts may
+[TEXT, IMAGE] and `imageConfig.aspectRatio`; an edit sends its input image as an `inlineData`
+part before the instruction. The image is the `inlineData` part of the answer (text parts may
 come first). A blocked prompt (`promptFeedback.blockReason`, no candidates) or a
 `finishReason` of `IMAGE_SAFETY` / `IMAGE_PROHIBITED_CONTENT` (or `SAFETY`, `PROHIBITED_CONTENT`)
 is a `safety-block`; a 429 waits its `retryDelay`; 5xx and connection errors are retried; a
@@ -100,6 +101,18 @@ class GeminiModel(ProviderModel):
         client = gemini_client(self._base_url, self._key, self._timeout)
         ratio = aspect_ratio(spec.size)
 
+        contents: Any = provider_prompt(spec)
+        if spec.input_image is not None:  # an edit: the image, then the instruction
+            contents = types.Content(
+                role="user",
+                parts=[
+                    types.Part.from_bytes(
+                        data=spec.input_image.data, mime_type=spec.input_image.content_type
+                    ),
+                    types.Part.from_text(text=contents),
+                ],
+            )
+
         def attempt() -> Any:
             config = types.GenerateContentConfig(
                 response_modalities=["TEXT", "IMAGE"],
@@ -108,7 +121,7 @@ class GeminiModel(ProviderModel):
             )
             return call_gemini(
                 lambda: client.models.generate_content(
-                    model=self.provider_model, contents=provider_prompt(spec), config=config
+                    model=self.provider_model, contents=contents, config=config
                 )
             )
 

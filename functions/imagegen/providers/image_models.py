@@ -22,8 +22,17 @@ class Outcome(Enum):
 
 
 @dataclass(frozen=True)
+class InputImage:
+    """The image an edit starts from: its bytes (as stored) and content type."""
+
+    data: bytes = field(repr=False)
+    content_type: str
+
+
+@dataclass(frozen=True)
 class ImageSpec:
-    """What to draw."""
+    """What to draw; for an edit, `input_image` is the picture to change and `prompt` the
+    instruction."""
 
     request_id: str
     model: str
@@ -31,6 +40,7 @@ class ImageSpec:
     color: str
     size: str
     prompt: str
+    input_image: InputImage | None = None
 
 
 @dataclass(frozen=True)

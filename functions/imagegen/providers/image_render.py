@@ -13,6 +13,11 @@ same request, shaped by its parameters (pure; no I/O).
 
 The picture is drawn in a palette image (one byte per pixel, a handful of flat colours), which
 keeps PNG encoding fast: the largest size renders in ~15 ms.
+
+An edit (`spec.input_image`) is drawn from the input's pixels instead: the input picture
+cropped to fill the requested size, its tones mapped onto the color's palette and blended
+with the original (visibly the same picture, recoloured), framed by `model-b`, with the
+instruction drawn at the bottom.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import textwrap
 from collections.abc import Callable
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from imagegen.providers.image_models import ImageSpec
 
@@ -147,18 +152,20 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _caption(img: Image.Image, prompt: str) -> None:
+def _caption(
+    img: Image.Image, prompt: str, band: int | RGB = BLACK, ink: int | RGB = WHITE
+) -> None:
     w, h = img.size
     size = max(14, w // 28)
     lines = textwrap.wrap(" ".join(prompt.split()), width=max(10, int(w / (size * 0.55))))[:3]
     if not lines:
         return
-    band = int(size * 1.4 * len(lines) + size)
+    height = int(size * 1.4 * len(lines) + size)
     draw = ImageDraw.Draw(img)
-    draw.rectangle([0, h - band, w, h], fill=BLACK)
+    draw.rectangle([0, h - height, w, h], fill=band)
     for i, line in enumerate(lines):
-        y = h - band + size // 2 + int(i * size * 1.4)
-        draw.text((size // 2, y), line, fill=WHITE, font=_font(size))
+        y = h - height + size // 2 + int(i * size * 1.4)
+        draw.text((size // 2, y), line, fill=ink, font=_font(size))
 
 
 def _canvas(width: int, height: int, entries: list[RGB]) -> Image.Image:
@@ -167,11 +174,43 @@ def _canvas(width: int, height: int, entries: list[RGB]) -> Image.Image:
     return img
 
 
-def render(spec: ImageSpec) -> Image.Image:
-    """The picture for `spec`, as a palette image of exactly its size."""
+def _rng(spec: ImageSpec) -> random.Random:
+    return random.Random(hashlib.sha256(f"{spec.request_id}\n{spec.model}".encode()).digest())
+
+
+TONE_WEIGHT = 0.55  # how much of an edit is the palette's tones (the rest: the input as it is)
+
+
+def render_edit(spec: ImageSpec) -> Image.Image:
+    """An edit of `spec.input_image`: an RGB image of exactly the requested size."""
+    assert spec.input_image is not None
     width, height = parse_size(spec.size)
-    seed = hashlib.sha256(f"{spec.request_id}\n{spec.model}".encode()).digest()
-    rng = random.Random(seed)
+    with Image.open(io.BytesIO(spec.input_image.data)) as source:
+        source.draft("RGB", (width, height))  # a JPEG decodes at the scale it needs
+        picture = ImageOps.fit(source.convert("RGB"), (width, height), Image.Resampling.BILINEAR)
+    background, foreground = palette(spec.color, _rng(spec))
+    toned = ImageOps.colorize(
+        ImageOps.grayscale(picture),
+        black=background,
+        white=foreground[-1],
+        mid=foreground[len(foreground) // 2],
+    )
+    img = Image.blend(picture, toned, TONE_WEIGHT)
+    if spec.model == "model-b":
+        frame = max(4, width // 40)
+        ImageDraw.Draw(img).rectangle(
+            [0, 0, width - 1, height - 1], outline=foreground[-1], width=frame
+        )
+    _caption(img, spec.prompt, (0, 0, 0), (255, 255, 255))
+    return img
+
+
+def render(spec: ImageSpec) -> Image.Image:
+    """The picture for `spec`, as a palette image of exactly its size (an edit: RGB)."""
+    if spec.input_image is not None:
+        return render_edit(spec)
+    width, height = parse_size(spec.size)
+    rng = _rng(spec)
     background, foreground = palette(spec.color, rng)
     entries = [background, (10, 10, 24), (0, 0, 0), (255, 255, 255), *foreground]
     colors = list(range(WHITE + 1, len(entries)))

@@ -1,6 +1,8 @@
 """OpenAI Images (https://platform.openai.com/docs/api-reference/images/create) through the
-official `openai` SDK: `POST /images/generations` with a GPT image model, which answers with
-`b64_json` (no `response_format` for these models) in one of 1024x1024, 1536x1024, 1024x1536.
+official `openai` SDK: `POST /images/generations` with a GPT image model, or for an edit
+`POST /images/edits` (multipart: `image` = the input's bytes, `prompt`, `model`, `size`), which
+answer with `b64_json` (no `response_format` for these models) in one of 1024x1024,
+1536x1024, 1024x1536.
 The request id is the `x-request-id` header. A 400 with `code: moderation_blocked` is a
 `safety-block`; other 4xx are `provider-error`; 429, 5xx and connection errors are retried
 inside the deadline (an image call that failed produced nothing to pay for twice).
@@ -24,6 +26,7 @@ from imagegen.providers.base import (
 )
 from imagegen.providers.common import ProviderModel, provider_prompt
 from imagegen.providers.image_models import ImageSpec
+from imagegen.providers.image_store import EXTENSIONS
 
 
 @lru_cache(maxsize=8)
@@ -46,13 +49,26 @@ class OpenAIModel(ProviderModel):
         client = openai_client(self._base_url, self._key, self._timeout)
         size = openai_size(spec.size)
 
+        def call() -> Any:
+            images = client.with_options(timeout=max(1.0, deadline.remaining())).images
+            prompt = provider_prompt(spec)
+            if spec.input_image is None:
+                return images.with_raw_response.generate(
+                    model=self.provider_model, prompt=prompt, size=size, n=1
+                )
+            source = spec.input_image
+            name = f"input.{EXTENSIONS.get(source.content_type, 'png')}"
+            return images.with_raw_response.edit(
+                model=self.provider_model,
+                image=(name, source.data, source.content_type),
+                prompt=prompt,
+                size=size,
+                n=1,
+            )
+
         def attempt() -> Any:
             try:
-                return client.with_options(
-                    timeout=max(1.0, deadline.remaining())
-                ).images.with_raw_response.generate(
-                    model=self.provider_model, prompt=provider_prompt(spec), size=size, n=1
-                )
+                return call()
             except openai.BadRequestError as err:
                 code = getattr(err, "code", None) or _body_code(err.body)
                 kind = (

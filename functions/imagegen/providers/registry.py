@@ -63,7 +63,14 @@ def build_model(
         model = simulated(entry.id)
     else:
         base_url, key = _endpoint(entry.provider, settings)
-        model = adapter(entry.id, entry.provider_model, base_url, key(), settings.timeout_seconds)
+        model = adapter(
+            entry.id,
+            entry.provider_model,
+            base_url,
+            key(),
+            settings.timeout_seconds,
+            entry.edit_input,
+        )
     return RefiningModel(model, settings) if entry.refine_prompt else model
 
 

@@ -5,7 +5,10 @@ with a version for `owner/name:version`) with `Prefer: wait=n` (n below the time
 60) and `Cancel-After`; poll `GET /v1/predictions/{id}` until it is `succeeded`, `failed`,
 `canceled` or `aborted`; download the output URL at once (Replicate deletes it after an hour);
 `POST /v1/predictions/{id}/cancel` when the deadline passes (a user can no longer cancel a
-request once it is at a provider). A create is
+request once it is at a provider). An edit uploads its input image first (`POST /v1/files`,
+as the SDK does for a file given as input; retried like a poll, it starts no paid run) and
+names the file's URL in the model's image input (`editInput` of the model, e.g.
+`input_image` for Kontext models). A create is
 retried only on 429 (Replicate started nothing) or a connection that never reached it; a 5xx or
 a lost response on create is not retried (it may have started a paid run). Polls are retried on
 429/5xx/network.
@@ -13,6 +16,7 @@ a lost response on create is not retried (it may have started a paid run). Polls
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from functools import lru_cache, partial
@@ -28,7 +32,8 @@ from imagegen.providers.base import (
     with_retries,
 )
 from imagegen.providers.common import ProviderModel, provider_prompt
-from imagegen.providers.image_models import ImageSpec
+from imagegen.providers.image_models import ImageSpec, InputImage
+from imagegen.providers.image_store import EXTENSIONS
 from imagegen.providers.output import MAX_IMAGE_BYTES, read_capped
 
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
@@ -105,7 +110,9 @@ class ReplicateModel(ProviderModel):
 
     def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
         client = self._client(deadline)
-        prediction = with_retries(lambda: self._create(client, spec, deadline), deadline)
+        source = spec.input_image
+        image_url = with_retries(lambda: self._upload(client, source), deadline) if source else None
+        prediction = with_retries(lambda: self._create(client, spec, deadline, image_url), deadline)
         reported: dict[str, Any] = {"providerRequestId": prediction.id}
         while prediction.status not in TERMINAL:
             if deadline.remaining() <= POLL_INTERVAL:
@@ -146,12 +153,42 @@ class ReplicateModel(ProviderModel):
             failure.details.update(reported)
             raise
 
-    def _create(self, client: Any, spec: ImageSpec, deadline: Deadline) -> Any:
+    def _upload(self, client: Any, image: InputImage) -> str:
+        """Upload an edit's input image; the URL that names it in a model's input."""
+        import httpx
+        from replicate.exceptions import ReplicateError
+
+        name = f"input.{EXTENSIONS.get(image.content_type, 'png')}"
+        try:
+            uploaded = client.files.create(
+                io.BytesIO(image.data), filename=name, content_type=image.content_type
+            )
+        except ReplicateError as err:
+            if err.status == 429 or (err.status or 0) >= 500:
+                raise Retryable(f"upload answered {err.status}", self._retry_after()) from None
+            raise ProviderFailure(
+                FailureKind.PROVIDER_ERROR, f"upload answered {err.status}: {err.title}"
+            ) from None
+        except httpx.TimeoutException:
+            if _deadline_spent():
+                raise ProviderFailure(
+                    FailureKind.TIMEOUT, "upload: no answer before the deadline"
+                ) from None
+            raise Retryable("upload timed out") from None
+        except httpx.HTTPError as err:
+            raise Retryable(f"upload failed: {type(err).__name__}") from None
+        return str(uploaded.urls["get"])
+
+    def _create(
+        self, client: Any, spec: ImageSpec, deadline: Deadline, image_url: str | None = None
+    ) -> Any:
         import httpx
         from replicate.exceptions import ReplicateError
 
         wait = max(1, min(MAX_WAIT, int(deadline.remaining()) - 2))
         inputs = {"prompt": provider_prompt(spec), "aspect_ratio": aspect_ratio(spec.size)}
+        if image_url is not None:
+            inputs[self.edit_input] = image_url
         try:
             if ":" in self.provider_model:
                 version = self.provider_model.split(":", 1)[1]

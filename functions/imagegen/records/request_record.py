@@ -33,7 +33,7 @@ from imagegen.core.vocabulary import (
     RequestStatus,
 )
 from imagegen.core.weeks import week_id
-from imagegen.providers.image_models import ImageSpec
+from imagegen.providers.image_models import ImageSpec, InputImage
 from imagegen.records.validation import GenerationInput
 
 # Names of the fields other modules query on, write partially or read from raw documents
@@ -44,6 +44,7 @@ STYLE = "style"
 COLOR = "color"
 SIZE = "size"
 PROMPT = "prompt"
+INPUT = "input"  # an edit's input image: {kind: "upload" | "generation", id, sha256}
 COST = "cost"
 STATUS = "status"
 WEBHOOK_URL = "webhookUrl"
@@ -65,6 +66,7 @@ _FIELDS: dict[str, str] = {
     COLOR: "color",
     SIZE: "size",
     PROMPT: "prompt",
+    INPUT: "input",
     COST: "cost",
     STATUS: "status",
     "mode": "mode",
@@ -135,6 +137,7 @@ class GenerationRequest:
     prompt: str
     cost: int
     status: str = RequestStatus.PENDING
+    input: Mapping[str, Any] | None = None  # an edit: {kind, id, sha256} of its input image
     created_at: datetime | None = None
     mode: str | None = None  # "async" for the asynchronous mode
     webhook_url: str | None = None
@@ -177,12 +180,15 @@ class GenerationRequest:
             cost=order.cost,
             status=status,
             webhook_url=order.webhook_url,
+            input=input_record(order),
             **extra,
         )
 
-    def spec(self) -> ImageSpec:
-        """What the model is asked to draw."""
-        return ImageSpec(self.id, self.model, self.style, self.color, self.size, self.prompt)
+    def spec(self, input_image: InputImage | None = None) -> ImageSpec:
+        """What the model is asked to draw (for an edit, from `input_image`)."""
+        return ImageSpec(
+            self.id, self.model, self.style, self.color, self.size, self.prompt, input_image
+        )
 
     def to_document(self) -> dict[str, Any]:
         """The fields written when the request is created (server timestamps aside)."""
@@ -212,6 +218,8 @@ class GenerationRequest:
         for text in _TEXT_OR_NONE:
             if not isinstance(values.get(text), str):
                 values.pop(text, None)
+        if not isinstance(values.get("input"), Mapping):
+            values.pop("input", None)
         values["cost"] = whole_credits(data.get(COST))
         values["status"] = str(values.get("status", RequestStatus.PENDING))
         created = data.get(CREATED_AT)
@@ -223,6 +231,14 @@ class GenerationRequest:
             times=times,
             **{k: v for k, v in values.items() if k in known},
         )
+
+
+def input_record(order: GenerationInput) -> dict[str, str] | None:
+    """`input` of an edit's request: the kind and id of its image and the sha256 of the bytes
+    sent to the model."""
+    if order.input is None:
+        return None
+    return {"kind": order.input.kind, "id": order.input.id, "sha256": order.input_sha256 or ""}
 
 
 def unsettled(data: Mapping[str, Any]) -> bool:

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.core import errors
 from imagegen.core.catalog import Catalog
+from imagegen.providers.image_models import InputImage
 from imagegen.records.webhooks import validate_url
 
 REQUIRED_FIELDS: tuple[str, ...] = ("userId", "model", "style", "color", "size", "prompt")
+# An edit of a generation takes these from it when the order leaves them out.
+INHERITED_FIELDS: tuple[str, ...] = ("style", "color")
+# `input` of an order: its one key -> the kind of image it names.
+INPUT_KINDS: dict[str, str] = {"uploadId": "upload", "generationRequestId": "generation"}
 MAX_PROMPT_LENGTH = 2000
 MAX_USER_ID_LENGTH = 128
 _RESERVED_ID = re.compile(r"^__.*__$")
 
 
 @dataclass(frozen=True)
+class InputRef:
+    """The image an edit starts from: `kind` "upload" or "generation", and its id."""
+
+    kind: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        """Its key in an order's `input` (`uploadId` or `generationRequestId`)."""
+        return next(name for name, kind in INPUT_KINDS.items() if kind == self.kind)
+
+
+@dataclass(frozen=True)
 class GenerationInput:
-    """A validated generation request and its price."""
+    """A validated generation request and its price. An edit names its `input`; once read
+    (before the charge), `input_image` holds its bytes and `input_sha256` their digest."""
 
     user_id: str
     model: str
@@ -29,10 +48,13 @@ class GenerationInput:
     prompt: str
     cost: int
     webhook_url: str | None = None
+    input: InputRef | None = None
+    input_image: InputImage | None = field(default=None, compare=False, repr=False)
+    input_sha256: str | None = None
 
-    def as_payload(self) -> dict[str, str]:
+    def as_payload(self) -> dict[str, Any]:
         """The client-supplied fields, as stored and as compared for idempotency."""
-        payload = {
+        payload: dict[str, Any] = {
             "userId": self.user_id,
             "model": self.model,
             "style": self.style,
@@ -42,6 +64,8 @@ class GenerationInput:
         }
         if self.webhook_url is not None:
             payload["webhookUrl"] = self.webhook_url
+        if self.input is not None:
+            payload["input"] = {self.input.key: self.input.id}
         return payload
 
 
@@ -98,28 +122,52 @@ def within(field: str, value: int, low: int, high: int) -> int:
     return value
 
 
+def parse_input_ref(value: Any) -> InputRef:
+    """`{"uploadId": id}` or `{"generationRequestId": id}`; 400 `invalid-input` otherwise."""
+    shape = 'input must be {"uploadId": ...} or {"generationRequestId": ...}'
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise errors.invalid_field("input", f"{shape}.")
+    [(name, ident)] = value.items()
+    if name not in INPUT_KINDS:
+        raise errors.invalid_field("input", f"{shape}; got the key {name!r}.")
+    if not isinstance(ident, str) or not is_document_id(ident):
+        raise errors.invalid_field(
+            "input", f"input.{name} must be an id: 1-{MAX_USER_ID_LENGTH} characters, no '/'."
+        )
+    return InputRef(INPUT_KINDS[name], ident)
+
+
 def parse_generation_input(
     body: Mapping[str, Any],
     catalog: Catalog,
     models: Sequence[str] | None = None,
     allow_loopback_webhooks: bool = False,
 ) -> GenerationInput:
-    """Validate a decoded JSON body; raise the first DomainError that applies."""
-    missing = [name for name in REQUIRED_FIELDS if body.get(name) in (None, "")]
+    """Validate a decoded JSON body; raise the first DomainError that applies. An edit of a
+    generation (`input.generationRequestId`) may leave out `style` and `color` (they are then
+    "" here, and taken from the generation when it is read)."""
+    source = parse_input_ref(body["input"]) if body.get("input") is not None else None
+    optional = INHERITED_FIELDS if source is not None and source.kind == "generation" else ()
+    required = [name for name in REQUIRED_FIELDS if name not in optional or name in body]
+    missing = [name for name in required if body.get(name) in (None, "")]
     if missing:
         raise errors.missing_fields(missing)
-    for name in REQUIRED_FIELDS:
+    for name in required:
         if not isinstance(body[name], str):
             raise errors.invalid_type(name, "a string", body[name])
         validate_text(name, body[name])
     user_id = validate_user_id(body["userId"])
-    model, style, color, size = body["model"], body["style"], body["color"], body["size"]
+    model, size = body["model"], body["size"]
+    style, color = str(body.get("style") or ""), str(body.get("color") or "")
     models = catalog.model_names if models is None else models
     if model not in models:
         raise errors.invalid_choice("model", model, models)
-    if style not in catalog.styles:
+    entry = catalog.models.get(model)
+    if source is not None and (entry is None or not entry.edits):
+        raise errors.edit_not_supported(model)
+    if style and style not in catalog.styles:
         raise errors.invalid_choice("style", style, catalog.styles)
-    if color not in catalog.colors:
+    if color and color not in catalog.colors:
         raise errors.invalid_choice("color", color, catalog.colors)
     if size not in catalog.sizes:
         raise errors.invalid_choice("size", size, catalog.sizes)
@@ -135,5 +183,13 @@ def parse_generation_input(
     if webhook_url is not None:
         webhook_url = validate_url(webhook_url, allow_loopback_webhooks)
     return GenerationInput(
-        user_id, model, style, color, size, prompt, catalog.price(size, model), webhook_url
+        user_id,
+        model,
+        style,
+        color,
+        size,
+        prompt,
+        catalog.price(size, model),
+        webhook_url,
+        source,
     )

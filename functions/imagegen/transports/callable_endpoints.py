@@ -53,6 +53,7 @@ CALLABLE_CODE: dict[ErrorCode, FunctionsErrorCode] = {
     ErrorCode.REQUEST_IN_PROGRESS: Code.FAILED_PRECONDITION,
     ErrorCode.IMAGE_DELETED: Code.FAILED_PRECONDITION,
     ErrorCode.IMAGE_PURGED: Code.FAILED_PRECONDITION,
+    ErrorCode.EDIT_NOT_SUPPORTED: Code.INVALID_ARGUMENT,
     ErrorCode.ACCOUNT_CLOSED: Code.FAILED_PRECONDITION,
     ErrorCode.GENERATION_FAILED: Code.ABORTED,
     ErrorCode.BUSY: Code.RESOURCE_EXHAUSTED,
@@ -201,7 +202,7 @@ def _options(data: Mapping[str, Any]) -> generating.GenerationOptions:
     )
 
 
-ORDER_FIELDS = ("model", "style", "color", "size", "prompt", "webhookUrl")
+ORDER_FIELDS = ("model", "style", "color", "size", "prompt", "webhookUrl", "input")
 
 
 @callable_operation

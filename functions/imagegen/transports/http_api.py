@@ -40,6 +40,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.IMAGE_DELETED: 410,
     ErrorCode.IMAGE_PURGED: 410,
+    ErrorCode.EDIT_NOT_SUPPORTED: 400,
     ErrorCode.ACCOUNT_CLOSED: 410,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_PENDING: 429,

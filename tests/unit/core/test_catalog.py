@@ -35,3 +35,16 @@ def test_catalog_cache_reloads_after_ttl():
     now[0] = 30.0
     cache.get()
     assert len(loads) == 2
+
+
+def test_which_models_edit_and_a_replicate_model_s_image_input():
+    from imagegen.core.catalog import DEFAULT_EDIT_INPUT, model_from_document
+
+    docs = catalog_documents(DEFAULT_CATALOG)
+    assert all(docs["models"][m]["edits"] is True for m in ("model-a", "model-b"))
+    kontext = model_from_document(
+        "k", {"provider": "replicate", "edits": True, "editInput": "image_prompt"}
+    )
+    assert kontext is not None and kontext.edits and kontext.edit_input == "image_prompt"
+    plain = model_from_document("p", {"provider": "openai", "edits": "yes"})
+    assert plain is not None and not plain.edits and plain.edit_input == DEFAULT_EDIT_INPUT

@@ -84,3 +84,22 @@ def test_odd_stored_values_read_as_absent_or_zero():
 def test_status_predicates_read_the_stored_status():
     assert rr.unsettled({rr.STATUS: "pending"}) and not rr.unsettled({})
     assert rr.cancelable({rr.STATUS: "queued"}) and not rr.cancelable({rr.STATUS: "processing"})
+
+
+def test_an_edit_records_its_input_and_clients_see_it():
+    from imagegen.providers.image_models import InputImage
+    from imagegen.records.shapes import request_json
+    from imagegen.records.validation import GenerationInput, InputRef
+
+    order = GenerationInput(
+        "u1", "model-a", "anime", "neon", "512x512", "brighter", 1, None,
+        InputRef("generation", "r0"), InputImage(b"png", "image/png"), "ab12",
+    )  # fmt: skip
+    request = GenerationRequest.from_order(order, "r1")
+    doc = request.to_document()
+    assert doc[rr.INPUT] == {"kind": "generation", "id": "r0", "sha256": "ab12"}
+    assert GenerationRequest.from_document("r1", doc).input == doc[rr.INPUT]
+    assert request_json("r1", doc)["input"] == doc[rr.INPUT]
+    assert request.spec(order.input_image).input_image == InputImage(b"png", "image/png")
+    assert "input" not in REQUEST.to_document()
+    assert GenerationRequest.from_document("r1", {**doc, rr.INPUT: "junk"}).input is None

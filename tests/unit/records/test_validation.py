@@ -77,3 +77,67 @@ def test_document_ids_are_checked_before_any_read():
     assert is_document_id("flux") and is_document_id("a" * 128)
     for bad in ("", "a/b", ".", "..", "__x__", "a" * 129, "\ud800", "a\x00b"):
         assert not is_document_id(bad), bad
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc",
+        [],
+        {},
+        {"uploadId": "a", "generationRequestId": "b"},
+        {"imageId": "a"},
+        {"uploadId": 3},
+        {"uploadId": ""},
+        {"generationRequestId": "a/b"},
+        {"generationRequestId": "__x__"},
+    ],
+)
+def test_a_malformed_input_is_invalid_input(value):
+    with pytest.raises(DomainError) as exc:
+        parse(input=value)
+    assert exc.value.code == "invalid-input" and exc.value.details == {"field": "input"}
+
+
+def test_an_edit_names_its_input_and_of_a_generation_may_leave_out_style_and_color():
+    from imagegen.records.validation import InputRef
+
+    order = parse(input={"uploadId": "up1"})
+    assert order.input == InputRef("upload", "up1") and order.cost == 3
+    assert order.as_payload() == {**VALID, "input": {"uploadId": "up1"}}
+    edit = parse_generation_input(
+        {k: v for k, v in VALID.items() if k not in ("style", "color")}
+        | {"input": {"generationRequestId": "r1"}},
+        DEFAULT_CATALOG,
+        MODEL_NAMES,
+    )
+    assert edit.input == InputRef("generation", "r1") and (edit.style, edit.color) == ("", "")
+    assert parse(input={"generationRequestId": "r1"}, style="sketch").style == "sketch"
+    # an upload has no style or color of its own: both are required
+    with pytest.raises(DomainError) as exc:
+        parse_generation_input(
+            {"userId": "u1", "model": "model-a", "size": "512x512", "prompt": "p"}
+            | {"input": {"uploadId": "up1"}},
+            DEFAULT_CATALOG,
+            MODEL_NAMES,
+        )
+    assert exc.value.details["missingFields"] == ["style", "color"]
+    with pytest.raises(DomainError) as exc:
+        parse(input={"generationRequestId": "r1"}, style="nope")
+    assert exc.value.code == "invalid-style"
+
+
+def test_a_model_that_cannot_edit_refuses_an_input():
+    from dataclasses import replace
+
+    from imagegen.core.catalog import ModelEntry
+
+    catalog = replace(
+        DEFAULT_CATALOG,
+        models={**DEFAULT_CATALOG.models, "plain": ModelEntry("plain", "openai", "gpt")},
+    )
+    body = {**VALID, "model": "plain"}
+    assert parse_generation_input(body, catalog).input is None  # generating is fine
+    with pytest.raises(DomainError) as exc:
+        parse_generation_input({**body, "input": {"uploadId": "u"}}, catalog)
+    assert exc.value.code == "edit-not-supported" and exc.value.details == {"model": "plain"}
