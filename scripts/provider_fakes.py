@@ -571,6 +571,10 @@ def gemini_error(h: Handler, code: int, status: str, message: str, details: list
     )
 
 
+def proto_field(message: dict[str, Any], json_name: str, proto_name: str) -> Any:
+    return message.get(json_name, message.get(proto_name))
+
+
 def proto_bytes(text: str) -> bytes | None:
     """A `bytes` field of the JSON mapping of protobuf: standard or URL-safe base64, with or
     without padding."""
@@ -602,14 +606,16 @@ def gemini_generate(h: Handler, version: str, model: str) -> None:
     parts = [p for c in body.get("contents", []) for p in c.get("parts", [])]
     prompt = " ".join(str(p.get("text", "")) for p in parts if "text" in p)
     for index, part in enumerate(parts):  # input images: `inlineData` parts
-        inline = part.get("inlineData")
+        # The JSON mapping of protobuf accepts a field's lowerCamelCase or original name.
+        inline = proto_field(part, "inlineData", "inline_data")
         if not isinstance(inline, dict):
             continue
         data = proto_bytes(str(inline.get("data", "")))
-        if data is None or not inline.get("mimeType"):
+        mime = proto_field(inline, "mimeType", "mime_type")
+        if data is None or not mime:
             gemini_error(h, 400, "INVALID_ARGUMENT", "Invalid inline_data.", [])
             return
-        received("gemini", prompt, data, str(inline["mimeType"]), model=model, partIndex=index)
+        received("gemini", prompt, data, str(mime), model=model, partIndex=index)
     config = body.get("generationConfig", {})
     usage = {"promptTokenCount": 20, "candidatesTokenCount": 1290, "totalTokenCount": 1310}
     if "[500]" in prompt:
