@@ -282,6 +282,24 @@ def purgeDeletedImages(event: scheduler_fn.ScheduledEvent) -> None:  # noqa: N80
     gallery.purge_deleted(event.schedule_time or datetime.now(UTC))
 
 
+# --- Edits and conversations: reference images ------------------------------------------------
+
+# Decoding an upload of up to 16.8 MP holds a few copies of its pixels: more memory, fewer at once.
+_UPLOAD_OPTIONS: dict[str, Any] = {"memory": options.MemoryOption.GB_1, "concurrency": 8}
+
+
+@https_fn.on_request(cors=_CORS, **_UPLOAD_OPTIONS)
+def uploadImage(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST the raw bytes of a PNG, JPEG or WebP (at most 10 MB): stored without metadata."""
+    return endpoints.upload_image(req)
+
+
+@callables.on_call(**_UPLOAD_OPTIONS)
+def uploadReferenceImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """{data: base64, contentType} (at most 7 MB decoded): like uploadImage, for the caller."""
+    return callables.upload_reference_image(req)
+
+
 # --- Operations and reports: health, the audit, crash recovery, weekly reports, the migration ---
 
 

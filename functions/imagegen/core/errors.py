@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     INVALID_SIGNATURE = "invalid-signature"
     INVALID_INPUT = "invalid-input"
     EDIT_NOT_SUPPORTED = "edit-not-supported"
+    INVALID_IMAGE = "invalid-image"
     INSUFFICIENT_CREDITS = "insufficient-credits"
     # 401 / 403 / 404 / 405
     UNAUTHENTICATED = "unauthenticated"
@@ -56,11 +57,12 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not-found"
     IMAGE_NOT_FOUND = "image-not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
-    # 409 / 413: a conflict with the current state, an oversized body.
+    # 409 / 413: a conflict with the current state, an oversized body or image.
     IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
     REQUEST_IN_PROGRESS = "request-in-progress"
     NOT_CANCELABLE = "not-cancelable"
     BODY_TOO_LARGE = "body-too-large"
+    IMAGE_TOO_LARGE = "image-too-large"
     # 410: the image was deleted by its owner (restorable) or purged (gone for good); the
     # account is closed (being deleted, or deleted).
     IMAGE_DELETED = "image-deleted"
@@ -152,6 +154,14 @@ def invalid_body() -> DomainError:
 
 def body_too_large(limit: int) -> DomainError:
     return DomainError(ErrorCode.BODY_TOO_LARGE, f"Request body is larger than {limit} bytes.")
+
+
+def invalid_image(detail: str, **details: Any) -> DomainError:
+    return DomainError(ErrorCode.INVALID_IMAGE, f"Not a usable image: {detail}", **details)
+
+
+def image_too_large(detail: str, **details: Any) -> DomainError:
+    return DomainError(ErrorCode.IMAGE_TOO_LARGE, f"The image is too large: {detail}", **details)
 
 
 def method_not_allowed(method: str, allowed: Iterable[str]) -> DomainError:

@@ -98,12 +98,9 @@ def check(
 ) -> DomainError | None:
     """Why this charge is refused (429 with `retryAfterSeconds`), or None to admit it."""
     now_ms = int(now.timestamp() * 1000)
-    if limits.per_minute:
-        window = sorted(t for t in usage.recent if t > now_ms - WINDOW_MS)
-        if len(window) >= limits.per_minute:
-            oldest = window[-limits.per_minute]
-            wait = max(1, math.ceil((oldest + WINDOW_MS - now_ms) / 1000))
-            return errors.rate_limited(limits.per_minute, wait)
+    refusal = check_rate(limits, usage, now)
+    if refusal is not None:
+        return refusal
     if limits.max_pending:
         live = _live_pending(usage, now_ms, pending_timeout_s)
         if len(live) >= limits.max_pending:
@@ -113,6 +110,29 @@ def check(
         if spent + cost > limits.daily_credits:
             return errors.daily_limit(limits.daily_credits, spent, seconds_to_next_day(now))
     return None
+
+
+def check_rate(limits: Limits, usage: Usage, now: datetime) -> DomainError | None:
+    """429 `rate-limited` when the last 60 s already hold `per_minute` admitted requests."""
+    if not limits.per_minute:
+        return None
+    now_ms = int(now.timestamp() * 1000)
+    window = sorted(t for t in usage.recent if t > now_ms - WINDOW_MS)
+    if len(window) < limits.per_minute:
+        return None
+    oldest = window[-limits.per_minute]
+    wait = max(1, math.ceil((oldest + WINDOW_MS - now_ms) / 1000))
+    return errors.rate_limited(limits.per_minute, wait)
+
+
+def recent_after(usage: Usage, now: datetime, keep: int) -> list[int]:
+    """`usage.recent` once a request is admitted at `now`: the last minute's admissions, at
+    most `keep` of them (none when there is no per-minute limit)."""
+    if keep <= 0:
+        return []
+    now_ms = int(now.timestamp() * 1000)
+    window = sorted(t for t in usage.recent if t > now_ms - WINDOW_MS)
+    return [*window[max(0, len(window) - (keep - 1)) :], now_ms]
 
 
 def _live_pending(usage: Usage, now_ms: int, pending_timeout_s: float) -> dict[str, int]:
@@ -127,13 +147,12 @@ def after_charge(
     """The `usage` a charge writes (pruned: the last minute's charges, at most `keep` of
     them, and the pending requests still within the timeout)."""
     now_ms = int(now.timestamp() * 1000)
-    recent = sorted(t for t in usage.recent if t > now_ms - WINDOW_MS)[-max(0, keep - 1) :]
     pending = _live_pending(usage, now_ms, pending_timeout_s)
     pending[request_id] = now_ms
     today = utc_day(now)
     spent = usage.day_credits if usage.day == today else 0
     return {
-        "recent": [*recent, now_ms] if keep else [],
+        "recent": recent_after(usage, now, keep),
         "pending": pending,
         "day": today,
         "dayCredits": spent + cost,

@@ -45,8 +45,10 @@ from imagegen.ledger.limits import (
     Usage,
     after_charge,
     check,
+    check_rate,
     day_credits_after_refund,
     effective_limits,
+    recent_after,
     seconds_to_next_day,
 )
 from imagegen.records.request_record import (
@@ -467,6 +469,59 @@ def _settle(
         return _commit_settlement(client, pending, image, failure)
 
     return retry_on_conflict(attempt, SETTLE_POLICY)
+
+
+def admit_free_request(
+    client: firestore.Client,
+    user_id: str,
+    policy: ChargePolicy,
+    creates: Callable[[], list[tuple[Any, dict[str, Any]]]],
+) -> None:
+    """Admit a request that costs no credits (an upload) under the per-minute limit: it is
+    counted in `users/{uid}.usage.recent` and the documents `creates()` gives are created,
+    in one commit conditional on the user document being unchanged since read (the user is
+    created with 0 credits when missing). Raises rate_limited when the limit is reached,
+    account_closed for an account being deleted or deleted, busy under contention; nothing
+    is written then."""
+    user_ref = _user_ref(client, user_id)
+
+    def attempt() -> None:
+        user = user_ref.get()
+        recent = _free_request_admitted(user_id, user, policy)
+        batch = client.batch()
+        if user.exists:
+            batch.update(user_ref, {"usage.recent": recent}, option=_unchanged(client, user))
+        else:
+            entries.set_balance(client, batch, user, 0, usage={"recent": recent})
+        for ref, document in creates():
+            batch.create(ref, document)
+        batch.commit()
+
+    try:
+        retry_on_conflict(attempt, CHARGE_POLICY)
+    except GaveUp:
+        request_log.busy(user_id, "free request")
+        raise errors.busy("this user's limits") from None
+
+
+def check_free_request(client: firestore.Client, user_id: str, policy: ChargePolicy) -> None:
+    """What `admit_free_request` would refuse now (one read, nothing written): lets an
+    upload be refused before its bytes are decoded and stored."""
+    _free_request_admitted(user_id, _user_ref(client, user_id).get(), policy)
+
+
+def _free_request_admitted(user_id: str, user: Any, policy: ChargePolicy) -> list[int]:
+    """The user's `usage.recent` with a free request admitted now, or the refusal raised."""
+    data = (user.to_dict() or {}) if user.exists else {}
+    if account_closed(data):
+        raise errors.account_closed(user_id)
+    now = datetime.now(UTC)
+    limits = effective_limits(policy.defaults, data.get("limits"))
+    usage = Usage.from_document(data.get("usage"))
+    refusal = check_rate(limits, usage, now)
+    if refusal is not None:
+        raise refusal
+    return recent_after(usage, now, keep=limits.per_minute)
 
 
 MAX_GRANT = 1_000_000

@@ -11,7 +11,7 @@ from typing import Any
 from imagegen.core import errors
 from imagegen.core.auth import Caller
 from imagegen.core.settings import SOFT_DELETE_DAYS
-from imagegen.gallery import lifecycle
+from imagegen.gallery import lifecycle, uploads
 from imagegen.generation.pipeline import CrashPoint
 from imagegen.ledger import moves
 from imagegen.operations.buying import expire_open_checkouts
@@ -91,10 +91,11 @@ class AccountDeletion:
 
 def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDeletion:
     """Delete the caller's account, in this order: close it (`users/{uid}.closingAt`, one
-    commit: no charge, grant or checkout from then on), expire its open Checkout Sessions at
-    Stripe, purge every request (image and prompt), forfeit the remaining balance as one
-    `forfeit` entry and mark `users/{uid}` `deletedAt`, delete the Auth user last. Each step
-    is idempotent, so a retry after a crash half-way finishes the job. Needs a real ID token
+    commit: no charge, grant, checkout or upload from then on), expire its open Checkout
+    Sessions at Stripe, purge every request (image and prompt), erase the uploads (objects
+    and documents), forfeit the remaining balance as one `forfeit` entry and mark
+    `users/{uid}` `deletedAt`, delete the Auth user last. Each step is idempotent, so a
+    retry after a crash half-way finishes the job. Needs a real ID token
     (never the emulator's no-token form: this is destructive). 409 `request-in-progress`
     while a request admitted before the closing is still at its provider (the account stays
     closed; calling again once it has ended finishes the deletion); a queued one is canceled
@@ -120,6 +121,7 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
             raise errors.account_deletion_waits(request_id, str(data.get(STATUS)))
     for request_id, _data in requests:
         lifecycle.purge(client, store, request_id)
+    uploads.erase_all(client, store, user_id)  # none can be added after the closing commit
     if crash is CrashPoint.AFTER_PURGE:
         raise errors.simulated_account_crash(user_id, crash)
     forfeited = moves.forfeit_and_close(client, user_id)

@@ -47,6 +47,20 @@ def header_dimensions(data: bytes) -> tuple[str, int, int]:
     """The format and the declared (width, height) of a PNG, JPEG or WebP, from its header
     alone, within the bounds (`invalid-output` otherwise: unknown format, a header cut short,
     a zero side, or over 4096 px on a side or 16.8 million pixels)."""
+    kind, width, height = declared_size(data)
+    if not within_bounds(width, height):
+        raise invalid(f"{kind} of {width}x{height} is over {MAX_SIDE} px or {MAX_PIXELS} pixels")
+    return kind, width, height
+
+
+def within_bounds(width: int, height: int) -> bool:
+    """At most 4096 px on a side and 16,777,216 pixels."""
+    return width <= MAX_SIDE and height <= MAX_SIDE and width * height <= MAX_PIXELS
+
+
+def declared_size(data: bytes) -> tuple[str, int, int]:
+    """The format and the (width, height) a PNG, JPEG or WebP header declares, bounds not
+    checked (`invalid-output`: unknown format, a header cut short, a zero side)."""
     if data.startswith(PNG_SIGNATURE):
         kind, (width, height) = "PNG", _png_size(data)
     elif data.startswith(b"\xff\xd8"):
@@ -57,8 +71,6 @@ def header_dimensions(data: bytes) -> tuple[str, int, int]:
         raise invalid("not a PNG, JPEG or WebP image")
     if width < 1 or height < 1:
         raise invalid(f"{kind} header declares {width}x{height}")
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise invalid(f"{kind} of {width}x{height} is over {MAX_SIDE} px or {MAX_PIXELS} pixels")
     return kind, width, height
 
 

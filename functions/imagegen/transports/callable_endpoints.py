@@ -6,6 +6,8 @@ the same `{code, message, ...}` as the HTTP error body."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -26,7 +28,7 @@ from imagegen.core.auth import Caller, caller_from_claims
 from imagegen.core.errors import DomainError, ErrorCode
 from imagegen.core.settings import ENFORCE_APP_CHECK, running_in_emulator
 from imagegen.generation import idempotency
-from imagegen.operations import accounts, buying, gallery, generating, reads
+from imagegen.operations import accounts, buying, gallery, generating, reads, uploads
 from imagegen.providers.image_models import Outcome
 from imagegen.records import shapes
 from imagegen.records.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
@@ -41,6 +43,7 @@ CALLABLE_CODE: dict[ErrorCode, FunctionsErrorCode] = {
         Code.INVALID_ARGUMENT,
     ),
     ErrorCode.BODY_TOO_LARGE: Code.INVALID_ARGUMENT,
+    ErrorCode.IMAGE_TOO_LARGE: Code.INVALID_ARGUMENT,
     ErrorCode.METHOD_NOT_ALLOWED: Code.INVALID_ARGUMENT,
     ErrorCode.UNAUTHENTICATED: Code.UNAUTHENTICATED,
     ErrorCode.PERMISSION_DENIED: Code.PERMISSION_DENIED,
@@ -278,3 +281,24 @@ def purge_generation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
 def delete_account(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
     """Like POST deleteUserAccount, for the signed-in user."""
     return shapes.account_deletion_json(gallery.delete_account(caller))
+
+
+# base64 of MAX_CALLABLE_BYTES: a longer `data` is refused before it is decoded.
+_MAX_BASE64_CHARS = 4 * -(-uploads.MAX_CALLABLE_BYTES // 3)
+
+
+@callable_operation
+def upload_reference_image(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST uploadImage, with the bytes in base64 (`data`, at most 7 MB decoded) and
+    their `contentType`, for the signed-in user."""
+    encoded = _string(data, "data") or ""
+    content_type = _string(data, "contentType") or ""
+    limit = uploads.MAX_CALLABLE_BYTES
+    if len(encoded) > _MAX_BASE64_CHARS:
+        size = len(encoded) * 3 // 4
+        raise errors.image_too_large(f"about {size} bytes, at most {limit}.", maxBytes=limit)
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.invalid_image("data is not valid base64.") from None
+    return uploads.upload_image(caller, caller.uid, raw, content_type, limit).as_dict()

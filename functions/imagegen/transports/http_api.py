@@ -38,6 +38,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_IN_PROGRESS: 409,
     ErrorCode.NOT_CANCELABLE: 409,
     ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.IMAGE_TOO_LARGE: 413,
     ErrorCode.IMAGE_DELETED: 410,
     ErrorCode.IMAGE_PURGED: 410,
     ErrorCode.EDIT_NOT_SUPPORTED: 400,

@@ -8,7 +8,7 @@ from werkzeug.http import is_resource_modified, quote_etag
 
 from imagegen.core import auth, errors
 from imagegen.generation import idempotency
-from imagegen.operations import accounts, admin, buying, gallery, generating, reads
+from imagegen.operations import accounts, admin, buying, gallery, generating, reads, uploads
 from imagegen.records import shapes
 from imagegen.records.history import Page
 from imagegen.transports.http_api import (
@@ -250,3 +250,20 @@ def delete_user_account(req: https_fn.Request) -> https_fn.Response:
     """Delete the caller's account (a real ID token only), keeping the books whole."""
     deletion = gallery.delete_account(caller_of(req, check_revoked=True), simulated_crash(req))
     return json_response(200, shapes.account_deletion_json(deletion))
+
+
+@endpoint("POST")
+def upload_image(req: https_fn.Request) -> https_fn.Response:
+    """Upload a reference image: the raw PNG, JPEG or WebP bytes as the body, its type as the
+    `Content-Type` (at most 10 MB; 413 from the declared length before anything is read)."""
+    caller = caller_of(req)
+    limit = uploads.MAX_HTTP_BYTES
+    if (req.content_length or 0) > limit:
+        raise errors.image_too_large(
+            f"{req.content_length} bytes, at most {limit}.", maxBytes=limit
+        )
+    data = req.get_data(cache=False)
+    result = uploads.upload_image(
+        caller, req.args.get("userId") or None, data, req.headers.get("Content-Type"), limit
+    )
+    return json_response(200, result.as_dict())

@@ -19,8 +19,10 @@ from imagegen.ledger.limits import (
     after_charge,
     check,
     check_global,
+    check_rate,
     day_credits_after_refund,
     effective_limits,
+    recent_after,
     seconds_to_next_day,
 )
 
@@ -142,6 +144,34 @@ def test_the_usage_written_is_pruned_to_the_window_and_keep():
         usage = Usage.from_document(after_charge(usage, f"r{n}", 1, now, TIMEOUT_S, keep=3))
     assert len(usage.recent) == 3 and all(t > ms(now) - WINDOW_MS for t in usage.recent)
     assert after_charge(usage, "x", 1, now, TIMEOUT_S, keep=0)["recent"] == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    per_minute=st.integers(1, 5),
+    events=st.lists(st.tuples(st.booleans(), st.integers(0, 30_000)), max_size=15),
+)
+def test_free_requests_and_charges_share_one_per_minute_window(per_minute, events):
+    """Uploads (free: `recent_after` only) and charges count in the same window: no 60 s
+    ever holds more than `per_minute` admissions of either kind."""
+    limits, usage, now, admitted = Limits(per_minute=per_minute), Usage(), START, []
+    for n, (free, gap) in enumerate(events):
+        now += timedelta(milliseconds=gap)
+        if free:
+            if check_rate(limits, usage, now) is not None:
+                continue
+            usage = Usage(recent_after(usage, now, per_minute), usage.pending)
+        else:
+            if check(limits, usage, 1, now, TIMEOUT_S) is not None:
+                continue
+            usage = Usage.from_document(after_charge(usage, f"r{n}", 1, now, TIMEOUT_S, KEEP))
+        admitted.append(ms(now))
+        assert sum(1 for t in admitted if t > ms(now) - WINDOW_MS) <= per_minute
+
+
+def test_no_per_minute_limit_keeps_no_recent_admissions():
+    assert recent_after(Usage(recent=(ms(START),)), START, keep=0) == []
+    assert check_rate(Limits(), Usage(recent=(ms(START),) * 9), START) is None
 
 
 junk = st.one_of(
