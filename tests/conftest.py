@@ -133,6 +133,7 @@ WARM_UP = [
     ("POST", "generateWeeklyReport"),
     ("POST", "createCheckoutSession"),
     ("POST", "stripeWebhook"),
+    ("POST", "uploadImage"),
 ]
 
 

@@ -106,6 +106,19 @@ def test_nobody_reads_a_requests_operator_details_not_even_its_owner(owned, db):
     assert query.status_code == 403
 
 
+def test_only_the_owner_reads_their_uploads_and_nobody_writes_them(owned, db):
+    uid, _ = owned
+    path = f"users/{uid}/uploads/up1"
+    db.document(path).set({"contentType": "image/png", "width": 1, "height": 1})
+    assert get(path, uid) == 200
+    for who in ("someone-else", None):
+        assert get(path, who) == 403
+    for who in (uid, "someone-else", None):
+        assert write(path, who, {"width": 4096}) == 403
+        assert create(f"users/{uid}/uploads", who, {"contentType": "image/png"}) == 403
+    assert db.document(path).get().to_dict()["width"] == 1
+
+
 def test_catalog_is_public_and_read_only():
     assert get("sizes/512x512", None) == 200
     assert get("styles/anime", "someone") == 200
