@@ -74,7 +74,7 @@ PROVIDER_SECRETS = [REPLICATE_API_TOKEN, OPENAI_API_KEY, GEMINI_API_KEY]
 RATE_LIMIT_PER_MINUTE = params.IntParam(
     "RATE_LIMIT_PER_MINUTE",
     default=60,
-    description="Generation requests one user may start per minute (sliding 60 s window).",
+    description="Generations and uploads one user may start per minute (sliding 60 s window).",
 )
 MAX_PENDING_PER_USER = params.IntParam(
     "MAX_PENDING_PER_USER",
