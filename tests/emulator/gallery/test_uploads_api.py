@@ -149,6 +149,22 @@ def test_a_user_with_a_token_uploads_for_themself_over_http(api, db, token_for):
     assert list(upload_docs(db, uid)) == [resp.json()["uploadId"]]
 
 
+def test_an_uploaded_image_is_the_input_of_an_edit(api, db, new_user):
+    """The contract edits read: the request records the sha256 of the bytes the model got,
+    which are the stored bytes the upload's document describes."""
+    uid = new_user(10)
+    upload_id = upload(api, jpeg_with_gps(), "image/jpeg", uid).json()["uploadId"]
+    edit = api.generate(
+        userId=uid, prompt="make the sky darker", input={"uploadId": upload_id}, style="sketch"
+    )
+    assert edit.status_code == 200, edit.text
+    request = db.collection("generationRequests").document(edit.json()["generationRequestId"])
+    recorded = request.get().to_dict()["input"]
+    digest = upload_docs(db, uid)[upload_id]["sha256"]
+    assert recorded == {"kind": "upload", "id": upload_id, "sha256": digest}
+    assert digest == hashlib.sha256(object_bytes(f"uploads/{uid}/{upload_id}.jpg")).hexdigest()
+
+
 # --- refusals: nothing stored ------------------------------------------------------------------
 
 
