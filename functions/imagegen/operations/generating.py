@@ -49,10 +49,16 @@ def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
     model = data.get("model") if isinstance(data.get("model"), str) else None
     order = parse_generation_input(data, current_catalog(model), None, running_in_emulator())
     auth.require_user(caller, order.user_id)
-    if order.input is not None:  # an edit: its image is read (and refused) before any charge
-        source = edit_input.read_input(db(), images(), order.user_id, order.input)
-        order = edit_input.with_input(order, source)
     return order
+
+
+def _with_input_read(order: GenerationInput) -> GenerationInput:
+    """An edit's order with its image read (or refused: 404, 410) before any charge; other
+    orders as they are."""
+    if order.input is None:
+        return order
+    source = edit_input.read_input(db(), images(), order.user_id, order.input)
+    return edit_input.with_input(order, source)
 
 
 def create_generation(
@@ -63,50 +69,58 @@ def create_generation(
     Returns the completed request (or the accepted one); raises `generation-failed` after the
     refund is committed, and the charge's errors (insufficient credits, unknown user, a limit,
     budget-exhausted, busy) having charged nothing. With an idempotency key, it runs at most
-    once per key and payload.
+    once per key and payload, and a replay answers what the first call answered even when an
+    edit's input has since been deleted (the input is read inside the first run only).
     """
     auth.require_user(caller, order.user_id)
     client = db()
+    payload = order.as_payload()
 
     def run(request_id: str | None) -> idempotency.StoredResult:
-        view = global_controls()
-        refusal = check_global(view.controls)
-        if refusal is not None:
-            raise refusal
-        policy = charge_policy(view)  # with the day's budget, counted by the charge itself
-        if options.asynchronous:
-            charged = pipeline.enqueue(
-                client,
-                order,
-                request_id or pipeline.new_request_id(),
-                _send_generation_task,
-                options.forced,
-                policy,
-            )
-            body = shapes.accepted_json(
-                charged.request_id, charged.status, charged.cost, charged.balance
-            )
-            return idempotency.StoredResult(body, accepted=charged.status in UNSETTLED)
-        outcome = pipeline.generate(
-            client, order, studio(), options.forced, request_id, options.crash, policy
-        )
-        settlement = outcome.settlement
-        if order.webhook_url and settlement.settled_now:
-            notify_settled(outcome.request_id)
-        if settlement.status != RequestStatus.COMPLETED:
-            raise errors.generation_failed(
-                outcome.request_id, settlement.refunded, settlement.failure_kind
-            )
-        body = shapes.completed_json(
-            outcome.request_id, order, outcome.balance_after_charge, settlement.image_url
-        )
-        return idempotency.StoredResult(body)
+        order_ = _with_input_read(order)
+        return _charge_and_run(client, order_, options, request_id)
 
     if options.idempotency_key is None:
         return run(None)
-    return idempotency.run_once(
-        client, order.user_id, options.idempotency_key, order.as_payload(), now(), run
+    return idempotency.run_once(client, order.user_id, options.idempotency_key, payload, now(), run)
+
+
+def _charge_and_run(
+    client: Any, order: GenerationInput, options: GenerationOptions, request_id: str | None
+) -> idempotency.StoredResult:
+    """The body of one generation: charge, then generate and settle (or queue)."""
+    view = global_controls()
+    refusal = check_global(view.controls)
+    if refusal is not None:
+        raise refusal
+    policy = charge_policy(view)  # with the day's budget, counted by the charge itself
+    if options.asynchronous:
+        charged = pipeline.enqueue(
+            client,
+            order,
+            request_id or pipeline.new_request_id(),
+            _send_generation_task,
+            options.forced,
+            policy,
+        )
+        body = shapes.accepted_json(
+            charged.request_id, charged.status, charged.cost, charged.balance
+        )
+        return idempotency.StoredResult(body, accepted=charged.status in UNSETTLED)
+    outcome = pipeline.generate(
+        client, order, studio(), options.forced, request_id, options.crash, policy
     )
+    settlement = outcome.settlement
+    if order.webhook_url and settlement.settled_now:
+        notify_settled(outcome.request_id)
+    if settlement.status != RequestStatus.COMPLETED:
+        raise errors.generation_failed(
+            outcome.request_id, settlement.refunded, settlement.failure_kind
+        )
+    body = shapes.completed_json(
+        outcome.request_id, order, outcome.balance_after_charge, settlement.image_url
+    )
+    return idempotency.StoredResult(body)
 
 
 def _send_generation_task(request_id: str) -> None:

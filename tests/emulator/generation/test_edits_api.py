@@ -142,6 +142,29 @@ def test_deleted_and_purged_images_are_410_and_nothing_is_charged(api, db, new_u
     assert balance(db, uid) == 8 and check_books(db, [uid]) == []
 
 
+def test_a_retried_edit_replays_its_answer_after_the_input_is_purged(api, db, new_user):
+    """An Idempotency-Key replay answers what the first call answered, charged once, even
+    when the image it edited has been purged since."""
+    uid = new_user(10)
+    source = generate(api, uid)
+    body = {"userId": uid, "input": {"generationRequestId": source}, "prompt": "at dusk"}
+    body.update(model="model-b", size="512x512")
+    headers = {"X-Simulate-Outcome": "success", "Idempotency-Key": f"edit-{uuid.uuid4().hex}"}
+    first = api.post("createGenerationRequest", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    erased = api.post("purgeGenerationRequest", json={"userId": uid, "id": source})
+    assert erased.status_code == 200, erased.text
+    again = api.post("createGenerationRequest", json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    same = ("generationRequestId", "deductedCredits", "imageUrl")
+    assert [again.json()[k] for k in same] == [first.json()[k] for k in same]
+    fresh = api.post(
+        "createGenerationRequest", json=body, headers={"X-Simulate-Outcome": "success"}
+    )
+    assert fresh.status_code == 410 and fresh.json()["error"]["code"] == "image-purged"
+    assert balance(db, uid) == 8 and check_books(db, [uid]) == []
+
+
 def test_a_model_that_cannot_edit_is_400_and_nothing_is_charged(api, db, new_user):
     model_id = f"t-noedit-{uuid.uuid4().hex[:6]}"
     db.collection("models").document(model_id).set(
