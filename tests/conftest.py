@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
@@ -24,6 +25,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from books import check_books  # noqa: E402
+
+# Property tests have no wall-clock deadline: the suite runs beside the emulators on a busy
+# machine, and speed is measured by the benchmarks, never by a test.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 PROJECT_ID = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
 FUNCTIONS_URL = os.environ.get("FUNCTIONS_URL", f"http://127.0.0.1:5001/{PROJECT_ID}/us-central1")

@@ -184,6 +184,7 @@ junk = st.one_of(
 )
 
 
+@settings(deadline=None)  # no wall-clock deadline: the machine may be busy
 @given(
     overrides=st.dictionaries(
         st.sampled_from(["perMinute", "maxPending", "dailyCredits", "x"]), junk
@@ -203,6 +204,7 @@ def test_overrides_take_only_whole_numbers_in_range(overrides):
     assert effective_limits(defaults, "not a map") == defaults
 
 
+@settings(deadline=None)  # no wall-clock deadline: the machine may be busy
 @given(
     data=st.one_of(
         junk, st.dictionaries(st.sampled_from(["recent", "pending", "day", "dayCredits"]), junk)
@@ -217,6 +219,7 @@ def test_usage_from_any_document_is_well_formed(data):
     assert isinstance(usage.day_credits, int) and not isinstance(usage.day_credits, bool)
 
 
+@settings(deadline=None)  # no wall-clock deadline: the machine may be busy
 @given(moment=st.datetimes(timezones=st.just(UTC)))
 def test_seconds_to_next_day_reach_midnight(moment):
     wait = seconds_to_next_day(moment)
