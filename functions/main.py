@@ -300,6 +300,57 @@ def uploadReferenceImage(req: https_fn.CallableRequest) -> Any:  # noqa: N802
     return callables.upload_reference_image(req)
 
 
+# --- Edits and conversations: sessions of turns, each continuing from the latest image ---------
+
+
+@https_fn.on_request(cors=_CORS)
+def createSession(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {userId?, title?}: start a conversation."""
+    return endpoints.create_session(req)
+
+
+@https_fn.on_request(cors=_CORS)
+def listSessions(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET: the caller's conversations, newest first, paginated."""
+    return endpoints.list_sessions(req)
+
+
+@https_fn.on_request(cors=_CORS)
+def getSession(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """GET ?id=: one of the caller's conversations with its turns in order."""
+    return endpoints.get_session(req)
+
+
+@https_fn.on_request(cors=_CORS)
+def deleteSession(req: https_fn.Request) -> https_fn.Response:  # noqa: N802
+    """POST {id}: hide a conversation and soft-delete its requests."""
+    return endpoints.delete_session(req)
+
+
+@callables.on_call()
+def newConversation(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Start a conversation for the signed-in user ({title?})."""
+    return callables.new_conversation(req)
+
+
+@callables.on_call()
+def listConversations(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """The signed-in user's conversations, newest first, paginated."""
+    return callables.list_conversations(req)
+
+
+@callables.on_call()
+def getConversation(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """One of the signed-in user's conversations with its turns ({id})."""
+    return callables.get_conversation(req)
+
+
+@callables.on_call()
+def deleteConversation(req: https_fn.CallableRequest) -> Any:  # noqa: N802
+    """Hide one of the signed-in user's conversations and soft-delete its requests ({id})."""
+    return callables.delete_conversation(req)
+
+
 # --- Operations and reports: health, the audit, crash recovery, weekly reports, the migration ---
 
 

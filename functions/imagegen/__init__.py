@@ -11,6 +11,7 @@ package's docstring names what it may import; `tests/unit/test_layout.py` checks
 - `generation`: a request from charge to settlement, idempotency keys, crash recovery.
 - `reporting`: the weekly report, anomalies, incidents, the migration of old documents.
 - `gallery`: soft delete, restore and purge of an owner's images.
+- `conversations`: sessions of turns, each continuing from the session's latest image.
 - `operations`: the application layer, every operation once for every transport.
 - `transports`: HTTP endpoints and callables, thin adapters around `operations`.
 """

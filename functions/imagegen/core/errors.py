@@ -47,6 +47,9 @@ class ErrorCode(StrEnum):
     INVALID_CANCEL_URL = "invalid-cancel-url"
     INVALID_SIGNATURE = "invalid-signature"
     INVALID_INPUT = "invalid-input"
+    INVALID_SESSION_ID = "invalid-session-id"
+    INVALID_MODE = "invalid-mode"
+    INVALID_TITLE = "invalid-title"
     EDIT_NOT_SUPPORTED = "edit-not-supported"
     INVALID_IMAGE = "invalid-image"
     INSUFFICIENT_CREDITS = "insufficient-credits"
@@ -200,6 +203,10 @@ def edit_not_supported(model: str) -> DomainError:
 
 def request_not_found() -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, "Generation request not found.")
+
+
+def session_not_found() -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, "Session not found.")
 
 
 def generation_failed(request_id: str, refunded: int, kind: str | None = None) -> DomainError:

@@ -77,6 +77,7 @@ REPORTS = "reports"
 WEEKLY_ACTIVE_USERS = "weeklyActiveUsers"  # weeklyActiveUsers/{week}/users/{uid}
 IDEMPOTENCY_KEYS = "idempotencyKeys"
 PURCHASES = "purchases"  # users/{uid}/purchases/{sessionId}
+SESSIONS = "sessions"  # users/{uid}/sessions/{sessionId}: conversations
 CREDIT_PACKS = "creditPacks"
 CONFIG = "config"  # config/generation: the global switch and budget
 GENERATION_CONFIG = "generation"

@@ -99,7 +99,13 @@ def generate(
         return GenerationOutcome(request_id, charged.balance, settlement)
     try:
         settlement = run_and_settle(
-            client, studio, request.spec(order.input_image), order.user_id, forced, charged, crash
+            client,
+            studio,
+            request.spec(order.input_image, order.context),
+            order.user_id,
+            forced,
+            charged,
+            crash,
         )
     except GaveUp:
         request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")

@@ -63,6 +63,7 @@ from imagegen.records.request_record import (
     weekly_marker,
     weekly_marker_ref,
 )
+from imagegen.records.session_record import open_for_turns, session_ref, turn_fields
 
 PENDING, QUEUED = RequestStatus.PENDING, RequestStatus.QUEUED
 COMPLETED, FAILED, CANCELED = RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELED
@@ -115,7 +116,9 @@ def charge(
     the account). The same commit marks the user active in the request's ISO week (for the
     report's unique users) when that marker does not exist yet. With the policy's day budget,
     the same commit counts the cost on the day's budget shards (`budget_rules`), or the charge
-    is refused with budget_exhausted; the request records the day (`budgetDay`).
+    is refused with budget_exhausted; the request records the day (`budgetDay`). A turn of a
+    conversation (`request.session_id`) is refused with not-found unless its session exists
+    and is not deleted; the same commit counts it on the session (`lastRequestId`, `turns`).
     """
     user_ref = _user_ref(client, request.user_id)
     request_ref = client.collection(REQUESTS).document(request.id)
@@ -130,7 +133,11 @@ def charge(
         refs = [user_ref, request_ref, marker_ref]
         if day_budget is not None:
             refs.append(shard_ref(client, day_budget.day, start))
-        user, existing, marker, *first_shard = get_many(client, *refs)
+        if request.session_id is not None:
+            refs.append(session_ref(client, request.user_id, request.session_id))
+        user, existing, marker, *rest = get_many(client, *refs)
+        session = rest.pop() if request.session_id is not None else None
+        first_shard = rest
         if existing.exists:
             stored = GenerationRequest.from_document(request.id, existing.to_dict() or {})
             return ChargeResult(
@@ -139,6 +146,10 @@ def charge(
         user_data = (user.to_dict() or {}) if user.exists else {}
         if not user.exists or account_closed(user_data):
             raise errors.user_not_found()  # a closing or deleted account is gone for charges
+        if session is not None and not open_for_turns(
+            session.to_dict() if session.exists else None
+        ):
+            raise errors.session_not_found()  # unknown, another user's or deleted: no charge
         balance = entries.credits_of(user)
         if balance < request.cost:
             raise errors.insufficient_credits(balance, request.cost)
@@ -175,6 +186,12 @@ def charge(
         )
         if not marker.exists:  # once per user and week: read, not write
             batch.set(marker_ref, weekly_marker(request.user_id, created))
+        if session is not None:  # a turn: counted on its session, if not deleted since read
+            batch.update(
+                session.reference,
+                turn_fields(request.id),
+                option=_unchanged(client, session),
+            )
         for shard, spent in shards:  # each only if unchanged since read (or created)
             if shard.exists:
                 batch.update(shard.reference, {"spent": spent}, option=_unchanged(client, shard))

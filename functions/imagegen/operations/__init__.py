@@ -7,8 +7,9 @@ wired to (Firestore, the catalog cache, the models, the bucket, task queues, lim
 `clock` its one clock. One module per concern: `generating` (charge, generate and settle,
 synchronous or queued, cancel), `reads` (balances, ledgers, requests, images, health),
 `buying` (checkout and the Stripe webhook), `gallery` (delete, restore, purge, account
-deletion), `accounts` (the signup bonus), `admin` (grants, audit, recovery, reports,
-migration) and `notifications` (webhooks of settled requests).
+deletion), `sessions` (conversations and what a turn continues from), `accounts` (the
+signup bonus), `admin` (grants, audit, recovery, reports, migration) and `notifications`
+(webhooks of settled requests).
 
-May import: core, providers, records, ledger, billing, generation, reporting, gallery.
+May import: core, providers, records, ledger, billing, generation, reporting, gallery, conversations.
 """

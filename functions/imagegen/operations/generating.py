@@ -13,6 +13,7 @@ from imagegen.core.vocabulary import UNSETTLED, RequestStatus
 from imagegen.generation import edit_input, idempotency, pipeline
 from imagegen.ledger import moves
 from imagegen.ledger.limits import check_global
+from imagegen.operations import sessions
 from imagegen.operations.clock import now
 from imagegen.operations.notifications import notify_settled
 from imagegen.operations.reads import owned_request
@@ -53,8 +54,11 @@ def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
 
 
 def _with_input_read(order: GenerationInput) -> GenerationInput:
-    """An edit's order with its image read (or refused: 404, 410) before any charge; other
-    orders as they are."""
+    """An edit's order with its image read (or refused: 404, 410) before any charge; a turn
+    of a session first takes the session's latest image as its input (`sessions.turn_of`,
+    404 for a session that is not the caller's); other orders as they are."""
+    if order.session_id is not None:
+        order = sessions.turn_of(order, current_catalog(order.model))
     if order.input is None:
         return order
     source = edit_input.read_input(db(), images(), order.user_id, order.input)

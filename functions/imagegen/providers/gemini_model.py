@@ -1,7 +1,8 @@
 """Gemini image generation (https://ai.google.dev/gemini-api/docs/image-generation) through
 the official `google-genai` SDK: `models/{model}:generateContent` with `responseModalities`
 [TEXT, IMAGE] and `imageConfig.aspectRatio`; an edit sends its input image as an `inlineData`
-part before the instruction. The image is the `inlineData` part of the answer (text parts may
+part before the instruction, and a turn of a conversation its session's earlier instructions
+as earlier turns. The image is the `inlineData` part of the answer (text parts may
 come first). A blocked prompt (`promptFeedback.blockReason`, no candidates) or a
 `finishReason` of `IMAGE_SAFETY` / `IMAGE_PROHIBITED_CONTENT` (or `SAFETY`, `PROHIBITED_CONTENT`)
 is a `safety-block`; a 429 waits its `retryDelay`; 5xx and connection errors are retried; a
@@ -90,6 +91,27 @@ def retry_delay(details: object) -> float | None:
     return None
 
 
+def gemini_contents(spec: ImageSpec) -> Any:
+    """What `generateContent` is sent: the prompt alone; otherwise one user turn whose parts
+    are, in order, the conversation's earlier instructions (`spec.context`, oldest first,
+    each its own text part marked as earlier), the input image of an edit, and the current
+    instruction."""
+    from google.genai import types
+
+    prompt = provider_prompt(spec)
+    if spec.input_image is None and not spec.context:
+        return prompt
+    parts = [types.Part.from_text(text=f"{EARLIER}{text}") for text in spec.context]
+    if spec.input_image is not None:  # an edit: the image, then the instruction
+        image = spec.input_image
+        parts.append(types.Part.from_bytes(data=image.data, mime_type=image.content_type))
+    parts.append(types.Part.from_text(text=prompt))
+    return types.Content(role="user", parts=parts)
+
+
+EARLIER = "Earlier instruction in this conversation (already applied to the image): "
+
+
 class GeminiModel(ProviderModel):
     """A Gemini image model, e.g. `gemini-2.5-flash-image`."""
 
@@ -101,17 +123,7 @@ class GeminiModel(ProviderModel):
         client = gemini_client(self._base_url, self._key, self._timeout)
         ratio = aspect_ratio(spec.size)
 
-        contents: Any = provider_prompt(spec)
-        if spec.input_image is not None:  # an edit: the image, then the instruction
-            contents = types.Content(
-                role="user",
-                parts=[
-                    types.Part.from_bytes(
-                        data=spec.input_image.data, mime_type=spec.input_image.content_type
-                    ),
-                    types.Part.from_text(text=contents),
-                ],
-            )
+        contents = gemini_contents(spec)
 
         def attempt() -> Any:
             config = types.GenerateContentConfig(

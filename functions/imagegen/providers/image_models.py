@@ -32,7 +32,8 @@ class InputImage:
 @dataclass(frozen=True)
 class ImageSpec:
     """What to draw; for an edit, `input_image` is the picture to change and `prompt` the
-    instruction."""
+    instruction. In a conversation, `context` holds the earlier instructions, oldest first
+    (models that take a conversation, Gemini, receive them)."""
 
     request_id: str
     model: str
@@ -41,6 +42,7 @@ class ImageSpec:
     size: str
     prompt: str
     input_image: InputImage | None = None
+    context: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

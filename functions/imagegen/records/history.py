@@ -88,7 +88,7 @@ def credits_of(snapshot: Any) -> int:
 MAX_SKIP_BATCHES = 20  # how far one page may read past documents `keep` leaves out
 
 
-def _page(
+def read_page(
     query: Any,
     collection: Any,
     page: Page,
@@ -134,7 +134,7 @@ def read_ledger(client: firestore.Client, user_id: str, page: Page) -> LedgerPag
     query = entries_ref.order_by("timestamp", direction=firestore.Query.DESCENDING).order_by(
         "__name__", direction=firestore.Query.DESCENDING
     )
-    entries, token = _page(query, entries_ref, page, lambda data: True)
+    entries, token = read_page(query, entries_ref, page, lambda data: True)
     return LedgerPage(user_id, credits_of(user), entries, token)
 
 
@@ -167,7 +167,7 @@ def list_requests(
     query = query.order_by(CREATED_AT, direction=firestore.Query.DESCENDING).order_by(
         "__name__", direction=firestore.Query.DESCENDING
     )
-    docs, token = _page(
+    docs, token = read_page(
         query,
         requests,
         page,

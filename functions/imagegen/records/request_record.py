@@ -45,6 +45,7 @@ COLOR = "color"
 SIZE = "size"
 PROMPT = "prompt"
 INPUT = "input"  # an edit's input image: {kind: "upload" | "generation", id, sha256}
+SESSION_ID = "sessionId"  # the conversation (users/{uid}/sessions/{id}) the request is a turn of
 COST = "cost"
 STATUS = "status"
 WEBHOOK_URL = "webhookUrl"
@@ -67,6 +68,7 @@ _FIELDS: dict[str, str] = {
     SIZE: "size",
     PROMPT: "prompt",
     INPUT: "input",
+    SESSION_ID: "session_id",
     COST: "cost",
     STATUS: "status",
     "mode": "mode",
@@ -138,6 +140,7 @@ class GenerationRequest:
     cost: int
     status: str = RequestStatus.PENDING
     input: Mapping[str, Any] | None = None  # an edit: {kind, id, sha256} of its input image
+    session_id: str | None = None  # a turn of this conversation
     created_at: datetime | None = None
     mode: str | None = None  # "async" for the asynchronous mode
     webhook_url: str | None = None
@@ -181,13 +184,24 @@ class GenerationRequest:
             status=status,
             webhook_url=order.webhook_url,
             input=input_record(order),
+            session_id=order.session_id,
             **extra,
         )
 
-    def spec(self, input_image: InputImage | None = None) -> ImageSpec:
-        """What the model is asked to draw (for an edit, from `input_image`)."""
+    def spec(
+        self, input_image: InputImage | None = None, context: tuple[str, ...] = ()
+    ) -> ImageSpec:
+        """What the model is asked to draw (for an edit, from `input_image`; in a
+        conversation, after the instructions of `context`)."""
         return ImageSpec(
-            self.id, self.model, self.style, self.color, self.size, self.prompt, input_image
+            self.id,
+            self.model,
+            self.style,
+            self.color,
+            self.size,
+            self.prompt,
+            input_image,
+            context,
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -220,6 +234,8 @@ class GenerationRequest:
                 values.pop(text, None)
         if not isinstance(values.get("input"), Mapping):
             values.pop("input", None)
+        if not isinstance(values.get("session_id"), str):
+            values.pop("session_id", None)
         values["cost"] = whole_credits(data.get(COST))
         values["status"] = str(values.get("status", RequestStatus.PENDING))
         created = data.get(CREATED_AT)

@@ -155,3 +155,59 @@ def account_deletion_json(deletion: Any) -> dict[str, Any]:
         "purgedRequests": deletion.purged_requests,
         "forfeitedCredits": deletion.forfeited_credits,
     }
+
+
+def session_json(record: Record) -> dict[str, Any]:
+    """A session (`users/{uid}/sessions/{id}`) as clients see it."""
+    data = record.data
+    return {
+        "sessionId": record.id,
+        "title": data.get("title"),
+        "createdAt": iso(data.get("createdAt")),
+        "updatedAt": iso(data.get("updatedAt")),
+        "lastRequestId": data.get("lastRequestId"),
+        "turnCount": data.get("turns", 0),  # the document's `turns`
+    }
+
+
+def sessions_page_json(user_id: str, sessions: list[Record], token: str | None) -> dict[str, Any]:
+    return {
+        "userId": user_id,
+        "sessions": [session_json(s) for s in sessions],
+        "nextPageToken": token,
+    }
+
+
+def turn_json(record: Record) -> dict[str, Any]:
+    """One turn of a session: its request, instruction, status, image and failure."""
+    data = record.data
+    shown = data.get("status") == RequestStatus.COMPLETED and not data.get("visibility")
+    failure = None
+    if data.get("failureKind") or data.get("failureReason"):
+        failure = {"kind": data.get("failureKind"), "reason": data.get("failureReason")}
+    source = data.get("input")
+    return {
+        "generationRequestId": record.id,
+        "prompt": data.get("prompt"),
+        "status": data.get("status"),
+        "imageUrl": data.get("imageUrl") if shown else None,
+        "failure": failure,
+        "input": {"kind": source.get("kind"), "id": source.get("id")}
+        if isinstance(source, Mapping)
+        else None,
+        "deleted": bool(data.get("visibility")),
+        "createdAt": iso(data.get("createdAt")),
+    }
+
+
+def session_detail_json(session: Record, turns: list[Record]) -> dict[str, Any]:
+    return {**session_json(session), "turns": [turn_json(t) for t in turns]}
+
+
+def session_deletion_json(deletion: Any) -> dict[str, Any]:
+    return {
+        "sessionId": deletion.session_id,
+        "deleted": True,
+        "requestsDeleted": deletion.requests_deleted,
+        "requestsInProgress": deletion.requests_in_progress,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from imagegen.core import errors
@@ -17,6 +17,8 @@ REQUIRED_FIELDS: tuple[str, ...] = ("userId", "model", "style", "color", "size",
 INHERITED_FIELDS: tuple[str, ...] = ("style", "color")
 # `input` of an order: its one key -> the kind of image it names.
 INPUT_KINDS: dict[str, str] = {"uploadId": "upload", "generationRequestId": "generation"}
+# `mode` of a session's turn: edit the session's latest image (the default), or a new image.
+TURN_MODES: tuple[str, ...] = ("edit", "generate")
 MAX_PROMPT_LENGTH = 2000
 MAX_USER_ID_LENGTH = 128
 _RESERVED_ID = re.compile(r"^__.*__$")
@@ -38,7 +40,10 @@ class InputRef:
 @dataclass(frozen=True)
 class GenerationInput:
     """A validated generation request and its price. An edit names its `input`; once read
-    (before the charge), `input_image` holds its bytes and `input_sha256` their digest."""
+    (before the charge), `input_image` holds its bytes and `input_sha256` their digest.
+    A turn of a conversation names its `session_id`; `fresh` (`mode: "generate"`) asks for a
+    new image; `input_from_session` says the input is the session's latest image (not named
+    by the client) and `context` holds the session's earlier instructions, oldest first."""
 
     user_id: str
     model: str
@@ -51,6 +56,10 @@ class GenerationInput:
     input: InputRef | None = None
     input_image: InputImage | None = field(default=None, compare=False, repr=False)
     input_sha256: str | None = None
+    session_id: str | None = None
+    fresh: bool = False
+    input_from_session: bool = False
+    context: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def as_payload(self) -> dict[str, Any]:
         """The client-supplied fields, as stored and as compared for idempotency."""
@@ -64,8 +73,12 @@ class GenerationInput:
         }
         if self.webhook_url is not None:
             payload["webhookUrl"] = self.webhook_url
-        if self.input is not None:
+        if self.input is not None and not self.input_from_session:
             payload["input"] = {self.input.key: self.input.id}
+        if self.session_id is not None:
+            payload["sessionId"] = self.session_id
+        if self.fresh:
+            payload["mode"] = "generate"
         return payload
 
 
@@ -147,7 +160,12 @@ def parse_generation_input(
     generation (`input.generationRequestId`) may leave out `style` and `color` (they are then
     "" here, and taken from the generation when it is read)."""
     source = parse_input_ref(body["input"]) if body.get("input") is not None else None
-    optional = INHERITED_FIELDS if source is not None and source.kind == "generation" else ()
+    session_id, fresh = parse_turn(body, source)
+    # A turn that may edit its session's latest image may leave them out too (checked once
+    # the session is read: `turn_without_image`).
+    may_edit_session = session_id is not None and source is None and not fresh
+    inherits = may_edit_session or (source is not None and source.kind == "generation")
+    optional = INHERITED_FIELDS if inherits else ()
     required = [name for name in REQUIRED_FIELDS if name not in optional or name in body]
     missing = [name for name in required if body.get(name) in (None, "")]
     if missing:
@@ -192,4 +210,41 @@ def parse_generation_input(
         catalog.price(size, model),
         webhook_url,
         source,
+        session_id=session_id,
+        fresh=fresh,
     )
+
+
+def parse_turn(body: Mapping[str, Any], source: InputRef | None) -> tuple[str | None, bool]:
+    """`sessionId` (an id) and `mode` ("edit", the default, or "generate") of an order; a
+    `mode` of "generate" cannot come with an `input`."""
+    session_id, mode = body.get("sessionId"), body.get("mode")
+    if session_id is not None and (
+        not isinstance(session_id, str) or not is_document_id(session_id)
+    ):
+        raise errors.invalid_field(
+            "sessionId", f"sessionId must be an id: 1-{MAX_USER_ID_LENGTH} characters, no '/'."
+        )
+    if mode is not None and mode not in TURN_MODES:
+        raise errors.invalid_choice("mode", str(mode), TURN_MODES)
+    if mode == "generate" and source is not None:
+        raise errors.invalid_field("mode", 'mode "generate" takes no input.')
+    return session_id, mode == "generate"
+
+
+def session_edit(order: GenerationInput, request_id: str, catalog: Catalog) -> GenerationInput:
+    """A turn that edits its session's latest image (the completed request `request_id`);
+    400 `edit-not-supported` when the order's model cannot edit."""
+    entry = catalog.models.get(order.model)
+    if entry is None or not entry.edits:
+        raise errors.edit_not_supported(order.model)
+    return replace(order, input=InputRef("generation", request_id), input_from_session=True)
+
+
+def turn_without_image(order: GenerationInput) -> GenerationInput:
+    """A turn that generates (no image in its session yet, or `mode: "generate"`): it needs
+    `style` and `color` as any generation does."""
+    missing = [name for name in INHERITED_FIELDS if not getattr(order, name)]
+    if missing:
+        raise errors.missing_fields(missing)
+    return order

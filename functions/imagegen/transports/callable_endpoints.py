@@ -28,7 +28,7 @@ from imagegen.core.auth import Caller, caller_from_claims
 from imagegen.core.errors import DomainError, ErrorCode
 from imagegen.core.settings import ENFORCE_APP_CHECK, running_in_emulator
 from imagegen.generation import idempotency
-from imagegen.operations import accounts, buying, gallery, generating, reads, uploads
+from imagegen.operations import accounts, buying, gallery, generating, reads, sessions, uploads
 from imagegen.providers.image_models import Outcome
 from imagegen.records import shapes
 from imagegen.records.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
@@ -205,7 +205,17 @@ def _options(data: Mapping[str, Any]) -> generating.GenerationOptions:
     )
 
 
-ORDER_FIELDS = ("model", "style", "color", "size", "prompt", "webhookUrl", "input")
+ORDER_FIELDS = (
+    "model",
+    "style",
+    "color",
+    "size",
+    "prompt",
+    "webhookUrl",
+    "input",
+    "sessionId",
+    "mode",
+)
 
 
 @callable_operation
@@ -302,3 +312,29 @@ def upload_reference_image(caller: Caller, data: Mapping[str, Any]) -> dict[str,
     except (binascii.Error, ValueError):
         raise errors.invalid_image("data is not valid base64.") from None
     return uploads.upload_image(caller, caller.uid, raw, content_type, limit).as_dict()
+
+
+@callable_operation
+def new_conversation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST createSession, for the signed-in user."""
+    return shapes.session_json(sessions.create_session(caller, caller.uid, data.get("title")))
+
+
+@callable_operation
+def list_conversations(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like GET listSessions, for the signed-in user."""
+    page = sessions.list_sessions(caller, caller.uid, _page(data))
+    return shapes.sessions_page_json(page.user_id, page.sessions, page.next_page_token)
+
+
+@callable_operation
+def get_conversation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like GET getSession, for the signed-in user."""
+    view = sessions.get_session(caller, caller.uid, data.get("id"))
+    return shapes.session_detail_json(view.session, view.turns)
+
+
+@callable_operation
+def delete_conversation(caller: Caller, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Like POST deleteSession, for the signed-in user."""
+    return shapes.session_deletion_json(sessions.delete_session(caller, caller.uid, data.get("id")))

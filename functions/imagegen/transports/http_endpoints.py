@@ -8,7 +8,16 @@ from werkzeug.http import is_resource_modified, quote_etag
 
 from imagegen.core import auth, errors
 from imagegen.generation import idempotency
-from imagegen.operations import accounts, admin, buying, gallery, generating, reads, uploads
+from imagegen.operations import (
+    accounts,
+    admin,
+    buying,
+    gallery,
+    generating,
+    reads,
+    sessions,
+    uploads,
+)
 from imagegen.records import shapes
 from imagegen.records.history import Page
 from imagegen.transports.http_api import (
@@ -267,3 +276,33 @@ def upload_image(req: https_fn.Request) -> https_fn.Response:
         caller, req.args.get("userId") or None, data, req.headers.get("Content-Type"), limit
     )
     return json_response(200, result.as_dict())
+
+
+def create_session(req: https_fn.Request) -> https_fn.Response:
+    """Start a conversation: {userId?, title?} -> {sessionId, title, createdAt, ...}."""
+    body = read_json_object(req)
+    record = sessions.create_session(caller_of(req), user_id_of(req), body.get("title"))
+    return json_response(200, shapes.session_json(record))
+
+
+@endpoint("GET")
+def list_sessions(req: https_fn.Request) -> https_fn.Response:
+    """The caller's conversations, newest first, one page at a time."""
+    page = sessions.list_sessions(caller_of(req), req.args.get("userId"), page_of(req))
+    return json_response(
+        200, shapes.sessions_page_json(page.user_id, page.sessions, page.next_page_token)
+    )
+
+
+@endpoint("GET")
+def get_session(req: https_fn.Request) -> https_fn.Response:
+    """One of the caller's conversations with its turns in order."""
+    view = sessions.get_session(caller_of(req), req.args.get("userId"), req.args.get("id"))
+    return json_response(200, shapes.session_detail_json(view.session, view.turns))
+
+
+@endpoint("POST")
+def delete_session(req: https_fn.Request) -> https_fn.Response:
+    """Hide one of the caller's conversations and soft-delete its requests."""
+    deletion = sessions.delete_session(caller_of(req), user_id_of(req), request_id_of(req))
+    return json_response(200, shapes.session_deletion_json(deletion))
