@@ -9,6 +9,7 @@ not found, exactly like another user's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -99,6 +100,22 @@ def recent_images(client: firestore.Client, user_id: str, session_id: str) -> li
     )
     kept = [Record(s.id, s.to_dict() or {}) for s in query.stream()]
     return [r for r in kept if not r.data.get(VISIBILITY)][:CONTEXT_TURNS]
+
+
+def context_before(
+    client: firestore.Client, user_id: str, session_id: str, before: datetime | None
+) -> tuple[str, ...]:
+    """The instructions a turn created at `before` continues from (a queued turn, read when it
+    runs): those of the session's latest completed turns created before it."""
+    recent = recent_images(client, user_id, session_id)
+    if before is not None:
+        recent = [r for r in recent if (_created(r) or before) < before]
+    return context_of(recent)
+
+
+def _created(record: Record) -> datetime | None:
+    value = record.data.get(CREATED_AT)
+    return value if isinstance(value, datetime) else None
 
 
 def context_of(recent: list[Record]) -> tuple[str, ...]:

@@ -53,6 +53,8 @@ class Studio:
     model_for: Callable[[str], ImageModel]  # model id -> its adapter (from the catalog)
     images: ImageStore
     url_for: Callable[[str], str]  # request id -> the URL that serves its image
+    # A queued turn of a conversation: its session's earlier instructions, oldest first.
+    context_for: Callable[[GenerationRequest], tuple[str, ...]] | None = None
 
 
 def new_request_id() -> str:
@@ -257,7 +259,11 @@ def process_queued(
             if settlement.settled_now and on_settled is not None:
                 on_settled(request_id)
             return settlement
-    settlement = run_and_settle(client, studio, request.spec(input_image), request.user_id, forced)
+    context: tuple[str, ...] = ()
+    if request.session_id is not None and studio.context_for is not None:
+        context = studio.context_for(request)
+    spec = request.spec(input_image, context)
+    settlement = run_and_settle(client, studio, spec, request.user_id, forced)
     if settlement.settled_now:
         log_settled(request, settlement, started, mode="async")
         if on_settled is not None:

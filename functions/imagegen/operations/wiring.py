@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from imagegen.conversations import sessions as conversations
 from imagegen.core import errors
 from imagegen.core.catalog import Catalog, CatalogCache, TtlCache, catalog_from_documents
 from imagegen.core.firestore_client import db
@@ -44,6 +45,7 @@ from imagegen.providers.image_models import ImageModel
 from imagegen.providers.image_store import ImageStore, image_url, open_default_bucket
 from imagegen.providers.registry import ProviderSettings, build_model
 from imagegen.providers.simulator import SimulatedModel, build_models
+from imagegen.records.request_record import GenerationRequest
 from imagegen.records.validation import is_document_id
 
 CONTROLS_TTL_SECONDS = controls_cache_seconds()
@@ -131,7 +133,14 @@ def model_for(model_id: str) -> ImageModel:
 
 def studio() -> Studio:
     """The models and where their images go."""
-    return Studio(model_for, _IMAGES, image_url_for)
+    return Studio(model_for, _IMAGES, image_url_for, _session_context)
+
+
+def _session_context(request: GenerationRequest) -> tuple[str, ...]:
+    """A queued turn's context: its session's instructions before it (see `sessions`)."""
+    return conversations.context_before(
+        db(), request.user_id, request.session_id or "", request.created_at
+    )
 
 
 def enqueue_task(function_name: str, data: dict[str, Any], task_id: str) -> None:

@@ -187,3 +187,21 @@ def test_only_operators_read_and_write_the_generation_controls_and_only_valid_on
     for body in bad_docs:
         resp = requests.patch(f"{DOCS}/config/generation", json=body, headers=admin, timeout=10)
         assert resp.status_code == 403, resp.text
+
+
+def test_owner_reads_and_lists_own_sessions_others_nothing_nobody_writes(owned, api):
+    uid, _ = owned
+    resp = api.post("createSession", json={"userId": uid, "title": "rules"})
+    assert resp.status_code == 200, resp.text
+    path = f"users/{uid}/sessions/{resp.json()['sessionId']}"
+    assert get(path, uid) == 200
+    for who in ("someone-else", None):
+        assert get(path, who) == 403
+    parent = f"{DOCS}/users/{uid}:runQuery"
+    listing = {"structuredQuery": {"from": [{"collectionId": "sessions"}]}}
+    assert requests.post(parent, json=listing, headers=headers(uid), timeout=10).status_code == 200
+    other = requests.post(parent, json=listing, headers=headers("someone-else"), timeout=10)
+    assert other.status_code == 403
+    for who in (uid, "someone-else"):
+        assert write(path, who, {"turns": 0}) == 403
+        assert create(f"users/{uid}/sessions", who, {"title": "mine"}) == 403
