@@ -350,6 +350,50 @@ describe("gallery and account deletion", () => {
   });
 });
 
+describe("conversations", () => {
+  test("a conversation through the callables; the owner listens to the session, others cannot", async () => {
+    const hana = await newUser(5);
+    const made = await hana.call("newConversation", { title: "kites" });
+    assert.equal(made.title, "kites");
+    const ref = doc(hana.db, "users", hana.uid, "sessions", made.sessionId);
+    const turn = (prompt, extra = {}) => hana.call("generateImage", {
+      ...ORDER, prompt, sessionId: made.sessionId, simulateOutcome: "success", ...extra,
+    });
+    const first = await turn("a kite");
+    const second = await turn("in the rain");
+    const failed = await failure(turn("add thunder", { simulateOutcome: "failure" }));
+    assert.equal(failed.details.code, "generation-failed");
+    const third = await turn("at sunset");
+    const seen = await until(ref, (s) => s?.turns === 4);
+    assert.equal(seen.lastRequestId, third.generationRequestId);
+    const shown = await hana.call("getConversation", { id: made.sessionId });
+    assert.deepEqual(shown.turns.map((t) => t.status), ["completed", "completed", "failed", "completed"]);
+    assert.equal(shown.turns[1].input.id, first.generationRequestId);
+    assert.equal(shown.turns[3].input.id, second.generationRequestId); // the last good image
+    const listed = await hana.call("listConversations", {});
+    assert.deepEqual(listed.sessions.map((s) => s.sessionId), [made.sessionId]);
+    const ivan = await newUser(3);
+    const denied = await until(doc(ivan.db, "users", hana.uid, "sessions", made.sessionId), () => true, 10000)
+      .then(() => assert.fail("read another user's session"), (e) => e);
+    assert.equal(denied.code, "permission-denied");
+    for (const [name, data] of [
+      ["getConversation", { id: made.sessionId }],
+      ["deleteConversation", { id: made.sessionId }],
+      ["generateImage", { ...ORDER, sessionId: made.sessionId }],
+    ]) {
+      const err = await failure(ivan.call(name, data));
+      assert.equal(err.code, "functions/not-found", name);
+    }
+    const deleted = await hana.call("deleteConversation", { id: made.sessionId });
+    assert.equal(deleted.requestsDeleted, 4);
+    await until(ref, (s) => Boolean(s?.deletedAt));
+    assert.equal((await hana.call("listConversations", {})).sessions.length, 0);
+    const user = await until(doc(hana.db, "users", hana.uid), (u) => u?.credits === 2);
+    booksBalance(await ledger(hana), user.credits);
+    assert.equal((await ledger(ivan)).length, 1);
+  });
+});
+
 describe("listeners", () => {
   test("the owner watches a queued request reach its final status and the balance move", async () => {
     const dave = await newUser(10);
