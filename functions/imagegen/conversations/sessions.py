@@ -124,6 +124,17 @@ def context_of(recent: list[Record]) -> tuple[str, ...]:
     return tuple(str(r.data.get(PROMPT)) for r in reversed(recent) if r.data.get(PROMPT))
 
 
+def erase_all(client: firestore.Client, user_id: str) -> int:
+    """Delete every session document of a user (account deletion: the titles are theirs);
+    their requests are purged by the account deletion itself. Returns how many."""
+    collection = client.collection(USERS).document(user_id).collection(SESSIONS)
+    erased = 0
+    for snap in collection.select([]).stream():
+        snap.reference.delete()
+        erased += 1
+    return erased
+
+
 @dataclass(frozen=True)
 class Deletion:
     session_id: str

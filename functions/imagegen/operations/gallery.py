@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from imagegen.conversations import sessions as conversations
 from imagegen.core import errors
 from imagegen.core.auth import Caller
 from imagegen.core.settings import SOFT_DELETE_DAYS
@@ -93,9 +94,9 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
     """Delete the caller's account, in this order: close it (`users/{uid}.closingAt`, one
     commit: no charge, grant, checkout or upload from then on), expire its open Checkout
     Sessions at Stripe, purge every request (image and prompt), erase the uploads (objects
-    and documents), forfeit the remaining balance as one `forfeit` entry and mark
-    `users/{uid}` `deletedAt`, delete the Auth user last. Each step is idempotent, so a
-    retry after a crash half-way finishes the job. Needs a real ID token
+    and documents) and the sessions, forfeit the remaining balance as one `forfeit` entry
+    and mark `users/{uid}` `deletedAt`, delete the Auth user last. Each step is idempotent,
+    so a retry after a crash half-way finishes the job. Needs a real ID token
     (never the emulator's no-token form: this is destructive). 409 `request-in-progress`
     while a request admitted before the closing is still at its provider (the account stays
     closed; calling again once it has ended finishes the deletion); a queued one is canceled
@@ -122,6 +123,7 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
     for request_id, _data in requests:
         lifecycle.purge(client, store, request_id)
     uploads.erase_all(client, store, user_id)  # none can be added after the closing commit
+    conversations.erase_all(client, user_id)  # the sessions (their titles)
     if crash is CrashPoint.AFTER_PURGE:
         raise errors.simulated_account_crash(user_id, crash)
     forfeited = moves.forfeit_and_close(client, user_id)

@@ -285,3 +285,14 @@ def test_gemini_receives_the_session_s_last_five_instructions_before_the_current
         assert balance(db, uid) == 40 - 7 * 1 and check_books(db, [uid]) == []
     finally:
         db.collection("models").document(model_id).delete()
+
+
+def test_deleting_the_account_erases_its_sessions(api, db, new_user, token_for):
+    uid = new_user(5)
+    sid = new_session(api, uid, "private title")
+    turn(api, uid, sid, "a cat", style="anime", color="neon")
+    resp = call("deleteAccount", token_for(uid), {})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["result"]["purgedRequests"] == 1
+    assert db.document(f"users/{uid}/sessions/{sid}").get().exists is False
+    assert check_books(db, [uid]) == []
