@@ -141,3 +141,51 @@ def test_a_model_that_cannot_edit_refuses_an_input():
     with pytest.raises(DomainError) as exc:
         parse_generation_input({**body, "input": {"uploadId": "u"}}, catalog)
     assert exc.value.code == "edit-not-supported" and exc.value.details == {"model": "plain"}
+
+
+def test_a_turn_names_its_session_and_may_leave_out_style_and_color():
+    from imagegen.records.validation import session_edit, turn_without_image
+
+    order = parse_generation_input(
+        {k: v for k, v in VALID.items() if k not in ("style", "color")} | {"sessionId": "s1"},
+        DEFAULT_CATALOG,
+        MODEL_NAMES,
+    )
+    assert (order.session_id, order.fresh, order.style, order.color) == ("s1", False, "", "")
+    edit = session_edit(order, "r9", DEFAULT_CATALOG)  # the session's latest image
+    assert edit.input is not None and (edit.input.kind, edit.input.id) == ("generation", "r9")
+    # the payload idempotency compares is what the client sent: not the resolved input
+    assert edit.as_payload() == order.as_payload() and "input" not in edit.as_payload()
+    assert edit.as_payload()["sessionId"] == "s1"
+    with pytest.raises(DomainError) as exc:  # no image yet: a generation needs both
+        turn_without_image(order)
+    assert exc.value.details["missingFields"] == ["style", "color"]
+    assert turn_without_image(parse(sessionId="s1")).style == "anime"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"sessionId": "a/b"}, "invalid-session-id"),
+        ({"sessionId": 7}, "invalid-session-id"),
+        ({"mode": "redo"}, "invalid-mode"),
+        ({"mode": "generate", "input": {"generationRequestId": "r1"}}, "invalid-mode"),
+    ],
+)
+def test_a_malformed_turn_is_refused(overrides, code):
+    with pytest.raises(DomainError) as exc:
+        parse(**overrides)
+    assert exc.value.code == code
+
+
+def test_mode_generate_needs_style_and_color_and_is_part_of_the_payload():
+    order = parse(sessionId="s1", mode="generate")
+    assert order.fresh and order.as_payload()["mode"] == "generate"
+    with pytest.raises(DomainError) as exc:
+        parse_generation_input(
+            {"userId": "u1", "model": "model-a", "size": "512x512", "prompt": "p"}
+            | {"sessionId": "s1", "mode": "generate"},
+            DEFAULT_CATALOG,
+            MODEL_NAMES,
+        )
+    assert exc.value.code == "missing-fields"
