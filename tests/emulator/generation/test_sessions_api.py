@@ -296,3 +296,33 @@ def test_deleting_the_account_erases_its_sessions(api, db, new_user, token_for):
     assert resp.json()["result"]["purgedRequests"] == 1
     assert db.document(f"users/{uid}/sessions/{sid}").get().exists is False
     assert check_books(db, [uid]) == []
+
+
+def test_a_queued_turn_edits_the_session_s_image_and_is_counted_when_charged(api, db, new_user):
+    import time
+
+    uid = new_user(10)
+    sid = new_session(api, uid)
+    first = turn(api, uid, sid, "a barn", style="anime", color="neon").json()
+    resp = api.post(
+        "createGenerationRequest",
+        json={
+            "userId": uid,
+            "sessionId": sid,
+            "model": "model-a",
+            "size": "512x512",
+            "prompt": "add snow",
+        },
+        headers={"Prefer": "respond-async", "X-Simulate-Outcome": "success"},
+    )
+    assert resp.status_code == 202, resp.text
+    rid = resp.json()["generationRequestId"]
+    assert session_doc(db, uid, sid)["lastRequestId"] == rid  # counted by the charge
+    deadline = time.monotonic() + 60
+    while (doc := request_doc(db, rid))["status"] in ("queued", "processing"):
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.2)
+    assert doc["status"] == "completed" and doc["sessionId"] == sid
+    assert doc["input"]["id"] == first["generationRequestId"]
+    assert session_doc(db, uid, sid)["turns"] == 2
+    assert balance(db, uid) == 8 and check_books(db, [uid]) == []
