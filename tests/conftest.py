@@ -140,6 +140,10 @@ WARM_UP = [
     ("POST", "createCheckoutSession"),
     ("POST", "stripeWebhook"),
     ("POST", "uploadImage"),
+    ("POST", "createSession"),
+    ("GET", "listSessions"),
+    ("GET", "getSession"),
+    ("POST", "deleteSession"),
 ]
 
 
