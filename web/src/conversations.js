@@ -57,7 +57,7 @@ export function startConversations(fb, user, form, images, reference) {
         item.toggleAttribute("aria-current", item.dataset.id === id);
       }
     } catch (err) {
-      if (mine === shown) setStatus(status, describeError(err), "error");
+      if (mine === shown && open?.id === id) setStatus(status, describeError(err), "error");
     }
   }
 
@@ -90,9 +90,9 @@ export function startConversations(fb, user, form, images, reference) {
     const remove = el("button", { type: "button", class: "secondary delete-session" }, "Delete");
     remove.addEventListener("click", async () => {
       remove.disabled = true;
+      if (open?.id === s.sessionId) close(); // its thread is going away
       try {
         const result = await fb.call("deleteConversation", { id: s.sessionId });
-        if (open?.id === s.sessionId) close();
         setStatus(status, `Deleted "${s.title}" and ${plural(result.requestsDeleted, "image")}; they can be restored from Recently deleted.`, "ok");
         await reloadList();
       } catch (err) {
