@@ -1,6 +1,8 @@
 // The user studio: balance and ledger live, the generate form from the catalog, requests live.
 import { collection, doc, getDocs, limit, onSnapshot, orderBy, query, where } from "firebase/firestore";
 import { startBuying } from "./buying.js";
+import { startConversations } from "./conversations.js";
+import { startReference } from "./edits.js";
 import { deleteButton, startGallery } from "./gallery.js";
 import { describeError, inEmulator } from "./firebase.js";
 import { el, setStatus } from "./ui.js";
@@ -25,13 +27,22 @@ async function loadCatalog(fb, form) {
   // A model may price sizes itself (`credits`: size -> credits); other sizes cost what `sizes` says.
   const price = (size) =>
     offered.find((m) => m.id === form.model.value)?.credits?.[size.id] ?? size.credits;
+  // In edit mode (an input image is set) only the models that can edit are offered.
+  const canEdit = (m) => m.edits === true || !models.length;
   const labelSizes = () => {
+    const editing = form.dataset.mode === "edit";
+    for (const option of form.model.options) {
+      option.disabled = editing && !canEdit(offered.find((m) => m.id === option.value) ?? {});
+    }
+    if (form.model.selectedOptions[0]?.disabled) {
+      form.model.value = [...form.model.options].find((o) => !o.disabled)?.value ?? form.model.value;
+    }
     const chosen = form.size.value;
     fill(form.size, active(sizes), (s) => `${s.id} (${credits(price(s))})`);
     if (chosen) form.size.value = chosen;
     const size = sizes.find((s) => s.id === form.size.value);
     form.querySelector("#generate-button").textContent =
-      `Generate (${size ? credits(price(size)) : "? credits"})`;
+      `${editing ? "Edit" : "Generate"} (${size ? credits(price(size)) : "? credits"})`;
   };
   fill(form.model, offered, (m) => (m.provider && m.provider !== "simulated" ? `${m.id} (${m.provider})` : m.id));
   fill(form.style, active(styles), (s) => s.id);
@@ -49,16 +60,25 @@ function ledgerItem(entry) {
     el("span", { class: "hint" }, when));
 }
 
-function requestCard(fb, id, r, images) {
+const INPUT_KINDS = { upload: "an uploaded image", generation: "an earlier image" };
+
+function requestCard(fb, id, r, images, reference) {
   const card = el("li", { class: "request", "data-id": id, "data-status": r.status },
     el("div", { class: "row" }, el("span", { class: `badge ${r.status}` }, r.status),
       el("span", { class: "meta" }, `${r.model} · ${r.style} · ${r.color} · ${r.size} · ${r.cost} cr`)),
     el("p", { class: "prompt" }, r.prompt));
+  if (r.input?.kind) {
+    card.append(el("p", { class: "meta edit-of", "data-kind": r.input.kind },
+      `Edit of ${INPUT_KINDS[r.input.kind] ?? "an image"}`));
+  }
   if (r.status === "completed" && r.imageUrl) {
     const img = el("img", { alt: `Generated: ${r.prompt}`, "data-size": r.size });
     card.append(img);
     if (!images.has(id)) images.set(id, fb.imageObjectUrl(r.imageUrl));
     images.get(id).then((url) => (img.src = url), () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
+    const edit = el("button", { type: "button", class: "secondary edit", "data-id": id }, "Edit");
+    edit.addEventListener("click", () => images.get(id).then((url) => reference.editGeneration(id, r, url)));
+    card.append(edit);
   }
   if (["failed", "canceled"].includes(r.status)) {
     card.append(el("p", { class: "error" }, r.failureReason || r.status),
@@ -87,6 +107,8 @@ export function startStudio(fb, user) {
   document.querySelector("#outcome-field").hidden = !inEmulator;
   const stops = [];
   const images = new Map();
+  const reference = startReference(fb, form);
+  stops.push(() => reference.stop());
 
   stops.push(onSnapshot(doc(fb.db, "users", user.uid), (snap) => {
     const credits = snap.exists() ? snap.data().credits : 0;
@@ -103,11 +125,12 @@ export function startStudio(fb, user) {
   stops.push(onSnapshot(requestsQuery, (snap) => {
     document.querySelector("#requests").replaceChildren(
       ...snap.docs.filter((d) => !d.data().visibility) // deleted ones live in "Recently deleted"
-        .map((d) => requestCard(fb, d.id, d.data(), images)));
+        .map((d) => requestCard(fb, d.id, d.data(), images, reference)));
   }, (err) => setStatus(status, describeError(err), "error")));
 
   stops.push(startBuying(fb, user));
   stops.push(startGallery(fb));
+  stops.push(startConversations(fb, user, form, images, reference));
 
   loadCatalog(fb, form).catch((err) => setStatus(status, `Catalog: ${describeError(err)}`, "error"));
 
@@ -118,9 +141,12 @@ export function startStudio(fb, user) {
     setStatus(status, "Charging and queueing…");
     const data = Object.fromEntries(["model", "style", "color", "size", "prompt"].map((k) => [k, form[k].value]));
     if (inEmulator && form.outcome.value) data.simulateOutcome = form.outcome.value;
+    const input = reference.input();
+    if (input) data.input = input;
     try {
       const result = await fb.call("generateImage", { ...data, async: true });
-      setStatus(status, `Queued: ${result.deductedCredits} credit(s) charged, ${result.remainingCredits} left.`, "ok");
+      setStatus(status, `${input ? "Edit queued" : "Queued"}: ${result.deductedCredits} credit(s) charged, ${result.remainingCredits} left.`, "ok");
+      if (input) reference.clear();
     } catch (err) {
       setStatus(status, describeError(err), "error");
     } finally {

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -394,3 +395,106 @@ def test_a_user_deletes_restores_and_erases_an_image_then_deletes_the_account(
     css(browser, "#confirm-delete-account").click()
     css(browser, "#delete-account").click()
     wait(browser, lambda d: css(d, "#signin").is_displayed())
+
+
+def image_shown(driver: Any, selector: str) -> Any:
+    """The natural size of the loaded <img> under `selector`, once it has loaded."""
+    return wait(
+        driver,
+        lambda d: d.execute_script(
+            "const i = document.querySelector(arguments[0]);"
+            "return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null",
+            selector,
+        ),
+    )
+
+
+def test_a_user_uploads_a_reference_image_and_edits_it(browser, db, user_with_credits, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(photo)
+    open_signed_in(browser, user_with_credits(5))
+    wait(browser, balance_is(5))
+    css(browser, "#reference-file").send_keys(str(photo))  # the file picker
+    wait(browser, lambda d: css(d, "#reference-preview").is_displayed())
+    upload_id = css(browser, "#reference-preview").get_attribute("data-upload-id")
+    assert upload_id and "96×64" in css(browser, "#reference-label").text
+    assert image_shown(browser, "#reference-thumb") == [96, 64]
+    assert css(browser, "#generate-button").text.startswith("Edit (")
+    screenshots(browser, "studio-reference-image", "#generate-form")
+    generate(browser, "512x512", "success", "make it blue")
+    card = newest_card(browser, "completed")
+    assert card.find_element("css selector", ".edit-of").get_attribute("data-kind") == "upload"
+    assert image_shown(browser, "#requests li img") == [512, 512]
+    saved = db.collection("generationRequests").document(card.get_attribute("data-id")).get()
+    assert saved.get("input")["kind"] == "upload" and saved.get("input")["id"] == upload_id
+    wait(browser, balance_is(4))
+    assert not css(browser, "#reference-preview").is_displayed()  # the next one is new again
+    assert css(browser, "#generate-button").text.startswith("Generate (")
+
+
+def test_edit_on_an_image_makes_the_prompt_its_instruction(browser, db, user_with_credits):
+    open_signed_in(browser, user_with_credits(5))
+    wait(browser, balance_is(5))
+    generate(browser, "512x512", "success", "a red barn")
+    first = newest_card(browser, "completed").get_attribute("data-id")
+    wait(browser, lambda d: css(d, f"#requests li[data-id='{first}'] button.edit")).click()
+    wait(browser, lambda d: css(d, "#generate-form[data-mode=edit]"))
+    assert css(browser, "#generate-title").text == "Edit an image"
+    assert "a red barn" in css(browser, "#reference-label").text
+    image_shown(browser, "#reference-thumb")
+    generate(browser, "512x512", "success", "paint it at night")
+    edited = wait(
+        browser,
+        lambda d: d.execute_script(
+            "const c = document.querySelector('#requests li');"
+            "return c && c.dataset.id !== arguments[0] && c.dataset.status === 'completed'"
+            " ? c : null",
+            first,
+        ),
+    )
+    assert "Edit of an earlier image" in edited.text
+    saved = db.collection("generationRequests").document(edited.get_attribute("data-id")).get()
+    assert saved.get("input")["kind"] == "generation" and saved.get("input")["id"] == first
+    wait(browser, balance_is(3))
+
+
+def test_a_three_turn_conversation_is_a_thread_and_can_be_deleted(browser, db, user_with_credits):
+    open_signed_in(browser, user_with_credits(5))
+    wait(browser, balance_is(5))
+    choose(browser, "#size", "512x512")
+    choose(browser, "#outcome", "success")
+    css(browser, "#session-title").send_keys("Harbour")
+    css(browser, "#new-conversation-form button").click()
+    view = wait(browser, lambda d: css(d, "#conversation[data-id]"))
+    session = view.get_attribute("data-id")
+    wait(browser, lambda d: css(d, f"#sessions li[data-id='{session}']"))
+    for n, instruction in enumerate(["a harbour", "now at night", "add a moon"], start=1):
+        css(browser, "#turn-prompt").send_keys(instruction)
+        css(browser, "#turn-button").click()
+        done = f"#turns li:nth-child({n})[data-status=completed] img"
+        image_shown(browser, done)
+    turns = browser.find_elements("css selector", "#turns li")
+    assert [t.find_element("css selector", ".prompt").text for t in turns] == [
+        "a harbour",
+        "now at night",
+        "add a moon",
+    ]
+    assert [t.find_element("css selector", ".meta").text for t in turns] == [
+        "new image",
+        "edit",
+        "edit",
+    ]
+    ids = [t.get_attribute("data-id") for t in turns]
+    requests = db.collection("generationRequests")
+    for before, after in pairwise(ids):
+        assert requests.document(after).get().get("input")["id"] == before
+    wait(browser, balance_is(2))
+    wait(browser, lambda d: "3 turns" in css(d, f"#sessions li[data-id='{session}']").text)
+    screenshots(browser, "studio-conversation", "#conversations-card")
+    css(browser, f"#sessions li[data-id='{session}'] button.delete-session").click()
+    gone = f"return !document.querySelector('#sessions li[data-id=\"{session}\"]')"
+    wait(browser, lambda d: d.execute_script(gone))
+    assert not css(browser, "#conversation").is_displayed()
+    assert "3 images" in css(browser, "#conversations-status").text
