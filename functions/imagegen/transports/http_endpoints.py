@@ -278,6 +278,7 @@ def upload_image(req: https_fn.Request) -> https_fn.Response:
     return json_response(200, result.as_dict())
 
 
+@endpoint("POST")
 def create_session(req: https_fn.Request) -> https_fn.Response:
     """Start a conversation: {userId?, title?} -> {sessionId, title, createdAt, ...}."""
     body = read_json_object(req)
