@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any
 
@@ -155,28 +156,13 @@ class ReplicateModel(ProviderModel):
 
     def _upload(self, client: Any, image: InputImage) -> str:
         """Upload an edit's input image; the URL that names it in a model's input."""
-        import httpx
-        from replicate.exceptions import ReplicateError
-
         name = f"input.{EXTENSIONS.get(image.content_type, 'png')}"
-        try:
-            uploaded = client.files.create(
+        uploaded = self._safe_call(
+            "upload",
+            lambda: client.files.create(
                 io.BytesIO(image.data), filename=name, content_type=image.content_type
-            )
-        except ReplicateError as err:
-            if err.status == 429 or (err.status or 0) >= 500:
-                raise Retryable(f"upload answered {err.status}", self._retry_after()) from None
-            raise ProviderFailure(
-                FailureKind.PROVIDER_ERROR, f"upload answered {err.status}: {err.title}"
-            ) from None
-        except httpx.TimeoutException:
-            if _deadline_spent():
-                raise ProviderFailure(
-                    FailureKind.TIMEOUT, "upload: no answer before the deadline"
-                ) from None
-            raise Retryable("upload timed out") from None
-        except httpx.HTTPError as err:
-            raise Retryable(f"upload failed: {type(err).__name__}") from None
+            ),
+        )
         return str(uploaded.urls["get"])
 
     def _create(
@@ -217,27 +203,34 @@ class ReplicateModel(ProviderModel):
             ) from None
 
     def _get(self, client: Any, prediction_id: str) -> Any:
+        return self._safe_call(
+            "poll",
+            lambda: client.predictions.get(prediction_id),
+            providerRequestId=prediction_id,
+        )
+
+    def _safe_call(self, step: str, call: Callable[[], Any], **details: Any) -> Any:
+        """A call that starts nothing paid (a poll, an upload): 429, 5xx, network errors and
+        timeouts before the deadline are retried; other answers are `provider-error`."""
         import httpx
         from replicate.exceptions import ReplicateError
 
         try:
-            return client.predictions.get(prediction_id)
+            return call()
         except ReplicateError as err:
             if err.status == 429 or (err.status or 0) >= 500:
-                raise Retryable(f"poll answered {err.status}", self._retry_after()) from None
+                raise Retryable(f"{step} answered {err.status}", self._retry_after()) from None
             raise ProviderFailure(
-                FailureKind.PROVIDER_ERROR,
-                f"poll answered {err.status}",
-                providerRequestId=prediction_id,
+                FailureKind.PROVIDER_ERROR, f"{step} answered {err.status}: {err.title}", **details
             ) from None
         except httpx.TimeoutException:
             if _deadline_spent():
                 raise ProviderFailure(
-                    FailureKind.TIMEOUT, "poll: no answer before the deadline"
+                    FailureKind.TIMEOUT, f"{step}: no answer before the deadline"
                 ) from None
-            raise Retryable("poll timed out") from None
+            raise Retryable(f"{step} timed out") from None
         except httpx.HTTPError as err:
-            raise Retryable(f"poll failed: {type(err).__name__}") from None
+            raise Retryable(f"{step} failed: {type(err).__name__}") from None
 
     def _cancel(self, client: Any, prediction_id: str) -> None:
         try:
