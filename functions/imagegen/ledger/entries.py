@@ -4,8 +4,8 @@ defined with the reads in `records.history`), the entry's creation (`entry_ref`,
 per id) and the user's new balance, conditional on the user being unchanged since it was read
 (`set_balance`). `moves` (charges, settlements, grants, the signup bonus, forfeits) and
 `billing.purchases` (purchases, reversals, reinstatements) decide the amounts and write through
-here; a charge and a refund write the balance in their own conditional update of the user,
-beside its usage.
+here (a charge's usage fields go with its balance); a refund writes the balance in its own
+update of the user, conditional on the version read before the settlement, beside its usage.
 """
 
 from __future__ import annotations

@@ -155,13 +155,13 @@ def charge(
             raise errors.insufficient_credits(balance, request.cost)
         new_balance = balance - request.cost
         usage = Usage.from_document(user_data.get("usage"))
-        update: dict[str, Any] = {"credits": new_balance, "updatedAt": firestore.SERVER_TIMESTAMP}
+        usage_fields: dict[str, Any] = {}  # written with the new balance
         limits = effective_limits(policy.defaults, user_data.get("limits")) if policy else None
         if policy is not None and limits is not None and limits != Limits():
             refusal = check(limits, usage, request.cost, created, policy.pending_timeout_s)
             if refusal is not None:
                 raise refusal
-            update["usage"] = after_charge(
+            usage_fields["usage"] = after_charge(
                 usage,
                 request.id,
                 request.cost,
@@ -169,12 +169,12 @@ def charge(
                 policy.pending_timeout_s,
                 keep=limits.per_minute,
             )
-            usage = Usage.from_document(update["usage"])
+            usage = Usage.from_document(usage_fields["usage"])
         shards: list[tuple[Any, int]] = []
         if day_budget is not None:
             shards = _take_from_budget(client, day_budget, request.cost, start, first_shard[0])
         batch = client.batch()
-        batch.update(user_ref, update, option=_unchanged(client, user))
+        entries.set_balance(client, batch, user, new_balance, **usage_fields)
         budget_day = day_budget.day if day_budget is not None else None
         document = replace(request, created_at=created, budget_day=budget_day).to_document()
         batch.create(request_ref, {**document, UPDATED_AT: firestore.SERVER_TIMESTAMP})
@@ -207,7 +207,7 @@ def charge(
             request_written.update_time,
             user_written.update_time,
             created,
-            usage if "usage" in update else None,
+            usage if usage_fields else None,
             day_budget.day if day_budget is not None else None,
         )
 
