@@ -20,6 +20,7 @@ INPUT_KINDS: dict[str, str] = {"uploadId": "upload", "generationRequestId": "gen
 # `mode` of a session's turn: edit the session's latest image (the default), or a new image.
 TURN_MODES: tuple[str, ...] = ("edit", "generate")
 MAX_PROMPT_LENGTH = 2000
+DEFAULT_MAX_IMAGES = 4  # MAX_IMAGES_PER_REQUEST's default
 MAX_USER_ID_LENGTH = 128
 _RESERVED_ID = re.compile(r"^__.*__$")
 
@@ -60,6 +61,7 @@ class GenerationInput:
     fresh: bool = False
     input_from_session: bool = False
     context: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    num_images: int = 1  # `cost` is the price of all of them
 
     def as_payload(self) -> dict[str, Any]:
         """The client-supplied fields, as stored and as compared for idempotency."""
@@ -79,6 +81,8 @@ class GenerationInput:
             payload["sessionId"] = self.session_id
         if self.fresh:
             payload["mode"] = "generate"
+        if self.num_images != 1:  # absent and 1 are the same order
+            payload["numImages"] = self.num_images
         return payload
 
 
@@ -150,15 +154,30 @@ def parse_input_ref(value: Any) -> InputRef:
     return InputRef(INPUT_KINDS[name], ident)
 
 
+def parse_num_images(value: Any, max_images: int = DEFAULT_MAX_IMAGES) -> int:
+    """`numImages`: absent is 1; else an integer from 1 to `max_images` (400
+    `invalid-num-images` otherwise; a boolean or 2.5 is not an integer, 2.0 is)."""
+    if value is None:
+        return 1
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 1 <= value <= max_images:
+        raise errors.invalid_field(
+            "numImages", f"numImages must be an integer from 1 to {max_images}; got {value!r}."
+        )
+    return int(value)
+
+
 def parse_generation_input(
     body: Mapping[str, Any],
     catalog: Catalog,
     models: Sequence[str] | None = None,
     allow_loopback_webhooks: bool = False,
+    max_images: int = DEFAULT_MAX_IMAGES,
 ) -> GenerationInput:
     """Validate a decoded JSON body; raise the first DomainError that applies. An edit of a
     generation (`input.generationRequestId`) may leave out `style` and `color` (they are then
-    "" here, and taken from the generation when it is read)."""
+    "" here, and taken from the generation when it is read). The price is `numImages` times
+    the catalog's price of one image."""
     source = parse_input_ref(body["input"]) if body.get("input") is not None else None
     session_id, fresh = parse_turn(body, source)
     # A turn that may edit its session's latest image may leave them out too (checked once
@@ -200,6 +219,7 @@ def parse_generation_input(
     webhook_url = body.get("webhookUrl")
     if webhook_url is not None:
         webhook_url = validate_url(webhook_url, allow_loopback_webhooks)
+    num_images = parse_num_images(body.get("numImages"), max_images)
     return GenerationInput(
         user_id,
         model,
@@ -207,11 +227,12 @@ def parse_generation_input(
         color,
         size,
         prompt,
-        catalog.price(size, model),
+        catalog.price(size, model) * num_images,
         webhook_url,
         source,
         session_id=session_id,
         fresh=fresh,
+        num_images=num_images,
     )
 
 
