@@ -46,7 +46,7 @@ STYLE = "style"
 COLOR = "color"
 SIZE = "size"
 PROMPT = "prompt"
-INPUT = "input"  # an edit's input image: {kind: "upload" | "generation", id, sha256}
+INPUT = "input"  # an edit's input image: {kind: "upload" | "generation", id, index?, sha256}
 SESSION_ID = "sessionId"  # the conversation (users/{uid}/sessions/{id}) the request is a turn of
 COST = "cost"
 STATUS = "status"
@@ -276,12 +276,19 @@ class GenerationRequest:
         )
 
 
-def input_record(order: GenerationInput) -> dict[str, str] | None:
-    """`input` of an edit's request: the kind and id of its image and the sha256 of the bytes
-    sent to the model."""
+def input_record(order: GenerationInput) -> dict[str, Any] | None:
+    """`input` of an edit's request: the kind and id of its image (and which image of a
+    generation of several, `index`) and the sha256 of the bytes sent to the model."""
     if order.input is None:
         return None
-    return {"kind": order.input.kind, "id": order.input.id, "sha256": order.input_sha256 or ""}
+    record: dict[str, Any] = {
+        "kind": order.input.kind,
+        "id": order.input.id,
+        "sha256": order.input_sha256 or "",
+    }
+    if order.input.index is not None:
+        record["index"] = order.input.index
+    return record
 
 
 def unsettled(data: Mapping[str, Any]) -> bool:

@@ -27,15 +27,24 @@ _RESERVED_ID = re.compile(r"^__.*__$")
 
 @dataclass(frozen=True)
 class InputRef:
-    """The image an edit starts from: `kind` "upload" or "generation", and its id."""
+    """The image an edit starts from: `kind` "upload" or "generation", its id, and for a
+    generation of several images which one (`index`; None: its first stored image)."""
 
     kind: str
     id: str
+    index: int | None = None
 
     @property
     def key(self) -> str:
         """Its key in an order's `input` (`uploadId` or `generationRequestId`)."""
         return next(name for name, kind in INPUT_KINDS.items() if kind == self.kind)
+
+    def as_payload(self) -> dict[str, Any]:
+        """As the order gave it."""
+        payload: dict[str, Any] = {self.key: self.id}
+        if self.index is not None:
+            payload["index"] = self.index
+        return payload
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ class GenerationInput:
         if self.webhook_url is not None:
             payload["webhookUrl"] = self.webhook_url
         if self.input is not None and not self.input_from_session:
-            payload["input"] = {self.input.key: self.input.id}
+            payload["input"] = self.input.as_payload()
         if self.session_id is not None:
             payload["sessionId"] = self.session_id
         if self.fresh:
@@ -139,19 +148,30 @@ def within(field: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def parse_input_ref(value: Any) -> InputRef:
-    """`{"uploadId": id}` or `{"generationRequestId": id}`; 400 `invalid-input` otherwise."""
-    shape = 'input must be {"uploadId": ...} or {"generationRequestId": ...}'
-    if not isinstance(value, Mapping) or len(value) != 1:
+def parse_input_ref(value: Any, max_images: int = DEFAULT_MAX_IMAGES) -> InputRef:
+    """`{"uploadId": id}` or `{"generationRequestId": id}` (with `"index": i` to pick one
+    image of a generation of several); 400 `invalid-input` otherwise."""
+    shape = 'input must be {"uploadId": ...} or {"generationRequestId": ..., "index"?: ...}'
+    if not isinstance(value, Mapping) or not value:
         raise errors.invalid_field("input", f"{shape}.")
-    [(name, ident)] = value.items()
+    names = [name for name in value if name != "index"]
+    if len(names) != 1:
+        raise errors.invalid_field("input", f"{shape}.")
+    [name] = names
+    ident = value[name]
     if name not in INPUT_KINDS:
         raise errors.invalid_field("input", f"{shape}; got the key {name!r}.")
     if not isinstance(ident, str) or not is_document_id(ident):
         raise errors.invalid_field(
             "input", f"input.{name} must be an id: 1-{MAX_USER_ID_LENGTH} characters, no '/'."
         )
-    return InputRef(INPUT_KINDS[name], ident)
+    index = value.get("index")
+    if "index" in value:
+        if name != "generationRequestId":
+            raise errors.invalid_field("input", "input.index picks an image of a generation.")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 10:
+            raise errors.invalid_field("input", "input.index must be an integer from 0 to 9.")
+    return InputRef(INPUT_KINDS[name], ident, index)
 
 
 def parse_num_images(value: Any, max_images: int = DEFAULT_MAX_IMAGES) -> int:

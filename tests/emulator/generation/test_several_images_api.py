@@ -244,3 +244,29 @@ def test_a_queued_request_of_several_images_settles_each_image(api, db, new_user
         f"{rid}-refund-3",
     ]
     assert balance(db, uid) == 8 and check_books(db, [uid]) == []
+
+
+def test_one_image_of_several_is_edited_by_its_index(api, db, new_user):
+    import hashlib
+
+    uid = new_user(10)
+    made = api.generate("partial", userId=uid, numImages=4).json()
+    rid = made["generationRequestId"]
+    third = api.session.get(made["imageUrls"][1], timeout=60).content  # index 2
+    edit = api.generate(
+        "success", userId=uid, input={"generationRequestId": rid, "index": 2}, prompt="brighter"
+    )
+    assert edit.status_code == 200, edit.text
+    doc = request_doc(db, edit.json()["generationRequestId"])
+    assert doc["input"] == {
+        "kind": "generation",
+        "id": rid,
+        "index": 2,
+        "sha256": hashlib.sha256(third).hexdigest(),
+    }
+    before = balance(db, uid)
+    failed = api.generate("success", userId=uid, input={"generationRequestId": rid, "index": 1})
+    assert failed.status_code == 404 and failed.json()["error"]["code"] == "image-not-found"
+    bad = api.generate("success", userId=uid, input={"uploadId": "x", "index": 1})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid-input"
+    assert balance(db, uid) == before
