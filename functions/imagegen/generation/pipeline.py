@@ -1,10 +1,13 @@
 """A generation request from charge to settlement: the money path, synchronous and queued.
 
-charge -> model -> store the image -> complete, or -> refund. The image is stored in the bucket
-before the request is marked completed, so a completed request always has its image; a
-request that ends failed or canceled never keeps one. A crash between the upload and the
-completion leaves the request unsettled with its image stored: the sweeper then completes it
-(the image the user paid for exists), exactly once; with no image it refunds it."""
+charge -> model -> store the images -> complete, or -> refund. Images are stored in the bucket
+before the request is marked completed, so a completed image always exists; an image that
+failed, or a request that ends failed or canceled, keeps none. A request of several images
+(`numImages`) asks the model for all of them at once (`providers.batch`), stores them in
+parallel and settles them in one commit: completed with the stored ones, each failed one
+refunded by its share. A crash between an upload and the settlement leaves the request
+unsettled with some images stored: the sweeper then completes those (the images the user paid
+for exist) and refunds the others, exactly once; with no image it refunds the request."""
 
 from __future__ import annotations
 

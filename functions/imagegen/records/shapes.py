@@ -213,6 +213,7 @@ def turn_json(record: Record) -> dict[str, Any]:
         "prompt": data.get("prompt"),
         "status": data.get("status"),
         "imageUrl": data.get("imageUrl") if shown else None,
+        "imageUrls": _image_urls(data) if shown else [],
         "failure": failure,
         "input": {"kind": source.get("kind"), "id": source.get("id")}
         if isinstance(source, Mapping)
@@ -220,6 +221,14 @@ def turn_json(record: Record) -> dict[str, Any]:
         "deleted": bool(data.get("visibility")),
         "createdAt": iso(data.get("createdAt")),
     }
+
+
+def _image_urls(data: Mapping[str, Any]) -> list[str]:
+    """A completed request's stored images (one from before `imageUrls`: its `imageUrl`)."""
+    urls = data.get("imageUrls")
+    if isinstance(urls, list):
+        return [str(u) for u in urls]
+    return [str(data["imageUrl"])] if data.get("imageUrl") else []
 
 
 def session_detail_json(session: Record, turns: list[Record]) -> dict[str, Any]:
