@@ -70,8 +70,9 @@ function cachedImage(fb, images, key, url) {
   return images.get(key);
 }
 
-/** The tiles of a several-image request, one per index with its own status. */
-function imageGrid(fb, r, images) {
+/** The tiles of a several-image request, one per index with its own status; Edit on a stored
+ * one starts an edit of that image. */
+function imageGrid(fb, id, r, images, reference) {
   const all = imagesOf(r);
   return el("ul", { class: "tiles", "aria-label": `${all.length} images` }, ...all.map((image) => {
     const tile = el("li", { class: "tile", "data-index": String(image.index), "data-status": image.status });
@@ -79,8 +80,13 @@ function imageGrid(fb, r, images) {
       const img = el("img", { alt: `Image ${image.index + 1} of ${all.length}: ${r.prompt}`,
         "data-size": r.size, "data-url": image.imageUrl });
       tile.append(img);
-      cachedImage(fb, images, image.imageUrl, image.imageUrl).then((url) => (img.src = url),
+      const picture = cachedImage(fb, images, image.imageUrl, image.imageUrl);
+      picture.then((url) => (img.src = url),
         () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
+      const edit = el("button", { type: "button", class: "secondary edit", "data-id": id,
+        "data-index": String(image.index) }, "Edit");
+      edit.addEventListener("click", () => picture.then((url) => reference.editGeneration(id, r, url, image.index)));
+      tile.append(edit);
     } else if (image.status === "failed") {
       tile.append(el("span", { class: "badge failed" }, "failed"),
         el("span", { class: "failure-kind" }, image.failureKind ?? "no image"));
@@ -102,24 +108,21 @@ function requestCard(fb, id, r, images, reference) {
     card.append(el("p", { class: "meta edit-of", "data-kind": r.input.kind },
       `Edit of ${INPUT_KINDS[r.input.kind] ?? "an image"}`));
   }
-  if (count > 1) card.append(imageGrid(fb, r, images));
-  if (r.status === "completed" && r.imageUrl) {
-    // One image: the picture itself. Several: the grid above; Edit starts from the first one.
-    const key = count > 1 ? r.imageUrl : id;
-    if (count === 1) {
-      const img = el("img", { alt: `Generated: ${r.prompt}`, "data-size": r.size });
-      card.append(img);
-      cachedImage(fb, images, key, r.imageUrl).then((url) => (img.src = url),
-        () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
-    }
-    const edit = el("button", { type: "button", class: "secondary edit", "data-id": id }, "Edit");
-    edit.addEventListener("click", () => cachedImage(fb, images, key, r.imageUrl).then((url) => reference.editGeneration(id, r, url)));
-    card.append(edit);
+  if (count > 1) {
+    card.append(imageGrid(fb, id, r, images, reference));
     const failed = imagesOf(r).filter((image) => image.status === "failed").length;
-    if (count > 1 && failed) {
+    if (r.status === "completed" && failed) {
       card.append(el("p", { class: "ok refund" },
         `${failed} of ${count} images failed; refunded ${r.refundedCredits ?? 0} credit(s).`));
     }
+  } else if (r.status === "completed" && r.imageUrl) {
+    const img = el("img", { alt: `Generated: ${r.prompt}`, "data-size": r.size });
+    card.append(img);
+    cachedImage(fb, images, id, r.imageUrl).then((url) => (img.src = url),
+      () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
+    const edit = el("button", { type: "button", class: "secondary edit", "data-id": id }, "Edit");
+    edit.addEventListener("click", () => images.get(id).then((url) => reference.editGeneration(id, r, url)));
+    card.append(edit);
   }
   if (["failed", "canceled"].includes(r.status)) {
     card.append(el("p", { class: "error" }, r.failureReason || r.status),

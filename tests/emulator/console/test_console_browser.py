@@ -552,6 +552,25 @@ def test_four_images_with_every_second_failing_show_as_a_grid(browser, db, user_
     assert "2 of 4 images failed; refunded 2 credit(s)." in card.text
     screenshots(browser, "studio-four-images", f"#requests li[data-id='{rid}']")
 
+    # Edit on the third image edits that image (input.index), as one image again
+    css(browser, f"#requests li[data-id='{rid}'] .tiles > li[data-index='2'] button.edit").click()
+    wait(browser, lambda d: css(d, "#generate-form[data-mode=edit]"))
+    assert css(browser, "#reference-label").text == "Your image 3: four kites"
+    choose(browser, "#num-images", "1")
+    generate(browser, "512x512", "success", "now at night")
+    edited = wait(
+        browser,
+        lambda d: d.execute_script(
+            "const c = document.querySelector('#requests li');"
+            "return c && c.dataset.id !== arguments[0] && c.dataset.status === 'completed'"
+            " ? c.dataset.id : null",
+            rid,
+        ),
+    )
+    source = db.collection("generationRequests").document(edited).get().get("input")
+    assert (source["kind"], source["id"], source["index"]) == ("generation", rid, 2)
+    wait(browser, balance_is(7))
+
 
 def test_one_image_stays_a_single_picture(browser, db, user_with_credits):
     open_signed_in(browser, user_with_credits(3))
