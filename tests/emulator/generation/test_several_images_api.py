@@ -270,3 +270,39 @@ def test_one_image_of_several_is_edited_by_its_index(api, db, new_user):
     bad = api.generate("success", userId=uid, input={"uploadId": "x", "index": 1})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid-input"
     assert balance(db, uid) == before
+
+
+def test_a_retry_after_a_crash_answers_the_balance_the_user_has(api, db, new_user, admin_headers):
+    """A partial request whose process died after storing its images, settled by the
+    sweeper: the retry with the same Idempotency-Key answers the balance as it is (the
+    refunds of the failed images are in it already, not added twice)."""
+    uid = new_user(10)
+    body = {
+        "userId": uid,
+        "model": "model-a",
+        "style": "anime",
+        "color": "neon",
+        "size": "512x512",
+        "prompt": "crash after the uploads",
+        "numImages": 4,
+    }
+    key = {"Idempotency-Key": f"crash-{uid}", "X-Simulate-Outcome": "partial"}
+    crashed = api.post(
+        "createGenerationRequest", json=body, headers={**key, "X-Simulate-Crash": "after-upload"}
+    )
+    assert crashed.status_code == 500, crashed.text
+    assert crashed.json()["error"]["code"] == "simulated-crash"
+    rid = crashed.json()["error"]["generationRequestId"]
+    swept = api.post(
+        "recoverPendingRequests", params={"olderThanSeconds": 0}, headers=admin_headers
+    ).json()
+    assert rid in swept["completed"]
+    assert balance(db, uid) == 10 - 4 + 2  # images 1 and 3 refunded
+    retry = api.post("createGenerationRequest", json=body, headers=key)
+    assert retry.status_code == 200, retry.text
+    answer = retry.json()
+    assert answer["generationRequestId"] == rid
+    assert (answer["deductedCredits"], answer["refundedCredits"]) == (4, 2)
+    assert answer["remainingCredits"] == balance(db, uid) == 8
+    assert len(answer["imageUrls"]) == 2
+    assert check_books(db, [uid]) == []
