@@ -143,8 +143,8 @@ describe("callables", () => {
     assert.equal(result.remainingCredits, 9);
     assert.match(result.imageUrl, /\/getGenerationImage\?id=[0-9a-f]{32}$/);
     assert.deepEqual(Object.keys(result).sort(), [
-      "color", "deductedCredits", "generationRequestId", "imageUrl", "model", "remainingCredits",
-      "size", "status", "style",
+      "color", "deductedCredits", "generationRequestId", "imageUrl", "imageUrls", "images",
+      "model", "numImages", "refundedCredits", "remainingCredits", "size", "status", "style",
     ]);
     const credits = await alice.call("getCredits", { pageSize: 5 });
     assert.equal(credits.currentCredits, 9);
