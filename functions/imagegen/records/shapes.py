@@ -205,7 +205,8 @@ def turn_json(record: Record) -> dict[str, Any]:
     data = record.data
     shown = data.get("status") == RequestStatus.COMPLETED and not data.get("visibility")
     failure = None
-    if data.get("failureKind") or data.get("failureReason"):
+    completed = data.get("status") == RequestStatus.COMPLETED  # some images may have failed
+    if not completed and (data.get("failureKind") or data.get("failureReason")):
         failure = {"kind": data.get("failureKind"), "reason": data.get("failureReason")}
     source = data.get("input")
     return {
