@@ -503,19 +503,21 @@ def through_provider_multi(db, n: int, count: int = 4) -> dict[str, float]:
             client.health()
             create()
             direct_charge_and_settle(db, floor_uid, images=raw_call())
-        floor, multi = [], []
+        floor, multi, health, calls, stores = [], [], [], [], []
         for _ in range(n):
-            floor.append(
-                timed(client.health)
-                + timed(raw_call)
-                + timed(lambda: direct_charge_and_settle(db, floor_uid, images=images))
-            )
+            health.append(timed(client.health))
+            calls.append(timed(raw_call))
+            stores.append(timed(lambda: direct_charge_and_settle(db, floor_uid, images=images)))
+            floor.append(health[-1] + calls[-1] + stores[-1])
             multi.append(timed(create))
         return {
             "floor_p50": statistics.median(floor),
             "floor_p95": pct(floor, 0.95),
             "create_p50": statistics.median(multi),
             "create_p95": pct(multi, 0.95),
+            "health_p50": statistics.median(health),
+            "call_p50": statistics.median(calls),
+            "store_p50": statistics.median(stores),
         }
     finally:
         ref.delete()
@@ -592,12 +594,21 @@ def through_provider_edit(db, n: int) -> dict[str, float]:
         ref.delete()
 
 
-def print_multi(mu: dict[str, float]) -> None:
+def print_multi(mu: dict[str, float], one: dict[str, float]) -> None:
+    """The 4-image figures, their floor's parts, and the ratio to one image (same run)."""
     print("\n== 4 images in one request through the OpenAI adapter (n=4), local server (ms) ==")
+    print(
+        f"{'floor parts p50':<28}health {mu['health_p50']:.1f} + call n=4 {mu['call_p50']:.1f}"
+        f" + Firestore and 4 parallel uploads {mu['store_p50']:.1f}"
+    )
     print(f"{'floor p50 / p95':<28}{mu['floor_p50']:8.1f} / {mu['floor_p95']:.1f}")
     print(f"{'4 images p50 / p95':<28}{mu['create_p50']:8.1f} / {mu['create_p95']:.1f}")
     print(f"{'ratio p50 (target <= 1.3)':<28}{mu['create_p50'] / mu['floor_p50']:8.2f}")
     print(f"{'ratio p95':<28}{mu['create_p95'] / mu['floor_p95']:8.2f}")
+    print(
+        f"{'4 images / 1 image p50':<28}{mu['create_p50'] / one['create_p50']:8.2f}"
+        f" (floors {mu['floor_p50'] / one['floor_p50']:.2f})"
+    )
 
 
 def import_cost(extra: str = "", runs: int = 5) -> tuple[float, float]:
@@ -698,7 +709,7 @@ def run(args: argparse.Namespace) -> int:
         print({k: round(v, 2) for k, v in ed.items()}, ed["create_p50"] / ed["floor_p50"])
         return 0
     if args.only_multi:
-        print_multi(through_provider_multi(db, max(30, n // 2)))
+        print_multi(through_provider_multi(db, max(30, n // 2)), through_provider(db, n // 2))
         return 0
 
     print("\n== rendering one image, in this process (ms) ==")
@@ -731,7 +742,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'edit p50 / p95':<28}{ed['create_p50']:8.1f} / {ed['create_p95']:.1f}")
     print(f"{'ratio p50 (target <= 1.3)':<28}{ed['create_p50'] / ed['floor_p50']:8.2f}")
 
-    print_multi(through_provider_multi(db, max(30, n // 2)))
+    print_multi(through_provider_multi(db, max(30, n // 2)), pr)
 
     print("\n== cold start: a fresh `import main` (median of 5 processes) ==")
     lazy_ms, lazy_rss = import_cost()
