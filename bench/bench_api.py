@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -85,11 +86,15 @@ def floor_image() -> tuple[object, bytes]:
 
 
 BUCKET, PNG = None, b""
+UPLOADS = ThreadPoolExecutor(8)  # the floor's parallel uploads of several images
 
 
-def direct_charge_and_settle(db, uid: str, image: bytes | None = None) -> None:
+def direct_charge_and_settle(
+    db, uid: str, image: bytes | None = None, images: list[bytes] | None = None
+) -> None:
     """The floor's storage and Firestore work, from this process: what the function must do
-    at least (`image`: the bytes uploaded, the simulated model's PNG by default)."""
+    at least (`image`: the bytes uploaded, the simulated model's PNG by default; `images`:
+    several images of one request, uploaded in parallel)."""
     from google.cloud import firestore
 
     user_ref = db.collection("users").document(uid)
@@ -121,15 +126,26 @@ def direct_charge_and_settle(db, uid: str, image: bytes | None = None) -> None:
             results = batch.commit()
         except Exception:
             continue
-        BUCKET.blob(f"bench/{uid}/{req_ref.id}.png").upload_from_string(  # type: ignore[attr-defined]
-            PNG if image is None else image, content_type="image/png"
-        )
+        if images is None:
+            BUCKET.blob(f"bench/{uid}/{req_ref.id}.png").upload_from_string(  # type: ignore[attr-defined]
+                PNG if image is None else image, content_type="image/png"
+            )
+        else:
+            list(UPLOADS.map(partial(upload_one, f"bench/{uid}/{req_ref.id}"), enumerate(images)))
+        urls = {"imageUrls": ["x"] * len(images)} if images else {}
         req_ref.update(
-            {"status": "completed", "imageUrl": "x"},
+            {"status": "completed", "imageUrl": "x", **urls},
             option=db.write_option(last_update_time=results[1].update_time),
         )
         return
     raise RuntimeError("direct transaction kept conflicting")
+
+
+def upload_one(prefix: str, item: tuple[int, bytes]) -> None:
+    index, data = item
+    BUCKET.blob(f"{prefix}/{index}.png").upload_from_string(  # type: ignore[attr-defined]
+        data, content_type="image/png"
+    )
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -452,6 +468,61 @@ def through_provider(db, n: int) -> dict[str, float]:
         ref.delete()
 
 
+BENCH_MULTI_MODEL = "bench-openai-multi"
+
+
+def through_provider_multi(db, n: int, count: int = 4) -> dict[str, float]:
+    """A request for `count` images (`numImages`) through the OpenAI adapter at the local
+    OpenAI server: one call with `n`. Its floor: the usual one, plus the same call (`n` =
+    `count`) to that server as a raw HTTP POST, with the `count` uploads of the bytes it
+    returned done in parallel (not `count` times one image)."""
+    import base64
+
+    ref = db.collection("models").document(BENCH_MULTI_MODEL)
+    ref.set({"provider": "openai", "providerModel": "gpt-image-1.5", "enabled": True})
+    provider = requests.Session()
+    provider.headers["Authorization"] = "Bearer bench-local-key"
+    call = {"model": "gpt-image-1.5", "prompt": "b", "size": "1024x1024", "n": count}
+
+    def raw_call() -> list[bytes]:
+        resp = ok(provider.post(OPENAI_IMAGES, json=call, timeout=30), 200)
+        return [base64.b64decode(item["b64_json"]) for item in resp.json()["data"]]
+
+    def create() -> requests.Response:
+        resp = ok(client.create(uid, BENCH_MULTI_MODEL, numImages=count), 200)
+        if len(resp.json().get("imageUrls") or []) != count:
+            raise RuntimeError(f"expected {count} images: {resp.text[:300]}")
+        return resp
+
+    try:
+        uid = make_users(db, 1, 10 * count * n)[0]
+        floor_uid = make_users(db, 1, 10 * n)[0]
+        client = Client()
+        images = raw_call()
+        for _ in range(10):  # warm the worker, the adapter's client and the connections
+            client.health()
+            create()
+            direct_charge_and_settle(db, floor_uid, images=raw_call())
+        floor, multi, health, calls, stores = [], [], [], [], []
+        for _ in range(n):
+            health.append(timed(client.health))
+            calls.append(timed(raw_call))
+            stores.append(timed(lambda: direct_charge_and_settle(db, floor_uid, images=images)))
+            floor.append(health[-1] + calls[-1] + stores[-1])
+            multi.append(timed(create))
+        return {
+            "floor_p50": statistics.median(floor),
+            "floor_p95": pct(floor, 0.95),
+            "create_p50": statistics.median(multi),
+            "create_p95": pct(multi, 0.95),
+            "health_p50": statistics.median(health),
+            "call_p50": statistics.median(calls),
+            "store_p50": statistics.median(stores),
+        }
+    finally:
+        ref.delete()
+
+
 OPENAI_EDITS = "http://127.0.0.1:8192/v1/images/edits"
 
 
@@ -523,6 +594,23 @@ def through_provider_edit(db, n: int) -> dict[str, float]:
         ref.delete()
 
 
+def print_multi(mu: dict[str, float], one: dict[str, float]) -> None:
+    """The 4-image figures, their floor's parts, and the ratio to one image (same run)."""
+    print("\n== 4 images in one request through the OpenAI adapter (n=4), local server (ms) ==")
+    print(
+        f"{'floor parts p50':<28}health {mu['health_p50']:.1f} + call n=4 {mu['call_p50']:.1f}"
+        f" + Firestore and 4 parallel uploads {mu['store_p50']:.1f}"
+    )
+    print(f"{'floor p50 / p95':<28}{mu['floor_p50']:8.1f} / {mu['floor_p95']:.1f}")
+    print(f"{'4 images p50 / p95':<28}{mu['create_p50']:8.1f} / {mu['create_p95']:.1f}")
+    print(f"{'ratio p50 (target <= 1.3)':<28}{mu['create_p50'] / mu['floor_p50']:8.2f}")
+    print(f"{'ratio p95':<28}{mu['create_p95'] / mu['floor_p95']:8.2f}")
+    print(
+        f"{'4 images / 1 image p50':<28}{mu['create_p50'] / one['create_p50']:8.2f}"
+        f" (floors {mu['floor_p50'] / one['floor_p50']:.2f})"
+    )
+
+
 def import_cost(extra: str = "", runs: int = 5) -> tuple[float, float]:
     """Median wall time (ms) and peak RSS (MiB) of a fresh `import main` (plus `extra`)."""
     functions = Path(__file__).resolve().parents[1] / "functions"
@@ -578,6 +666,11 @@ def main() -> int:
         "--only-edit", action="store_true", help="only an edit through the real adapter"
     )
     parser.add_argument(
+        "--only-multi",
+        action="store_true",
+        help="only a 4-image request through the real adapter (one call with n=4)",
+    )
+    parser.add_argument(
         "--budget",
         type=int,
         default=0,
@@ -615,6 +708,9 @@ def run(args: argparse.Namespace) -> int:
         ed = through_provider_edit(db, n // 2)
         print({k: round(v, 2) for k, v in ed.items()}, ed["create_p50"] / ed["floor_p50"])
         return 0
+    if args.only_multi:
+        print_multi(through_provider_multi(db, max(30, n // 2)), through_provider(db, n // 2))
+        return 0
 
     print("\n== rendering one image, in this process (ms) ==")
     for size, (p50, p95, kib) in render_times(max(30, n // 4)).items():
@@ -645,6 +741,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'floor p50 / p95':<28}{ed['floor_p50']:8.1f} / {ed['floor_p95']:.1f}")
     print(f"{'edit p50 / p95':<28}{ed['create_p50']:8.1f} / {ed['create_p95']:.1f}")
     print(f"{'ratio p50 (target <= 1.3)':<28}{ed['create_p50'] / ed['floor_p50']:8.2f}")
+
+    print_multi(through_provider_multi(db, max(30, n // 2)), pr)
 
     print("\n== cold start: a fresh `import main` (median of 5 processes) ==")
     lazy_ms, lazy_rss = import_cost()

@@ -16,7 +16,8 @@ size or aspect ratio):
   [500]       every call answers 500
   [slow]      Replicate: the prediction stays `processing` (until canceled, or released by
               POST /_fake/predictions/{id}/release: then it succeeds)
-  [notimage]  the output is not an image
+  [notimage]  the output is not an image ([notimage:N]: only output N, from 0, of a call that
+              makes several)
   [webp]      the output is WebP (Replicate's Flux default) instead of PNG
   [huge]      the output is a complete PNG of 12000x12000 pixels (1-bit, about 20 KB)
   [big]       Replicate: the output file is over 20 MB (sent chunked, no Content-Length)
@@ -29,6 +30,11 @@ Edits: OpenAI `POST /v1/images/edits` (multipart: `image` or `image[]`, `prompt`
 (`POST /v1/files`, multipart `content`) named by URL in a prediction's input (or a data URI).
 Each server records the input images it received (the sha256 of their bytes), which tests
 read at `GET /_fake/edits?prompt=` (not the providers' API).
+
+Several images per call: OpenAI's `n` (1 to 10; `data` holds n items), Replicate's
+`num_outputs` (1 to 4, as Flux's schema says; `output` lists that many file URLs). Each
+server records the calls it answered (path, prompt, image count) at `GET /_fake/calls?prompt=`
+(not the providers' API): Gemini, which has no such parameter, sees one call per image.
 """
 
 from __future__ import annotations
@@ -55,16 +61,17 @@ PREDICTIONS: dict[str, dict[str, Any]] = {}
 FILES: dict[str, tuple[bytes, str]] = {}
 UPLOADED: dict[str, dict[str, Any]] = {}  # Replicate files: id -> the file's JSON and bytes
 EDITS: list[dict[str, Any]] = []  # every input image received, for tests
+CALLS: list[dict[str, Any]] = []  # every generation or edit call answered, for tests
 RATIOS = {"1:1": (1024, 1024), "9:16": (576, 1024), "16:9": (1024, 576), "2:3": (683, 1024)}
 
 
-def image(width: int, height: int, fmt: str = "PNG") -> bytes:
+def image(width: int, height: int, fmt: str = "PNG", index: int = 0) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", (max(8, width // 8), max(8, height // 8)), (40, 120, 200)).resize(
-        (width, height)
-    ).save(buffer, format=fmt)
+    color = (40 + 20 * (index % 8), 120, 200)  # the images of one call differ
+    small = Image.new("RGB", (max(8, width // 8), max(8, height // 8)), color)
+    small.resize((width, height)).save(buffer, format=fmt)
     return buffer.getvalue()
 
 
@@ -87,13 +94,29 @@ def huge_png(side: int = 12000) -> bytes:
     )
 
 
-def output_for(prompt: str, width: int, height: int, fmt: str = "PNG") -> bytes:
-    """The image a prompt's markers ask for."""
-    if "[notimage]" in prompt:
+def output_for(prompt: str, width: int, height: int, fmt: str = "PNG", index: int = 0) -> bytes:
+    """Output `index` of a call, as the prompt's markers ask."""
+    if "[notimage]" in prompt or f"[notimage:{index}]" in prompt:
         return b"not an image"
     if "[huge]" in prompt:
         return huge_png()
-    return image(width, height, fmt)
+    return image(width, height, fmt, index)
+
+
+def called(provider: str, path: str, prompt: str, count: int, **extra: Any) -> None:
+    """Remember a generation or edit call answered (not its images)."""
+    with LOCK:
+        CALLS.append(
+            {"provider": provider, "path": path, "prompt": prompt, "count": count, **extra}
+        )
+
+
+def calls_seen(h: Handler) -> None:
+    """Not a provider's API: the calls answered whose prompt contains `?prompt=`."""
+    text = dict(parse_qsl(urlsplit(h.path).query)).get("prompt", "")
+    with LOCK:
+        found = [c for c in CALLS if text in c["prompt"]]
+    h.send(200, {"data": found})
 
 
 def received(provider: str, prompt: str, data: bytes, content_type: str, **extra: Any) -> None:
@@ -224,18 +247,27 @@ def finish(h: Handler, p: dict[str, Any]) -> None:
         return
     width, height = RATIOS.get(str(p["input"].get("aspect_ratio")), (1024, 1024))
     webp = "[webp]" in prompt
-    data = output_for(prompt, width, height, "WEBP" if webp else "PNG")
-    name = f"{p['id']}.{'webp' if webp else 'png'}"
-    FILES[name] = (data, "image/webp" if webp else "image/png")
-    for marker in ("[big]", "[stall]"):
-        if marker in prompt:
-            FILES[name] = (marker.encode(), "image/png")
+    urls = []
+    for index in range(num_outputs(p["input"])):  # one file per output, as Flux's are
+        data = output_for(prompt, width, height, "WEBP" if webp else "PNG", index)
+        name = f"{p['id']}-{index}.{'webp' if webp else 'png'}"
+        FILES[name] = (data, "image/webp" if webp else "image/png")
+        for marker in ("[big]", "[stall]"):
+            if marker in prompt:
+                FILES[name] = (marker.encode(), "image/png")
+        urls.append(f"http://{h.headers.get('Host')}/files/{name}")
     p.update(
         status="succeeded",
-        output=[f"http://{h.headers.get('Host')}/files/{name}"],
+        output=urls,
         completed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         metrics={"predict_time": 0.05, "total_time": 0.06},
     )
+
+
+def num_outputs(inputs: dict[str, Any]) -> int:
+    """The input `num_outputs` (Flux, SDXL: "Number of outputs to generate", 1 by default)."""
+    value = inputs.get("num_outputs", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def replicate_create(h: Handler, owner: str | None = None, name: str | None = None) -> None:
@@ -243,6 +275,24 @@ def replicate_create(h: Handler, owner: str | None = None, name: str | None = No
         return
     body = h.body()
     prompt = str(body.get("input", {}).get("prompt", ""))
+    count = num_outputs(body.get("input", {}))
+    if not 1 <= count <= 4:
+        h.send(
+            422,
+            {
+                "title": "Input validation failed",
+                "detail": "- input.num_outputs: Must be an integer from 1 to 4",
+                "status": 422,
+                "invalid_fields": [
+                    {
+                        "type": "invalid",
+                        "field": "input.num_outputs",
+                        "description": "Must be an integer from 1 to 4",
+                    }
+                ],
+            },
+        )
+        return
     if "[500]" in prompt:
         h.send(500, {"title": "Internal Server Error", "status": 500})
         return
@@ -272,6 +322,7 @@ def replicate_create(h: Handler, owner: str | None = None, name: str | None = No
         "_prefer": h.headers.get("Prefer"),
     }
     PREDICTIONS[p["id"]] = p
+    called("replicate", h.path.split("?", 1)[0], prompt, count, predictionId=p["id"])
     if (h.headers.get("Prefer") or "").startswith("wait"):
         finish(h, p)
     if p["status"] == "starting" and "[slow]" in prompt:
@@ -499,6 +550,11 @@ def openai_answer(h: Handler, rid: str, body: dict[str, Any]) -> None:
     """The answer to a generation or an edit, as its prompt's markers ask."""
     prompt = str(body.get("prompt", ""))
     size = str(body.get("size", "1024x1024"))
+    try:  # JSON gives an integer, a multipart form its text
+        count = int(body.get("n", 1))
+    except (TypeError, ValueError):
+        count = 0
+    called("openai", h.path.split("?", 1)[0], prompt, count, requestId=rid)
     if size not in ("1024x1024", "1536x1024", "1024x1536", "auto") or "response_format" in body:
         openai_invalid(h, rid, "size", f"Invalid size '{size}'.")
         return
@@ -544,13 +600,19 @@ def openai_answer(h: Handler, rid: str, body: dict[str, Any]) -> None:
             {"x-request-id": rid, "retry-after": "1"},
         )
         return
+    if not 1 <= count <= 10:
+        openai_invalid(h, rid, "n", f"Invalid 'n': {body.get('n')!r}. Expected 1 to 10.")
+        return
     width, height = (int(v) for v in (size if size != "auto" else "1024x1024").split("x"))
-    data = output_for(prompt, width, height)
+    items = [
+        {"b64_json": base64.b64encode(output_for(prompt, width, height, index=i)).decode()}
+        for i in range(count)
+    ]
     h.send(
         200,
         {
             "created": int(time.time()),
-            "data": [{"b64_json": base64.b64encode(data).decode()}],
+            "data": items,
             "usage": {
                 "total_tokens": 100,
                 "input_tokens": 50,
@@ -617,6 +679,7 @@ def gemini_generate(h: Handler, version: str, model: str) -> None:
             return
         received("gemini", prompt, data, str(mime), model=model, partIndex=index)
     config = body.get("generationConfig", {})
+    called("gemini", h.path.split("?", 1)[0], prompt, 1, model=model)
     usage = {"promptTokenCount": 20, "candidatesTokenCount": 1290, "totalTokenCount": 1310}
     if "[500]" in prompt:
         gemini_error(h, 500, "INTERNAL", "An internal error has occurred.", [])
@@ -732,6 +795,7 @@ def main() -> None:
             ("POST", r"/v1/files", replicate_upload),
             ("GET", r"/v1/files/([^/]+)", replicate_file_get),
             ("GET", r"/_fake/edits", edits_seen),
+            ("GET", r"/_fake/calls", calls_seen),
             ("GET", r"/_fake/predictions/([^/]+)", replicate_admin),
             ("GET", r"/_fake/predictions", replicate_admin_find),
             ("POST", r"/_fake/predictions/([^/]+)/release", replicate_admin_release),
@@ -744,6 +808,7 @@ def main() -> None:
             ("POST", r"/v1/images/generations", openai_generate),
             ("POST", r"/v1/images/edits", openai_edit),
             ("GET", r"/_fake/edits", edits_seen),
+            ("GET", r"/_fake/calls", calls_seen),
         ],
     )
     serve(
@@ -752,6 +817,7 @@ def main() -> None:
         [
             ("POST", r"/(v1beta|v1)/models/([^/:]+):generateContent", gemini_generate),
             ("GET", r"/_fake/edits", edits_seen),
+            ("GET", r"/_fake/calls", calls_seen),
         ],
     )
     print(

@@ -6,8 +6,10 @@ seconds. A model names its `provider` (`simulated`, `replicate`, `openai`, `gemi
 `providerModel`, may be disabled (`enabled: false`), may price sizes itself (`credits`: size ->
 credits; a size it does not list costs what `sizes` says), may have its prompt refined first
 (`refinePrompt`) and may edit images (`edits: true`; a Replicate model names its image input
-in `editInput`, `input_image` when absent). A project whose `models` collection is empty
-offers the simulated `model-a` and `model-b`, which can edit.
+in `editInput`, `input_image` when absent). A Replicate model names the input that sets how
+many images one prediction makes in `batchInput` (`num_outputs` when absent; `false` for a
+model that has none: several images are then parallel predictions). A project whose `models`
+collection is empty offers the simulated `model-a` and `model-b`, which can edit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ T = TypeVar("T")
 
 PROVIDERS: tuple[str, ...] = ("simulated", "replicate", "openai", "gemini")
 DEFAULT_EDIT_INPUT = "input_image"  # the image input of Replicate's Kontext models
+DEFAULT_BATCH_INPUT = "num_outputs"  # the image count input of Replicate's Flux and SDXL models
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class ModelEntry:
     refine_prompt: bool = False
     edits: bool = False  # takes an input image (`input` of an order)
     edit_input: str = DEFAULT_EDIT_INPUT  # Replicate: the model's image input
+    batch_input: str | None = DEFAULT_BATCH_INPUT  # Replicate: its image count input, if any
 
 
 SIMULATED_MODELS: tuple[ModelEntry, ...] = (
@@ -93,6 +97,11 @@ def catalog_documents(catalog: Catalog) -> dict[str, dict[str, dict[str, object]
                 **({"refinePrompt": True} if m.refine_prompt else {}),
                 **({"edits": True} if m.edits else {}),
                 **({"editInput": m.edit_input} if m.edit_input != DEFAULT_EDIT_INPUT else {}),
+                **(
+                    {"batchInput": m.batch_input or False}
+                    if m.batch_input != DEFAULT_BATCH_INPUT
+                    else {}
+                ),
             }
             for i, m in enumerate(catalog.models.values())
         },
@@ -154,7 +163,16 @@ def model_from_document(model_id: str, fields: Mapping[str, object]) -> ModelEnt
         refine_prompt=fields.get("refinePrompt") is True,
         edits=fields.get("edits") is True,
         edit_input=str(fields.get("editInput") or DEFAULT_EDIT_INPUT),
+        batch_input=batch_input(fields.get("batchInput")),
     )
+
+
+def batch_input(value: object) -> str | None:
+    """A model document's `batchInput`: the input's name; `false` (or an empty name) when the
+    model has none; `num_outputs` when absent or not a name."""
+    if value is False or value == "":
+        return None
+    return value if isinstance(value, str) else DEFAULT_BATCH_INPUT
 
 
 def _int_or(value: object, fallback: int) -> int:

@@ -48,5 +48,13 @@ def generate_images(
             log.exception("model %s raised for request %s", spec.model, spec.request_id)
             return [RAISED] * count
         return results + [MISSING] * (count - len(results))
-    with ThreadPoolExecutor(count) as pool:
+    return generate_parallel(model, spec, count, forced)
+
+
+def generate_parallel(
+    model: ImageModel, spec: ImageSpec, count: int, forced: Outcome | None = None
+) -> list[GenerationResult]:
+    """`count` calls of `model.generate` at once, index `i` with `spec.index == i` (for a
+    model without a batch parameter, or one whose batch call is switched off)."""
+    with ThreadPoolExecutor(max(1, count)) as pool:
         return list(pool.map(lambda i: _one(model, replace(spec, index=i), forced), range(count)))

@@ -2,7 +2,8 @@
 official `openai` SDK: `POST /images/generations` with a GPT image model, or for an edit
 `POST /images/edits` (multipart: `image` = the input's bytes, `prompt`, `model`, `size`), which
 answer with `b64_json` (no `response_format` for these models) in one of 1024x1024,
-1536x1024, 1024x1536.
+1536x1024, 1024x1536. Several images of one request are one call with `n` (1 to 10), whose
+`data` holds one item per image, each decoded and checked on its own.
 The request id is the `x-request-id` header. A 400 with `code: moderation_blocked` is a
 `safety-block`; other 4xx are `provider-error`; 429, 5xx and connection errors are retried
 inside the deadline (an image call that failed produced nothing to pay for twice).
@@ -24,9 +25,10 @@ from imagegen.providers.base import (
     parse_delay,
     with_retries,
 )
-from imagegen.providers.common import ProviderModel, provider_prompt
+from imagegen.providers.common import BatchProviderModel, Output, provider_prompt
 from imagegen.providers.image_models import ImageSpec
 from imagegen.providers.image_store import EXTENSIONS
+from imagegen.providers.output import invalid
 
 
 @lru_cache(maxsize=8)
@@ -38,12 +40,14 @@ def openai_client(base_url: str, api_key: str, timeout: float) -> Any:
     return openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
 
-class OpenAIModel(ProviderModel):
+class OpenAIModel(BatchProviderModel):
     """A GPT image model, e.g. `gpt-image-1.5`."""
 
     provider = "openai"
 
-    def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
+    def _generate_many(
+        self, spec: ImageSpec, count: int, deadline: Deadline
+    ) -> tuple[list[Output], dict[str, Any]]:
         import openai
 
         client = openai_client(self._base_url, self._key, self._timeout)
@@ -54,7 +58,7 @@ class OpenAIModel(ProviderModel):
             prompt = provider_prompt(spec)
             if spec.input_image is None:
                 return images.with_raw_response.generate(
-                    model=self.provider_model, prompt=prompt, size=size, n=1
+                    model=self.provider_model, prompt=prompt, size=size, n=count
                 )
             source = spec.input_image
             name = f"input.{EXTENSIONS.get(source.content_type, 'png')}"
@@ -63,7 +67,7 @@ class OpenAIModel(ProviderModel):
                 image=(name, source.data, source.content_type),
                 prompt=prompt,
                 size=size,
-                n=1,
+                n=count,
             )
 
         def attempt() -> Any:
@@ -107,18 +111,18 @@ class OpenAIModel(ProviderModel):
         usage = getattr(response, "usage", None)
         if usage is not None:
             reported["providerUsage"] = usage.model_dump(exclude_none=True)
-        data = response.data or []
-        encoded = data[0].b64_json if data else None
-        if not encoded:
-            raise ProviderFailure(
-                FailureKind.INVALID_OUTPUT, "no b64_json in the answer", **reported
-            )
-        try:
-            return base64.b64decode(encoded, validate=True), reported
-        except (binascii.Error, ValueError):
-            raise ProviderFailure(
-                FailureKind.INVALID_OUTPUT, "b64_json is not base64", **reported
-            ) from None
+        return [decode_item(item) for item in response.data or []], reported
+
+
+def decode_item(item: Any) -> Output:
+    """The bytes of one item of an answer's `data` (its `b64_json`), or why it has none."""
+    encoded = getattr(item, "b64_json", None)
+    if not encoded:
+        return invalid("no b64_json in the answer")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return invalid("b64_json is not base64")
 
 
 def _body_code(body: object) -> str | None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from imagegen.core.catalog import ModelEntry
+from imagegen.providers.batch import generate_images
 from imagegen.providers.common import ProviderModel
 from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from imagegen.providers.refine import refine_prompt
@@ -70,13 +71,16 @@ def build_model(
             key(),
             settings.timeout_seconds,
             entry.edit_input,
+            entry.batch_input,
         )
     return RefiningModel(model, settings) if entry.refine_prompt else model
 
 
 class RefiningModel:
     """Rewrites the prompt with a Gemini text model, then runs the wrapped model; the request
-    records both prompts (`refinedPrompt` beside the original `prompt`)."""
+    records both prompts (`refinedPrompt` beside the original `prompt`). Several images of
+    one request share one refined prompt (one rewrite, then the wrapped model's batch call or
+    parallel calls)."""
 
     def __init__(self, inner: ImageModel, settings: ProviderSettings) -> None:
         self.name = inner.name
@@ -84,12 +88,26 @@ class RefiningModel:
         self._settings = settings
 
     def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
-        refined = refine_prompt(
-            spec.prompt,
+        refined = self._refine(spec.prompt)
+        result = self._inner.generate(replace(spec, prompt=refined), forced)
+        return _with_refined(result, refined)
+
+    def generate_batch(
+        self, spec: ImageSpec, count: int, forced: Outcome | None = None
+    ) -> list[GenerationResult]:
+        refined = self._refine(spec.prompt)
+        results = generate_images(self._inner, replace(spec, prompt=refined), count, forced)
+        return [_with_refined(result, refined) for result in results]
+
+    def _refine(self, prompt: str) -> str:
+        return refine_prompt(
+            prompt,
             self._settings.refine_model,
             self._settings.gemini_base_url,
             self._settings.gemini_key(),
             min(30.0, self._settings.timeout_seconds / 4),
         )
-        result = self._inner.generate(replace(spec, prompt=refined), forced)
-        return replace(result, details={**result.details, "refinedPrompt": refined})
+
+
+def _with_refined(result: GenerationResult, refined: str) -> GenerationResult:
+    return replace(result, details={**result.details, "refinedPrompt": refined})

@@ -8,7 +8,10 @@ with a version for `owner/name:version`) with `Prefer: wait=n` (n below the time
 request once it is at a provider). An edit uploads its input image first (`POST /v1/files`,
 as the SDK does for a file given as input; retried like a poll, it starts no paid run) and
 names the file's URL in the model's image input (`editInput` of the model, e.g.
-`input_image` for Kontext models). A create is
+`input_image` for Kontext models). Several images of one request are one prediction with the
+model's image count input (`batchInput` of the model, `num_outputs` by default) whose output
+is a list of URLs, each downloaded (in parallel) and checked on its own; a model without one
+(`batchInput: false`) runs parallel predictions instead. A create is
 retried only on 429 (Replicate started nothing) or a connection that never reached it; a 5xx or
 a lost response on create is not retried (it may have started a paid run). Polls are retried on
 429/5xx/network.
@@ -20,6 +23,7 @@ import io
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from typing import Any
 
@@ -32,10 +36,11 @@ from imagegen.providers.base import (
     parse_delay,
     with_retries,
 )
-from imagegen.providers.common import ProviderModel, provider_prompt
-from imagegen.providers.image_models import ImageSpec, InputImage
+from imagegen.providers.batch import generate_parallel
+from imagegen.providers.common import BatchProviderModel, Output, provider_prompt
+from imagegen.providers.image_models import GenerationResult, ImageSpec, InputImage, Outcome
 from imagegen.providers.image_store import EXTENSIONS
-from imagegen.providers.output import MAX_IMAGE_BYTES, read_capped
+from imagegen.providers.output import MAX_IMAGE_BYTES, invalid, read_capped
 
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 SAFETY_WORDS = ("nsfw", "sensitive", "safety", "flagged")
@@ -97,10 +102,19 @@ def replicate_client(base_url: str, api_token: str) -> Any:
     return client
 
 
-class ReplicateModel(ProviderModel):
+class ReplicateModel(BatchProviderModel):
     """A Replicate model or version, e.g. `black-forest-labs/flux-schnell`."""
 
     provider = "replicate"
+
+    def generate_batch(
+        self, spec: ImageSpec, count: int, forced: Outcome | None = None
+    ) -> list[GenerationResult]:
+        """One prediction for `count` images, or `count` parallel predictions for a model
+        without an image count input."""
+        if self.batch_input is None:
+            return generate_parallel(self, spec, count, forced)
+        return super().generate_batch(spec, count, forced)
 
     # --- the SDK, on an HTTP client whose retries are ours (bounded by the deadline) ----
 
@@ -109,11 +123,15 @@ class ReplicateModel(ProviderModel):
         _CALL.retry_after = None
         return replicate_client(self._base_url, self._key)
 
-    def _generate(self, spec: ImageSpec, deadline: Deadline) -> tuple[bytes, dict[str, Any]]:
+    def _generate_many(
+        self, spec: ImageSpec, count: int, deadline: Deadline
+    ) -> tuple[list[Output], dict[str, Any]]:
         client = self._client(deadline)
         source = spec.input_image
         image_url = with_retries(lambda: self._upload(client, source), deadline) if source else None
-        prediction = with_retries(lambda: self._create(client, spec, deadline, image_url), deadline)
+        prediction = with_retries(
+            lambda: self._create(client, spec, deadline, image_url, count), deadline
+        )
         reported: dict[str, Any] = {"providerRequestId": prediction.id}
         while prediction.status not in TERMINAL:
             if deadline.remaining() <= POLL_INTERVAL:
@@ -145,14 +163,20 @@ class ReplicateModel(ProviderModel):
             raise ProviderFailure(FailureKind.TIMEOUT, "prediction canceled", **reported)
         if prediction.status == "aborted":
             raise ProviderFailure(FailureKind.PROVIDER_UNAVAILABLE, "aborted", **reported)
-        url = _first_url(prediction.output)
+        urls = output_urls(prediction.output)[:count]
+        if len(urls) <= 1:
+            return [self._fetch(url, deadline) for url in urls], reported
+        with ThreadPoolExecutor(len(urls)) as pool:
+            return list(pool.map(lambda url: self._fetch(url, deadline), urls)), reported
+
+    def _fetch(self, url: str | None, deadline: Deadline) -> Output:
+        """One output file's bytes, or why there are none (retried inside the deadline)."""
         if url is None:
-            raise ProviderFailure(FailureKind.INVALID_OUTPUT, "no output URL", **reported)
+            return invalid("no output URL")
         try:
-            return with_retries(lambda: self._download(url, deadline), deadline), reported
+            return with_retries(lambda: self._download(url, deadline), deadline)
         except ProviderFailure as failure:
-            failure.details.update(reported)
-            raise
+            return failure
 
     def _upload(self, client: Any, image: InputImage) -> str:
         """Upload an edit's input image; the URL that names it in a model's input."""
@@ -166,15 +190,25 @@ class ReplicateModel(ProviderModel):
         return str(uploaded.urls["get"])
 
     def _create(
-        self, client: Any, spec: ImageSpec, deadline: Deadline, image_url: str | None = None
+        self,
+        client: Any,
+        spec: ImageSpec,
+        deadline: Deadline,
+        image_url: str | None = None,
+        count: int = 1,
     ) -> Any:
         import httpx
         from replicate.exceptions import ReplicateError
 
         wait = max(1, min(MAX_WAIT, int(deadline.remaining()) - 2))
-        inputs = {"prompt": provider_prompt(spec), "aspect_ratio": aspect_ratio(spec.size)}
+        inputs: dict[str, Any] = {
+            "prompt": provider_prompt(spec),
+            "aspect_ratio": aspect_ratio(spec.size),
+        }
         if image_url is not None:
             inputs[self.edit_input] = image_url
+        if count > 1 and self.batch_input is not None:
+            inputs[self.batch_input] = count
         try:
             if ":" in self.provider_model:
                 version = self.provider_model.split(":", 1)[1]
@@ -279,10 +313,11 @@ class ReplicateModel(ProviderModel):
         return getattr(_CALL, "retry_after", None)
 
 
-def _first_url(output: Any) -> str | None:
-    """A prediction's output: a URL, or a list of URLs (the first image)."""
+def output_urls(output: Any) -> list[str | None]:
+    """A prediction's output as a list: one URL, or a list of them in order (an item that is
+    not a URL is None: that image has no output)."""
     if isinstance(output, str) and output:
-        return output
-    if isinstance(output, list) and output and isinstance(output[0], str):
-        return output[0]
-    return None
+        return [output]
+    if isinstance(output, list):
+        return [item if isinstance(item, str) and item else None for item in output]
+    return []

@@ -48,3 +48,27 @@ def test_which_models_edit_and_a_replicate_model_s_image_input():
     assert kontext is not None and kontext.edits and kontext.edit_input == "image_prompt"
     plain = model_from_document("p", {"provider": "openai", "edits": "yes"})
     assert plain is not None and not plain.edits and plain.edit_input == DEFAULT_EDIT_INPUT
+
+
+def test_a_replicate_model_s_image_count_input():
+    from imagegen.core.catalog import (
+        DEFAULT_BATCH_INPUT,
+        Catalog,
+        ModelEntry,
+        model_from_document,
+    )
+
+    def parsed(**fields: object) -> str | None:
+        entry = model_from_document("r", {"provider": "replicate", **fields})
+        assert entry is not None
+        return entry.batch_input
+
+    assert parsed() == DEFAULT_BATCH_INPUT == "num_outputs"
+    assert parsed(batchInput="num_images") == "num_images"
+    assert parsed(batchInput=False) is None  # no such input: parallel predictions
+    assert parsed(batchInput="") is None
+    assert parsed(batchInput=4) == DEFAULT_BATCH_INPUT  # not a name: the default
+    for batch in (None, "num_images", DEFAULT_BATCH_INPUT):
+        entry = ModelEntry("r", "replicate", "a/b", batch_input=batch)
+        docs = catalog_documents(Catalog((), (), {}, {"r": entry}))
+        assert catalog_from_documents(docs).models["r"] == entry
