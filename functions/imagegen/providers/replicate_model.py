@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import lru_cache, partial
 from typing import Any
 
@@ -36,7 +37,7 @@ from imagegen.providers.base import (
     parse_delay,
     with_retries,
 )
-from imagegen.providers.batch import generate_parallel
+from imagegen.providers.batch import MISSING, generate_parallel
 from imagegen.providers.common import BatchProviderModel, Output, provider_prompt
 from imagegen.providers.image_models import GenerationResult, ImageSpec, InputImage, Outcome
 from imagegen.providers.image_store import EXTENSIONS
@@ -102,6 +103,10 @@ def replicate_client(base_url: str, api_token: str) -> Any:
     return client
 
 
+# Flux models accept at most 4 outputs per prediction (`num_outputs`).
+MAX_OUTPUTS_PER_PREDICTION = 4
+
+
 class ReplicateModel(BatchProviderModel):
     """A Replicate model or version, e.g. `black-forest-labs/flux-schnell`."""
 
@@ -110,11 +115,24 @@ class ReplicateModel(BatchProviderModel):
     def generate_batch(
         self, spec: ImageSpec, count: int, forced: Outcome | None = None
     ) -> list[GenerationResult]:
-        """One prediction for `count` images, or `count` parallel predictions for a model
-        without an image count input."""
+        """One prediction for `count` images (several in parallel, of at most
+        `MAX_OUTPUTS_PER_PREDICTION` each, when `count` is more), or `count` parallel
+        predictions for a model without an image count input."""
         if self.batch_input is None:
             return generate_parallel(self, spec, count, forced)
-        return super().generate_batch(spec, count, forced)
+        if count <= MAX_OUTPUTS_PER_PREDICTION:
+            return super().generate_batch(spec, count, forced)
+        starts = range(0, count, MAX_OUTPUTS_PER_PREDICTION)
+
+        def chunk(start: int) -> list[GenerationResult]:
+            size = min(MAX_OUTPUTS_PER_PREDICTION, count - start)
+            results = super(ReplicateModel, self).generate_batch(
+                replace(spec, index=start), size, forced
+            )
+            return (list(results) + [MISSING] * size)[:size]
+
+        with ThreadPoolExecutor(len(starts)) as pool:
+            return [result for part in pool.map(chunk, starts) for result in part]
 
     # --- the SDK, on an HTTP client whose retries are ours (bounded by the deadline) ----
 

@@ -119,3 +119,22 @@ def test_a_refined_model_rewrites_the_prompt_once_for_all_images(monkeypatch):
     assert rewrites == ["a cat"]
     assert [r.ok for r in results] == [True] * 4
     assert {r.details["refinedPrompt"] for r in results} == {"refined a cat"}
+
+
+def test_replicate_asks_for_more_than_four_images_in_predictions_of_at_most_four():
+    from imagegen.providers.replicate_model import MAX_OUTPUTS_PER_PREDICTION, ReplicateModel
+
+    calls: list[tuple[int, int]] = []
+
+    class Recorded(ReplicateModel):
+        def _generate_many(self, spec, count, deadline):
+            calls.append((spec.index, count))
+            return [png(spec.index + i) for i in range(count)], {"providerRequestId": "p"}
+
+    model = Recorded("m", "owner/name", "http://127.0.0.1:9", "r8_test", timeout=5)
+    results = model.generate_batch(SPEC, 10)
+    assert sorted(calls) == [(0, 4), (4, 4), (8, 2)]
+    assert all(count <= MAX_OUTPUTS_PER_PREDICTION for _, count in calls)
+    assert [r.ok for r in results] == [True] * 10
+    assert len({r.image for r in results}) == 10  # in index order, none repeated
+    assert results[5].image == png(5)
