@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, touch
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.browser]
 
 CONSOLE = "http://127.0.0.1:5000"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -340,6 +340,7 @@ def test_a_user_buys_credits_through_checkout_and_sees_the_balance_move(browser,
 
 
 @pytest.mark.global_changes
+@pytest.mark.serial
 def test_an_operator_pauses_generation_and_sets_the_budget_from_the_console(browser, db):
     ref = db.document("config/generation")
     open_signed_in(browser, "admin@example.com", "#operations")
