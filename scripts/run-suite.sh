@@ -5,6 +5,8 @@
 #    client tests with the official Firebase JS SDK (node --test) run beside them;
 # 2. the `serial` tests, one at a time and alone: they change or sweep what every test shares
 #    (config/generation, every user's pending or deleted requests, every request document);
+#    then the `bulk_data` tests in parallel (weeks of report data, some of it pending, which
+#    the sweeps must not find);
 # 3. the `browser` tests, last: the Firestore emulator keeps re-running every listener a page
 #    opened on each later write, which slows every write after them;
 # 4. the books, once: the ledger audit over every user (the JS tests' users included) and the
@@ -35,8 +37,8 @@ node --test --test-reporter=spec tests/js/ >"$JS_LOG" 2>&1 &
 JS_PID=$!
 
 echo "[run-tests] pytest -m emulator, $PROCESSES processes: the tests that share the emulators"
-run_pytest "emulator tests (parallel)" -m "emulator and not serial and not browser" \
-  -n "$PROCESSES" "$@"
+run_pytest "emulator tests (parallel)" \
+  -m "emulator and not serial and not browser and not bulk_data" -n "$PROCESSES" "$@"
 
 js=0
 wait "$JS_PID" || js=$?
@@ -45,14 +47,19 @@ cat "$JS_LOG"
 [ "$js" -eq 0 ] || failed+=("JS SDK client tests")
 
 # Without arguments, the later sessions collect only the files that hold their tests.
-serial_args=("$@") browser_args=("$@")
+serial_args=("$@") bulk_args=("$@") browser_args=("$@")
 if [ "$#" -eq 0 ]; then
   mapfile -t serial_args < <(grep -rl --include='test_*.py' 'pytest.mark.serial' tests/emulator)
+  mapfile -t bulk_args < <(grep -rl --include='test_*.py' 'pytest.mark.bulk_data' tests/emulator)
   mapfile -t browser_args < <(grep -rl --include='test_*.py' 'pytest.mark.browser' tests/emulator)
 fi
 
 echo "[run-tests] pytest -m 'emulator and serial': the tests that run alone"
 run_pytest "emulator tests (serial)" -m "emulator and serial and not browser" "${serial_args[@]}"
+
+echo "[run-tests] pytest -m 'emulator and bulk_data', $PROCESSES processes: weeks of report data"
+run_pytest "report data tests (parallel)" -m "emulator and bulk_data and not serial and not browser" \
+  -n "$PROCESSES" "${bulk_args[@]}"
 
 echo "[run-tests] pytest -m 'emulator and browser': the console in Chromium"
 run_pytest "browser tests" -m "emulator and browser" "${browser_args[@]}"

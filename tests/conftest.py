@@ -42,17 +42,23 @@ _touched_users: set[str] = set()
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Order: the tests that write weeks of report data, then the browser tests (the Firestore
     # emulator re-runs every listener a page ever opened over the whole collection on each
-    # write, until it restarts, so both slow every write after them); then the tests that add
-    # catalog entries (cached 30 s: removed entries would still be offered to later tests);
-    # last, those that pause generation or set the daily budget (cached 5 s).
-    items.sort(
-        key=lambda item: (
+    # write, until it restarts, so both slow every write after them; among the browser tests,
+    # those that write report data come first); then the tests that add catalog entries
+    # (cached 30 s: removed entries would still be offered to later tests); last, those that
+    # pause generation or set the daily budget (cached 5 s). scripts/run-suite.sh runs the
+    # `bulk_data` tests after the `serial` ones (a sweep would settle their pending requests),
+    # and the `browser` tests last.
+    def order(item: pytest.Item) -> tuple[bool, ...]:
+        browser = "browser" in item.keywords
+        bulk = "bulk_data" in item.keywords
+        return (
             "global_changes" in item.keywords,
             "catalog_changes" in item.keywords,
-            "browser" in getattr(item, "fixturenames", ()),
-            "bulk_data" in item.keywords,
+            browser,
+            bulk != browser,
         )
-    )
+
+    items.sort(key=order)
     if EMULATOR:
         return
     skip = pytest.mark.skip(reason="needs the emulators: run ./run-tests.sh")
