@@ -289,6 +289,15 @@ def assert_cancel_refused_while_processing(api: Any, token: str, request_id: str
     assert called["details"]["code"] == "request-in-progress"
 
 
+@pytest.fixture(autouse=True)
+def report_data_deleted() -> Iterator[None]:
+    """After each test, the synthetic request documents it wrote through reportdata.write."""
+    yield
+    reportdata = sys.modules.get("reportdata")
+    if reportdata is not None and reportdata.WRITTEN:
+        reportdata.delete_written()
+
+
 def touch(uid: str) -> None:
     """Include `uid` in the end-of-session ledger check."""
     _touched_users.add(uid)
