@@ -6,6 +6,9 @@
 # -m emulator); its output follows theirs. The exit status is non-zero if anything failed.
 # Extra arguments go to both pytest runs, e.g. ./run-tests.sh -k ledger -x
 set -euo pipefail
+# Python may cache compiled modules (and pytest its assertion-rewritten test modules): every
+# Functions worker and every pytest process otherwise compiles them again.
+unset PYTHONDONTWRITEBYTECODE
 source "$(dirname "$0")/scripts/setup.sh"
 setup_all
 cd "$ROOT"

@@ -43,31 +43,37 @@ def request_doc(db: Any, request_id: str) -> dict[str, Any] | None:
     return snap.to_dict() if snap.exists else None
 
 
-BATCH = 30  # users read together: one batched get and one `in` query (30 values at most)
+BATCH = 500  # users read together: one batched get, one query for their requests
 
 
 def check_books(db: Any, uids: list[str]) -> list[str]:
     """Every violation of invariants 1-3 (docs/design.md) for these users (empty when clean).
-    Reads BATCH users at a time: their documents in one get, their requests in one query."""
+    Reads BATCH users at a time, in id order: their documents in one get, their requests in
+    one range query on userId (the emulator scans the whole collection for each query, so one
+    query rather than one `in` query per 30 users; other users' requests are left aside)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     problems: list[str] = []
+    uids = sorted(set(uids))
     with ThreadPoolExecutor(8) as pool:
         for start in range(0, len(uids), BATCH):
-            batch = list(dict.fromkeys(uids[start : start + BATCH]))
+            batch = uids[start : start + BATCH]
             refs = [db.collection("users").document(uid) for uid in batch]
             snaps = {snap.id: snap for snap in db.get_all(refs) if snap.exists}
             found = [uid for uid in batch if uid in snaps]
             if not found:
                 continue
-            query = db.collection("generationRequests").where(
-                filter=FieldFilter("userId", "in", found)
+            query = (
+                db.collection("generationRequests")
+                .where(filter=FieldFilter("userId", ">=", found[0]))
+                .where(filter=FieldFilter("userId", "<=", found[-1]))
             )
             requests: dict[str, list[dict[str, Any]]] = {uid: [] for uid in found}
             for d in query.stream():
-                requests[d.get("userId")].append({"id": d.id, **d.to_dict()})
+                if d.get("userId") in requests:
+                    requests[d.get("userId")].append({"id": d.id, **d.to_dict()})
             ledgers = pool.map(lambda uid: ledger(db, uid), found)
             for uid, entries in zip(found, ledgers, strict=True):
                 credits = snaps[uid].to_dict().get("credits")

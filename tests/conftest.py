@@ -42,17 +42,23 @@ _touched_users: set[str] = set()
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Order: the tests that write weeks of report data, then the browser tests (the Firestore
     # emulator re-runs every listener a page ever opened over the whole collection on each
-    # write, until it restarts, so both slow every write after them); then the tests that add
-    # catalog entries (cached 30 s: removed entries would still be offered to later tests);
-    # last, those that pause generation or set the daily budget (cached 5 s).
-    items.sort(
-        key=lambda item: (
+    # write, until it restarts, so both slow every write after them; among the browser tests,
+    # those that write report data come first); then the tests that add catalog entries
+    # (cached 30 s: removed entries would still be offered to later tests); last, those that
+    # pause generation or set the daily budget (cached 5 s). scripts/run-suite.sh runs the
+    # `bulk_data` tests after the `serial` ones (a sweep would settle their pending requests),
+    # and the `browser` tests last.
+    def order(item: pytest.Item) -> tuple[bool, ...]:
+        browser = "browser" in item.keywords
+        bulk = "bulk_data" in item.keywords
+        return (
             "global_changes" in item.keywords,
             "catalog_changes" in item.keywords,
-            "browser" in getattr(item, "fixturenames", ()),
-            "bulk_data" in item.keywords,
+            browser,
+            bulk != browser,
         )
-    )
+
+    items.sort(key=order)
     if EMULATOR:
         return
     skip = pytest.mark.skip(reason="needs the emulators: run ./run-tests.sh")
@@ -152,16 +158,23 @@ WARM_UP = [
 def warm_workers() -> None:
     """Start one worker per function, one at a time, before the tests: the Functions emulator
     can give two workers started at the same moment the same port. Every call here is
-    rejected (no user, no token), so nothing is written."""
+    rejected (no user, no token), so nothing is written. Parallel test processes take turns
+    (a file lock): the first starts the workers, the others find them idle."""
     if not EMULATOR:
         return
+    import fcntl
+    import tempfile
+
     session = requests.Session()
-    for method, name in WARM_UP:
-        session.request(method, f"{FUNCTIONS_URL}/{name}", timeout=120)
-    for name in ("processGenerationRequest", "deliverWebhook"):  # task functions: no-op tasks
-        session.post(
-            f"{FUNCTIONS_URL}/{name}", json={"data": {"requestId": "warm-up"}}, timeout=120
-        )
+    lock_path = Path(tempfile.gettempdir()) / f"imagegen-warm-up-{PROJECT_ID}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for method, name in WARM_UP:
+            session.request(method, f"{FUNCTIONS_URL}/{name}", timeout=120)
+        for name in ("processGenerationRequest", "deliverWebhook"):  # task functions: no-op
+            session.post(
+                f"{FUNCTIONS_URL}/{name}", json={"data": {"requestId": "warm-up"}}, timeout=120
+            )
 
 
 @pytest.fixture(scope="session")
@@ -276,25 +289,50 @@ def assert_cancel_refused_while_processing(api: Any, token: str, request_id: str
     assert called["details"]["code"] == "request-in-progress"
 
 
+@pytest.fixture(autouse=True)
+def report_data_deleted() -> Iterator[None]:
+    """After each test, the synthetic request documents it wrote through reportdata.write."""
+    yield
+    reportdata = sys.modules.get("reportdata")
+    if reportdata is not None and reportdata.WRITTEN:
+        reportdata.delete_written()
+
+
 def touch(uid: str) -> None:
     """Include `uid` in the end-of-session ledger check."""
     _touched_users.add(uid)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def books_balance_at_the_end(db: Any, api: Api, token_for: Any) -> Iterator[None]:
-    """The session ends with the ledger audit (the admin endpoint, over every user) and a
-    second, independent check of the users the tests touched; both must be clean."""
-    yield
-    if not EMULATOR:
-        return
+# Set by scripts/run-suite.sh, which runs the emulator tests in several pytest sessions (in
+# parallel, then those that must run alone): each session appends the users it touched to this
+# file, and the books are checked once, after the last one (tests/emulator/books_after_suite.py).
+TOUCHED_USERS_FILE = os.environ.get("BOOKS_TOUCHED_USERS_FILE")
+
+
+def assert_books_balance(db: Any, api: Api, token_for: Any, touched: set[str]) -> None:
+    """The ledger audit (the admin endpoint, over every user) and a second, independent check
+    of the users the tests touched; both must be clean."""
     admin = {"Authorization": f"Bearer {token_for('test-admin', admin=True)}"}
     with ThreadPoolExecutor(1) as pool:  # both only read: the endpoint's pass runs meanwhile
         pending = pool.submit(api.get, "auditLedger", headers=admin, timeout=300)
-        problems = check_books(db, sorted(_touched_users | {"testUser1", "testUser2"}))
+        problems = check_books(db, sorted(touched | {"testUser1", "testUser2"}))
         resp = pending.result()
     assert resp.status_code == 200, resp.text
     audit = resp.json()
-    assert audit["usersChecked"] >= len(_touched_users)
+    assert audit["usersChecked"] >= len(touched)
     assert audit["clean"], "ledger audit failed:\n" + "\n".join(audit["discrepancies"])
     assert not problems, "ledger invariants violated:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def books_balance_at_the_end(db: Any, api: Api, token_for: Any) -> Iterator[None]:
+    """The session ends with `assert_books_balance` over the users its tests touched; under
+    scripts/run-suite.sh it records them instead, for the check after the last session."""
+    yield
+    if not EMULATOR:
+        return
+    if TOUCHED_USERS_FILE:
+        with open(TOUCHED_USERS_FILE, "a") as out:  # one write: parallel sessions append
+            out.write("".join(f"{uid}\n" for uid in sorted(_touched_users)))
+        return
+    assert_books_balance(db, api, token_for, _touched_users)

@@ -48,12 +48,20 @@ def contract_only(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: doc[k] for k in CONTRACT_FIELDS}
 
 
+# The request documents `write` stored in the current test: tests/conftest.py deletes them
+# after the test (report data belongs to no user; left in place it would make every later
+# query, and every write under a console page's listener, scan thousands more documents).
+WRITTEN: list[tuple[Any, Any]] = []
+
+
 def write(db: Any, docs: list[dict[str, Any]], markers: bool = True) -> None:
     """Store requests as the charge does, with the weekly active-user markers (unless told)."""
     for i in range(0, len(docs), 200):
         batch = db.batch()
         for doc in docs[i : i + 200]:
-            batch.set(db.collection("generationRequests").document(), doc)
+            ref = db.collection("generationRequests").document()
+            WRITTEN.append((db, ref))
+            batch.set(ref, doc)
             if markers:
                 marker = (
                     db.collection("weeklyActiveUsers")
@@ -87,3 +95,13 @@ def normal_week(
                 )
             )
     return docs
+
+
+def delete_written() -> None:
+    """Delete the request documents `write` stored (see WRITTEN)."""
+    while WRITTEN:
+        chunk, WRITTEN[:] = WRITTEN[:400], WRITTEN[400:]
+        batch = chunk[0][0].batch()
+        for _, ref in chunk:
+            batch.delete(ref)
+        batch.commit()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, touch
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.browser]
 
 CONSOLE = "http://127.0.0.1:5000"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -108,8 +108,11 @@ def open_signed_in(driver: Any, email: str, hash_: str = "") -> None:
     driver.get("about:blank")  # a fresh page load, even when only the hash differs
     driver.get(f"{CONSOLE}/{hash_}")
     wait(driver, lambda d: css(d, "#signin").is_displayed() or css(d, "#who").is_displayed())
-    if css(driver, "#who").is_displayed():  # a previous test's session: sign out first
-        css(driver, "#sign-out").click()
+    if css(driver, "#who").is_displayed():  # a previous test's session: sign out first,
+        css(driver, "#sign-out").click()  # then load the page afresh, so that nothing that
+        wait(driver, lambda d: css(d, "#signin").is_displayed())  # session started (its
+        driver.get("about:blank")  # catalog load, refilling the form) runs on after the
+        driver.get(f"{CONSOLE}/{hash_}")  # new sign-in
         wait(driver, lambda d: css(d, "#signin").is_displayed())
     css(driver, "#email").send_keys(email)
     css(driver, "#password").send_keys("password")
@@ -223,6 +226,7 @@ def test_insufficient_credits_is_a_clear_message(browser, user_with_credits):
     assert css(browser, "#requests").text == ""
 
 
+@pytest.mark.bulk_data  # writes report data: runs first among the browser tests
 def test_an_operator_sees_the_reports_charted_with_anomalies_marked(browser, db):
     from datetime import UTC, datetime
 
@@ -340,6 +344,7 @@ def test_a_user_buys_credits_through_checkout_and_sees_the_balance_move(browser,
 
 
 @pytest.mark.global_changes
+@pytest.mark.serial
 def test_an_operator_pauses_generation_and_sets_the_budget_from_the_console(browser, db):
     ref = db.document("config/generation")
     open_signed_in(browser, "admin@example.com", "#operations")

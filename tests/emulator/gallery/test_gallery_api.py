@@ -152,6 +152,7 @@ def test_the_callables_and_their_codes(api, db, new_user, token_for):
     assert error["status"] == "INVALID_ARGUMENT"
 
 
+@pytest.mark.serial  # the job, run 30 days ahead, purges every user's deleted requests
 def test_the_daily_job_purges_what_was_deleted_long_enough_ago(api, db, new_user):
     uid = new_user(10)
     old, kept, visible = generate(api, uid), generate(api, uid), generate(api, uid)

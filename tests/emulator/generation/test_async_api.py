@@ -216,6 +216,7 @@ def test_cancel_a_finished_request_changes_nothing(api, db, new_user, token_for)
     assert api.post("cancelGenerationRequest").status_code == 400
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_sweeper_refunds_a_request_stuck_in_the_queue(api, db, new_user, admin_headers):
     uid = new_user(10)
     rid = queued_without_task(db, uid)

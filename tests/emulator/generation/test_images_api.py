@@ -155,6 +155,7 @@ def entries_of(db, uid, rid):
     return sorted(e["type"] for e in ledger(db, uid) if e.get("generationRequestId") == rid)
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_crash_before_the_upload_is_refunded_once_without_image(api, db, new_user, admin_headers):
     uid = new_user(10)
     rid = crash_at(api, uid, "after-charge")
@@ -167,6 +168,7 @@ def test_crash_before_the_upload_is_refunded_once_without_image(api, db, new_use
     assert stored_images(uid) == set() and balance(db, uid) == 10
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_crash_after_the_upload_is_completed_once_with_its_image(api, db, new_user, admin_headers):
     uid = new_user(10)
     rid = crash_at(api, uid, "after-upload")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from books import balance, ledger, request_doc, stored_images
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.serial]  # the sweeps settle every user's requests
 
 CRASH = {"X-Simulate-Crash": "after-charge"}
 

@@ -184,6 +184,7 @@ def refused_within(api, uid, code, seconds=12.0):
 
 
 @pytest.mark.global_changes
+@pytest.mark.serial
 def test_pausing_generation_takes_effect_within_its_cache_time(api, db, new_user, token_for):
     uid = new_user(100)
     ref = db.document(CONFIG)
@@ -274,6 +275,7 @@ def start_counting(api, db, new_user):
 
 
 @pytest.mark.global_changes
+@pytest.mark.serial
 def test_the_budget_counts_charges_net_of_refunds_and_off_counts_nothing(api, db, new_user):
     uid, total = start_counting(api, db, new_user)
     try:
@@ -318,6 +320,7 @@ def test_the_budget_counts_charges_net_of_refunds_and_off_counts_nothing(api, db
 
 
 @pytest.mark.global_changes
+@pytest.mark.serial
 def test_a_burst_against_a_small_budget_is_charged_exactly_the_budget(api, db, new_user):
     warm, total = start_counting(api, db, new_user)
     uids = [new_user(5) for _ in range(25)]

@@ -18,7 +18,8 @@ from reportdata import contract_only, normal_week, request, write
 from imagegen.core.weeks import week_bounds
 from imagegen.reporting.report_rules import WeekAggregate
 
-pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
+# The migration visits every request document, other tests' included.
+pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data, pytest.mark.serial]
 
 TRIGGER = (
     f"http://127.0.0.1:5001/functions/projects/{PROJECT_ID}/triggers/"

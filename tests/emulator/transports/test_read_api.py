@@ -105,6 +105,7 @@ def test_health(api):
     assert deep["firestore"]["status"] == "ok"
 
 
+@pytest.mark.serial  # no other test's catalog entry may exist meanwhile
 def test_catalog_in_firestore_matches_the_seed(db):
     """initial_data/ must stay what seed_config.py writes (regenerate it when they differ)."""
     from imagegen.core.catalog import DEFAULT_CATALOG, catalog_documents
