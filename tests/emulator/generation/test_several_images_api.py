@@ -131,6 +131,7 @@ def test_an_idempotent_retry_replays_the_images_and_another_count_is_refused(api
     assert balance(db, uid) == 10 - 2 + first.json()["refundedCredits"]
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_a_crash_between_images_is_repaired_by_the_sweeper_each_image_once(
     api, db, new_user, admin_headers
 ):
@@ -272,6 +273,7 @@ def test_one_image_of_several_is_edited_by_its_index(api, db, new_user):
     assert balance(db, uid) == before
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_a_retry_after_a_crash_answers_the_balance_the_user_has(api, db, new_user, admin_headers):
     """A partial request whose process died after storing its images, settled by the
     sweeper: the retry with the same Idempotency-Key answers the balance as it is (the
@@ -335,6 +337,7 @@ def queued_several(db, uid, num_images, outcome=None):
     return rid
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_a_canceled_queued_request_of_several_images_is_refunded_once_per_image(
     api, db, new_user, admin_headers
 ):
@@ -362,6 +365,7 @@ def test_a_canceled_queued_request_of_several_images_is_refunded_once_per_image(
     assert audit_of(api, admin_headers, uid)["clean"]
 
 
+@pytest.mark.serial  # the sweep settles every user's pending requests
 def test_a_late_run_after_the_sweeper_keeps_only_the_images_it_completed(
     api, db, new_user, admin_headers
 ):
