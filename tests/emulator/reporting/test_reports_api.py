@@ -46,6 +46,9 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
         "totalCreditsRefunded": 7,
         "successRate": 71.43,
         "uniqueUsers": 3,
+        "imagesRequested": 9,
+        "imagesGenerated": 5,
+        "imagesFailed": 3,
     }
     assert {k: first[k] for k in expected} == expected
     assert first["byModel"] == {
@@ -57,6 +60,9 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
             "pending": 1,
             "failureRate": 0.0,
             "credits": 5,
+            "imagesRequested": 6,
+            "imagesGenerated": 5,
+            "imagesFailed": 0,
         },
         "model-b": {
             "total": 3,
@@ -66,6 +72,9 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
             "pending": 0,
             "failureRate": 100.0,
             "credits": 0,
+            "imagesRequested": 3,
+            "imagesGenerated": 0,
+            "imagesFailed": 3,
         },
     }
     assert first["bySize"]["1024x1024"]["failed"] == 2
