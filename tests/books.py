@@ -25,10 +25,17 @@ def requests_of(db: Any, uid: str) -> list[dict[str, Any]]:
 
 def stored_images(uid: str) -> set[str]:
     """Request ids of the images stored for `uid` in the bucket (through the emulator)."""
-    from imagegen.operations.wiring import images
-    from imagegen.providers.image_store import PREFIX, request_id_of
+    from imagegen.providers.image_store import request_id_of
 
-    return {request_id_of(path) for path in images().paths(f"{PREFIX}/{uid}/")}
+    return {request_id_of(path) for path in stored_paths(uid)}
+
+
+def stored_paths(uid: str) -> set[str]:
+    """Object paths of the images stored for `uid` in the bucket (through the emulator)."""
+    from imagegen.operations.wiring import images
+    from imagegen.providers.image_store import PREFIX
+
+    return set(images().paths(f"{PREFIX}/{uid}/"))
 
 
 def request_doc(db: Any, request_id: str) -> dict[str, Any] | None:
@@ -92,14 +99,33 @@ def _user_problems(
         problems.append(f"{uid}: balance {credits!r} is negative or not an integer")
     deductions = Counter(e.get("generationRequestId") for e in entries if e["type"] == "deduction")
     refunds = Counter(e.get("generationRequestId") for e in entries if e["type"] == "refund")
+    refunded: Counter[str] = Counter()
+    for e in entries:
+        if e["type"] == "refund":
+            refunded[e.get("generationRequestId")] += e["credits"]
     for req in requests:
         rid, status = req["id"], req.get("status")
+        n = req.get("numImages", 1)
+        failed_images = [i for i in req.get("images", []) if i.get("status") == "failed"]
         if deductions[rid] != 1:
             problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
-        if status == "completed" and refunds[rid]:
+        if status == "completed" and n == 1 and refunds[rid]:
             problems.append(f"{uid}: completed request {rid} was refunded")
-        if status in ("failed", "canceled") and refunds[rid] != 1:
-            problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
+        if status == "completed" and n > 1:
+            # one refund per failed image, of an equal share of the cost (the last takes the rest)
+            shares = [
+                req["cost"] // n + (req["cost"] % n if i["index"] == n - 1 else 0)
+                for i in failed_images
+            ]
+            if refunds[rid] != len(failed_images) or refunded[rid] != sum(shares):
+                problems.append(
+                    f"{uid}: completed request {rid} with {len(failed_images)} failed images "
+                    f"has {refunds[rid]} refunds of {refunded[rid]} credits"
+                )
+        if status in ("failed", "canceled") and (refunds[rid], refunded[rid]) != (n, req["cost"]):
+            problems.append(
+                f"{uid}: {status} request {rid} has {refunds[rid]} refunds of {refunded[rid]}"
+            )
         if status not in ("completed", "failed", "canceled"):
             problems.append(f"{uid}: request {rid} is still {status}")
     return problems

@@ -48,6 +48,8 @@ class ErrorCode(StrEnum):
     INVALID_SIGNATURE = "invalid-signature"
     INVALID_INPUT = "invalid-input"
     INVALID_SESSION_ID = "invalid-session-id"
+    INVALID_NUM_IMAGES = "invalid-num-images"
+    INVALID_INDEX = "invalid-index"
     INVALID_MODE = "invalid-mode"
     INVALID_TITLE = "invalid-title"
     EDIT_NOT_SUPPORTED = "edit-not-supported"

@@ -81,6 +81,11 @@ MAX_PENDING_PER_USER = params.IntParam(
     default=20,
     description="Generation requests one user may have in progress at once.",
 )
+MAX_IMAGES_PER_REQUEST = params.IntParam(
+    "MAX_IMAGES_PER_REQUEST",
+    default=4,
+    description="The most images one generation request may ask for (numImages), 1 to 10.",
+)
 DAILY_CREDIT_LIMIT = params.IntParam(
     "DAILY_CREDIT_LIMIT",
     default=0,
@@ -124,6 +129,14 @@ def secret_value(secret: params.SecretParam) -> str:
         return secret.value or ""
     except Exception:
         return ""
+
+
+IMAGES_PER_REQUEST_CAP = 10
+
+
+def max_images_per_request() -> int:
+    """MAX_IMAGES_PER_REQUEST, kept within 1 to 10."""
+    return min(IMAGES_PER_REQUEST_CAP, max(1, MAX_IMAGES_PER_REQUEST.value))
 
 
 def provider_timeout() -> float:

@@ -2,7 +2,8 @@
 
 An order's `input` names one of its user's uploads (`users/{uid}/uploads/{uploadId}`, the
 bytes at `uploads/{uid}/{uploadId}.{ext}`) or one of their completed generations (its stored
-image). Another user's input, or one that does not exist, is 404 `not-found` (nothing about
+image; `index` picks one image of a generation of several, else its first stored image).
+Another user's input, or one that does not exist, is 404 `not-found` (nothing about
 it is revealed); a deleted generation is 410 `image-deleted`, a purged one 410 `image-purged`;
 a generation without an image is 404 `image-not-found`. The bytes read are the bytes the model
 gets, and their sha256 is recorded on the request.
@@ -20,12 +21,12 @@ from imagegen.providers.image_models import InputImage
 from imagegen.providers.image_store import EXTENSIONS, ImageStore
 from imagegen.records.request_record import (
     COLOR,
-    IMAGE_PATH,
     PURGED_AT,
     STATUS,
     STYLE,
     USER_ID,
     VISIBILITY,
+    image_path_of,
 )
 from imagegen.records.validation import GenerationInput, InputRef
 
@@ -55,7 +56,7 @@ def read_input(client: Any, images: ImageStore, user_id: str, ref: InputRef) -> 
     """Read `ref` for `user_id`, or raise the error the caller is told."""
     if ref.kind == "upload":
         return _read_upload(client, images, user_id, ref.id)
-    return _read_generation(client, images, user_id, ref.id)
+    return _read_generation(client, images, user_id, ref.id, ref.index)
 
 
 def _read_upload(client: Any, images: ImageStore, user_id: str, upload_id: str) -> SourceImage:
@@ -70,7 +71,9 @@ def _read_upload(client: Any, images: ImageStore, user_id: str, upload_id: str) 
     raise errors.upload_not_found()
 
 
-def _read_generation(client: Any, images: ImageStore, user_id: str, request_id: str) -> SourceImage:
+def _read_generation(
+    client: Any, images: ImageStore, user_id: str, request_id: str, index: int | None = None
+) -> SourceImage:
     snap = client.collection(REQUESTS).document(request_id).get()
     data = snap.to_dict() if snap.exists else None
     if data is None or data.get(USER_ID) != user_id:
@@ -79,8 +82,8 @@ def _read_generation(client: Any, images: ImageStore, user_id: str, request_id: 
         raise errors.image_purged(request_id)
     if data.get(VISIBILITY) == Visibility.DELETED:
         raise errors.image_deleted(request_id)
-    path = data.get(IMAGE_PATH)
-    image = _read(images, path) if isinstance(path, str) else None
+    path = image_path_of(data, index)  # None: that image failed, or there is no such image
+    image = _read(images, path) if path is not None else None
     if data.get(STATUS) != RequestStatus.COMPLETED or image is None:
         raise errors.image_not_found()
     style, color = str(data.get(STYLE) or ""), str(data.get(COLOR) or "")
@@ -114,7 +117,9 @@ def reread(client: Any, images: ImageStore, user_id: str, record: Any) -> InputI
     """The input of a queued edit (`input` of its request), read again when it runs; the bytes
     must be those charged for (the same sha256), else the edit fails (and is refunded)."""
     kind, ident, digest = (str(record.get(k) or "") for k in ("kind", "id", "sha256"))
-    source = read_input(client, images, user_id, InputRef(kind, ident))
+    index = record.get("index")
+    ref = InputRef(kind, ident, index if isinstance(index, int) else None)
+    source = read_input(client, images, user_id, ref)
     if digest and source.sha256 != digest:
         raise errors.image_not_found()
     return source.image

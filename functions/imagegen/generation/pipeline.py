@@ -1,10 +1,13 @@
 """A generation request from charge to settlement: the money path, synchronous and queued.
 
-charge -> model -> store the image -> complete, or -> refund. The image is stored in the bucket
-before the request is marked completed, so a completed request always has its image; a
-request that ends failed or canceled never keeps one. A crash between the upload and the
-completion leaves the request unsettled with its image stored: the sweeper then completes it
-(the image the user paid for exists), exactly once; with no image it refunds it."""
+charge -> model -> store the images -> complete, or -> refund. Images are stored in the bucket
+before the request is marked completed, so a completed image always exists; an image that
+failed, or a request that ends failed or canceled, keeps none. A request of several images
+(`numImages`) asks the model for all of them at once (`providers.batch`), stores them in
+parallel and settles them in one commit: completed with the stored ones, each failed one
+refunded by its share. A crash between an upload and the settlement leaves the request
+unsettled with some images stored: the sweeper then completes those (the images the user paid
+for exist) and refunds the others, exactly once; with no image it refunds the request."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,6 +28,7 @@ from imagegen.core.vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestSt
 from imagegen.generation import edit_input
 from imagegen.ledger import moves
 from imagegen.ledger.limits import ChargePolicy
+from imagegen.providers import batch
 from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from imagegen.providers.image_store import ImageStore, object_path
 from imagegen.records.request_record import (
@@ -31,6 +36,7 @@ from imagegen.records.request_record import (
     STATUS,
     UPDATED_AT,
     GenerationRequest,
+    ImageOutcome,
 )
 from imagegen.records.validation import GenerationInput
 
@@ -41,7 +47,8 @@ class CrashPoint(StrEnum):
     """Where the emulator-only fault injection stops a request, as a crash would."""
 
     AFTER_CHARGE = "after-charge"  # charged, nothing generated
-    AFTER_UPLOAD = "after-upload"  # charged, image stored, not marked completed
+    AFTER_UPLOAD = "after-upload"  # charged, images stored, not marked completed
+    AFTER_FIRST_IMAGE = "after-first-image"  # charged, the first image stored, not the others
     AFTER_CLOSE = "after-close"  # account deletion: closed (no new money), nothing else done
     AFTER_PURGE = "after-purge"  # account deletion: images purged, balance not yet forfeited
 
@@ -52,7 +59,8 @@ class Studio:
 
     model_for: Callable[[str], ImageModel]  # model id -> its adapter (from the catalog)
     images: ImageStore
-    url_for: Callable[[str], str]  # request id -> the URL that serves its image
+    # (request id, index of one of several images or None) -> the URL that serves the image
+    url_for: Callable[[str, int | None], str]
     # A queued turn of a conversation: its session's earlier instructions, oldest first.
     context_for: Callable[[GenerationRequest], tuple[str, ...]] | None = None
 
@@ -108,6 +116,7 @@ def generate(
             forced,
             charged,
             crash,
+            request.num_images,
         )
     except GaveUp:
         request_log.left_to_sweeper(request_id, order.user_id, "the settlement could not land")
@@ -146,37 +155,108 @@ def run_and_settle(
     forced: Outcome | None,
     charged: moves.ChargeResult | None = None,
     crash: CrashPoint | None = None,
+    num_images: int = 1,
 ) -> moves.Settlement:
-    """Call the model (outside any transaction), store its image, then complete the request;
-    or refund it when the model failed or the image could not be stored."""
+    """Call the model (outside any transaction) for every image of the request, store the
+    images it returned (in parallel), then settle: completed with the stored ones (each
+    failed image refunded by its share), or refunded in full when none could be stored."""
     try:
-        result = studio.model_for(spec.model).generate(spec, forced)
+        model = studio.model_for(spec.model)
     except Exception:  # a provider bug must still end in a refund
-        log.exception("model %s raised for request %s", spec.model, spec.request_id)
-        result = GenerationResult(
-            failure_reason="model raised an exception", failure_kind=FailureKind.PROVIDER_ERROR
+        log.exception("no model %s for request %s", spec.model, spec.request_id)
+        results = [batch.RAISED] * max(1, num_images)
+    else:
+        results = batch.generate_images(model, spec, num_images, forced)
+    outcomes = store_images(studio, spec.request_id, user_id, results, num_images, crash)
+    stored = [(o, r) for o, r in zip(outcomes, results, strict=True) if o.stored]
+    if stored:
+        first_outcome, first = stored[0]
+        details: dict[str, Any] = {**first.details, "contentType": first_outcome.content_type}
+        return settle_images(client, studio, spec.request_id, outcomes, charged, details)
+    failed = results[0]
+    failure = moves.Failure(
+        failed.failure_reason or "model error",
+        FailureKind(failed.failure_kind or FailureKind.MODEL_ERROR),
+        details=dict(failed.details),
+    )
+    return moves.settle(client, spec.request_id, outcomes, charged, failure, failure.details)
+
+
+def store_images(
+    studio: Studio,
+    request_id: str,
+    user_id: str,
+    results: list[GenerationResult],
+    num_images: int,
+    crash: CrashPoint | None = None,
+) -> list[ImageOutcome]:
+    """Store each image a model returned, in parallel (an image that cannot be stored is a
+    failed image; its partial write is deleted); the outcome of every image, in index order.
+    `crash` AFTER_FIRST_IMAGE stores the first image only, then stops as a crash would;
+    AFTER_UPLOAD stops once all are stored."""
+    count = max(1, num_images)
+
+    def store(index: int) -> ImageOutcome:
+        result = results[index]
+        if result.image is None:
+            kind = result.failure_kind or FailureKind.MODEL_ERROR
+            return ImageOutcome(index, failure_kind=str(kind), failure_reason=result.failure_reason)
+        path = object_path(user_id, request_id, result.content_type, index, count)
+        try:
+            studio.images.put(path, result.image, result.content_type)
+        except Exception:
+            log.exception("could not store image %d of request %s", index, request_id)
+            studio.images.delete(path)  # a partial write must not outlive the refund
+            return ImageOutcome(
+                index,
+                failure_kind=FailureKind.STORAGE_ERROR.value,
+                failure_reason="the image could not be stored",
+            )
+        width, height = result.details.get("outputWidth"), result.details.get("outputHeight")
+        return ImageOutcome(
+            index,
+            path,
+            studio.url_for(request_id, index if count > 1 else None),
+            result.content_type,
+            width if isinstance(width, int) else None,
+            height if isinstance(height, int) else None,
         )
-    if result.image is None:
-        kind = FailureKind(result.failure_kind or FailureKind.MODEL_ERROR)
-        reason = result.failure_reason or "model error"
-        return moves.refund(client, spec.request_id, reason, charged, kind, result.details)
-    path = object_path(user_id, spec.request_id, result.content_type)
-    try:
-        studio.images.put(path, result.image, result.content_type)
-    except Exception:
-        log.exception("could not store the image of request %s", spec.request_id)
-        studio.images.delete(path)  # a partial write must not outlive the refund
-        return moves.refund(
-            client,
-            spec.request_id,
-            "the image could not be stored",
-            charged,
-            kind=FailureKind.STORAGE_ERROR,
-        )
+
+    indices = list(range(count))
+    if crash is CrashPoint.AFTER_FIRST_IMAGE:
+        first = next((i for i in indices if results[i].image is not None), None)
+        if first is not None:
+            store(first)
+        _crash(request_id, user_id, crash)
+    if count == 1:
+        outcomes = [store(0)]
+    else:
+        with ThreadPoolExecutor(count) as pool:
+            outcomes = list(pool.map(store, indices))
     if crash is CrashPoint.AFTER_UPLOAD:
-        _crash(spec.request_id, user_id, crash)
-    details = {**result.details, "contentType": result.content_type}
-    return complete_with_image(client, studio, spec.request_id, path, charged, details)
+        _crash(request_id, user_id, crash)
+    return outcomes
+
+
+def settle_images(
+    client: firestore.Client,
+    studio: Studio,
+    request_id: str,
+    outcomes: list[ImageOutcome],
+    charged: moves.ChargeResult | None = None,
+    details: Mapping[str, Any] | None = None,
+    failure: moves.Failure | None = None,
+) -> moves.Settlement:
+    """Settle a request whose images are stored (those of `outcomes` with a path; an image
+    without an outcome failed as `failure` says). Should someone else have settled it first
+    (the sweeper), every stored image that settlement did not keep is deleted: an image is
+    kept only by a completed image of its request."""
+    settlement = moves.settle(client, request_id, outcomes, charged, failure, details)
+    kept = set(settlement.kept_paths)
+    for outcome in outcomes:
+        if outcome.path is not None and outcome.path not in kept:
+            studio.images.delete(outcome.path)
+    return settlement
 
 
 def complete_with_image(
@@ -187,14 +267,9 @@ def complete_with_image(
     charged: moves.ChargeResult | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> moves.Settlement:
-    """Mark a request completed with its stored image (and what the provider reported).
-    Should someone else have settled it first (refunded it: the sweeper), the image
-    is deleted: a request that did not complete keeps no image."""
-    image = moves.StoredImage(path, studio.url_for(request_id), dict(details or {}))
-    settlement = moves.complete(client, request_id, image, charged)
-    if settlement.status != RequestStatus.COMPLETED:
-        studio.images.delete(path)
-    return settlement
+    """Mark a one-image request completed with its stored image (see `settle_images`)."""
+    outcome = ImageOutcome(0, path, studio.url_for(request_id, None))
+    return settle_images(client, studio, request_id, [outcome], charged, details)
 
 
 def enqueue(
@@ -263,7 +338,9 @@ def process_queued(
     if request.session_id is not None and studio.context_for is not None:
         context = studio.context_for(request)
     spec = request.spec(input_image, context)
-    settlement = run_and_settle(client, studio, spec, request.user_id, forced)
+    settlement = run_and_settle(
+        client, studio, spec, request.user_id, forced, num_images=request.num_images
+    )
     if settlement.settled_now:
         log_settled(request, settlement, started, mode="async")
         if on_settled is not None:

@@ -1,10 +1,11 @@
 """Crash recovery: settle requests that were charged but never settled.
 
 A function instance can die between the charge and the settlement. Such a request stays
-unsettled; the sweeper settles every request unsettled for longer than the timeout: when its
-image was stored before the crash it completes it (the user gets what they paid for),
-otherwise it refunds it. Each exactly once: it races safely with a late settlement, whichever
-commits first wins and the other sees a settled request (and a losing image is deleted).
+unsettled; the sweeper settles every request unsettled for longer than the timeout: the images
+stored before the crash are completed (the user gets what they paid for), the others refunded,
+each by its share (none stored: the whole request refunded). Each exactly once: it races
+safely with a late settlement, whichever commits first wins and the other sees a settled
+request (and an image the winner did not keep is deleted).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from imagegen.core.vocabulary import REQUESTS, UNSETTLED, FailureKind, RequestSt
 from imagegen.generation import pipeline
 from imagegen.generation.pipeline import Studio
 from imagegen.ledger import moves
-from imagegen.providers.image_store import candidate_paths
-from imagegen.records.request_record import CREATED_AT, STATUS, GenerationRequest
+from imagegen.providers.image_store import EXTENSIONS, candidate_paths
+from imagegen.records.request_record import CREATED_AT, STATUS, GenerationRequest, ImageOutcome
 
 COMPLETED = RequestStatus.COMPLETED
 
@@ -47,12 +48,30 @@ class SweepResult:
 
 
 def _settle_stuck(
-    client: firestore.Client, studio: Studio, request_id: str, user_id: str, reason: str
+    client: firestore.Client, studio: Studio, request: GenerationRequest, reason: str
 ) -> moves.Settlement:
-    for path in candidate_paths(user_id, request_id):
-        if studio.images.exists(path):
-            return pipeline.complete_with_image(client, studio, request_id, path)
-    return moves.refund(client, request_id, reason, kind=FailureKind.TIMEOUT)
+    """Settle a request a crash left unsettled from what its bucket holds: each image stored
+    before the crash is completed, each other one refunded (its share; all of them: the
+    whole cost)."""
+    n = request.num_images
+    outcomes = []
+    for index in range(n):
+        for path in candidate_paths(request.user_id, request.id, index, n):
+            if studio.images.exists(path):
+                content_type = next(t for t, ext in EXTENSIONS.items() if path.endswith(ext))
+                url = studio.url_for(request.id, index if n > 1 else None)
+                outcomes.append(ImageOutcome(index, path, url, content_type))
+                break
+    if not outcomes:
+        return moves.refund(client, request.id, reason, kind=FailureKind.TIMEOUT)
+    return pipeline.settle_images(
+        client,
+        studio,
+        request.id,
+        outcomes,
+        details={"contentType": outcomes[0].content_type},
+        failure=moves.Failure(reason, FailureKind.TIMEOUT),
+    )
 
 
 def sweep_pending(
@@ -85,7 +104,7 @@ def sweep_pending(
             minutes = older_than.total_seconds() / 60
             reason = f"not settled within {minutes:g} min; refunded by the sweeper"
             try:
-                settlement = _settle_stuck(client, studio, request.id, request.user_id, reason)
+                settlement = _settle_stuck(client, studio, request, reason)
             except GaveUp:
                 request_log.left_to_sweeper(
                     request.id, request.user_id, "the sweeper could not settle it this run"

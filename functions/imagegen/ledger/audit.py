@@ -4,10 +4,11 @@ every user and request.
 1. credits == granted + purchased + refunded + reinstated - deducted - reversed, summed over
    the user's ledger;
 2. a balance is never negative;
-3. every charged request is completed without a refund, or failed/canceled with exactly one
-   refund, and none stays unsettled past the timeout;
-7. every completed request has its image in the bucket (a purged one has none), and no
-   image exists without a completed, unpurged request;
+3. every charged request is completed with a refund for each failed image only (none for a
+   one-image request), or failed/canceled with its whole cost refunded (one entry; one per
+   image for a request of several), and none stays unsettled past the timeout;
+7. every completed image of a request is in the bucket (a purged request has none), and no
+   image exists without a completed image of a completed, unpurged request;
 8. every paid purchase has exactly one `purchase` entry of its credits, no other purchase has
    one, and its reversal and reinstatement entries add up to its `reversedCredits`.
 `check_user`, `check_images` and `check_purchases` are pure; `audit` reads Firestore a batch of
@@ -29,7 +30,6 @@ from imagegen.core.vocabulary import (
     CREDITING,
     DEBITING,
     PURCHASES,
-    REFUNDED,
     REQUESTS,
     SETTLED,
     TRANSACTIONS,
@@ -39,7 +39,19 @@ from imagegen.core.vocabulary import (
     RequestStatus,
 )
 from imagegen.providers.image_store import PREFIX, ImageStore, request_id_of
-from imagegen.records.request_record import CREATED_AT, PURGED_AT, STATUS, USER_ID
+from imagegen.records.request_record import (
+    COST,
+    CREATED_AT,
+    IMAGES,
+    PURGED_AT,
+    STATUS,
+    USER_ID,
+    ImageStatus,
+    num_images_of,
+    refund_shares,
+    stored_paths,
+    whole_credits,
+)
 
 
 def check_user(
@@ -54,6 +66,7 @@ def check_user(
     sums: Counter[str] = Counter()
     deductions: Counter[str] = Counter()
     refunds: Counter[str] = Counter()
+    refunded: Counter[str] = Counter()
     for e in entries:
         amount, kind = e.get("credits"), e.get("type")
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
@@ -67,6 +80,7 @@ def check_user(
             deductions[str(e.get("generationRequestId"))] += 1
         elif kind == EntryType.REFUND:
             refunds[str(e.get("generationRequestId"))] += 1
+            refunded[str(e.get("generationRequestId"))] += amount
     expected = sum(sums[k] for k in CREDITING) - sum(sums[k] for k in DEBITING)
     if not isinstance(credits, int) or isinstance(credits, bool):
         problems.append(f"{uid}: credits {credits!r} is not an integer")
@@ -82,21 +96,42 @@ def check_user(
         seen.add(rid)
         if deductions[rid] != 1:
             problems.append(f"{uid}: request {rid} has {deductions[rid]} deductions")
-        if status == RequestStatus.COMPLETED and refunds[rid]:
-            problems.append(f"{uid}: completed request {rid} was refunded {refunds[rid]} time(s)")
-        elif status in REFUNDED and refunds[rid] != 1:
-            problems.append(f"{uid}: {status} request {rid} has {refunds[rid]} refunds")
+        if status in SETTLED:
+            owed = refunds_owed(r)
+            if (refunds[rid], refunded[rid]) != owed:
+                problems.append(
+                    f"{uid}: {status} request {rid} has {refunds[rid]} refunds of "
+                    f"{refunded[rid]} credits; owed {owed[0]} of {owed[1]}"
+                )
         elif status in UNSETTLED:
             created = r.get(CREATED_AT)
             if refunds[rid]:
                 problems.append(f"{uid}: {status} request {rid} was already refunded")
             if stuck_before is None or (isinstance(created, datetime) and created < stuck_before):
                 problems.append(f"{uid}: request {rid} is stuck {status} since {created}")
-        elif status not in (*SETTLED, *UNSETTLED):
+        else:
             problems.append(f"{uid}: request {rid} has status {status!r}")
     for rid in set(deductions) - seen:
         problems.append(f"{uid}: deduction for unknown request {rid}")
     return problems
+
+
+def refunds_owed(request: Mapping[str, Any]) -> tuple[int, int]:
+    """(refund entries, credits) a settled request's ledger must hold: none for a completed
+    one-image request; a failed or canceled one its whole cost (one entry per image); a
+    completed request of several the share of each image its `images` list as failed."""
+    cost, n = whole_credits(request.get(COST)), num_images_of(request)
+    if request.get(STATUS) == RequestStatus.COMPLETED:
+        images = request.get(IMAGES)
+        failed = [
+            int(i.get("index", -1))
+            for i in (images if isinstance(images, list) else [])
+            if isinstance(i, Mapping) and i.get(STATUS) == ImageStatus.FAILED
+        ]
+        shares = refund_shares(cost, n, failed) if n > 1 else {}
+    else:
+        shares = refund_shares(cost, n, range(n))
+    return len(shares), sum(shares.values())
 
 
 def check_purchases(
@@ -142,25 +177,42 @@ def check_purchases(
 def check_images(
     uid: str, requests: Iterable[Mapping[str, Any]], stored: Iterable[str]
 ) -> list[str]:
-    """Every completed request has its stored image, and every stored image belongs to a
-    completed request (or to one still unsettled, about to complete or be swept)."""
+    """Every completed image of a completed request is stored, and every stored object
+    (`stored`: object paths) belongs to a completed image of a completed request (or to a
+    request still unsettled, about to settle or be swept)."""
     requests = list(requests)
-    status_of = {str(r.get("id")): r.get(STATUS) for r in requests}
-    purged = {str(r.get("id")) for r in requests if r.get(PURGED_AT)}
+    by_id = {str(r.get("id")): r for r in requests}
     stored = set(stored)
-    problems = [
-        f"{uid}: completed request {rid} has no stored image"
-        for rid, status in sorted(status_of.items())
-        if status == RequestStatus.COMPLETED and rid not in stored and rid not in purged
-    ]
-    for rid in sorted(stored):
-        status = status_of.get(rid)
-        if status is None:
-            problems.append(f"{uid}: image {rid} is stored for an unknown request")
-        elif rid in purged:
-            problems.append(f"{uid}: image {rid} is stored for a purged request")
-        elif status not in (RequestStatus.COMPLETED, *UNSETTLED):
-            problems.append(f"{uid}: image {rid} is stored for a {status} request")
+    stored_ids = {request_id_of(path) for path in stored}
+    problems = []
+    for rid, r in sorted(by_id.items()):
+        if r.get(STATUS) != RequestStatus.COMPLETED or r.get(PURGED_AT):
+            continue
+        kept = stored_paths(r.get(IMAGES))
+        if not kept:  # a request from before `images`: its image is named after it
+            if rid not in stored_ids:
+                problems.append(f"{uid}: completed request {rid} has no stored image")
+            continue
+        problems += [
+            f"{uid}: completed image {path} of request {rid} is not stored"
+            for path in kept
+            if path not in stored
+        ]
+    for path in sorted(stored):
+        rid = request_id_of(path)
+        found = by_id.get(rid)
+        if found is None:
+            problems.append(f"{uid}: image {path} is stored for an unknown request")
+            continue
+        r, status = found, found.get(STATUS)
+        if r.get(PURGED_AT):
+            problems.append(f"{uid}: image {path} is stored for a purged request")
+        elif status in UNSETTLED:
+            continue
+        elif status != RequestStatus.COMPLETED:
+            problems.append(f"{uid}: image {path} is stored for a {status} request")
+        elif (kept := stored_paths(r.get(IMAGES))) and path not in kept:
+            problems.append(f"{uid}: image {path} is stored for a failed image of {rid}")
     return problems
 
 
@@ -217,7 +269,7 @@ def audit_user(
     stuck_before: datetime | None,
     stored_images: Iterable[str] | None = None,
 ) -> list[str]:
-    """Check one user's books; with `stored_images` (request ids), their images too."""
+    """Check one user's books; with `stored_images` (object paths), their images too."""
     with ThreadPoolExecutor(1) as pool:
         books = _read_books(client, [uid], pool)
     return [
@@ -230,12 +282,12 @@ def audit_user(
 
 
 def _stored_by_user(images: ImageStore, prefix: str) -> dict[str, set[str]]:
-    """Request ids of the stored images under `prefix`, by user."""
+    """The paths of the stored images under `prefix`, by user."""
     by_user: dict[str, set[str]] = defaultdict(set)
     for path in images.paths(prefix):
         parts = path.split("/")
-        if len(parts) == 3:
-            by_user[parts[1]].add(request_id_of(path))
+        if len(parts) in (3, 4):
+            by_user[parts[1]].add(path)
     return by_user
 
 

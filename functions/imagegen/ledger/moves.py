@@ -16,7 +16,7 @@ cannot be committed even by a buggy caller.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -52,13 +52,16 @@ from imagegen.ledger.limits import (
     seconds_to_next_day,
 )
 from imagegen.records.request_record import (
+    IMAGES,
     UPDATED_AT,
     GenerationRequest,
+    ImageOutcome,
+    SettledRequest,
     cancelable,
-    completion_fields,
-    failure_fields,
     operator_details_ref,
+    settle_fields,
     split_operator,
+    stored_paths,
     unsettled,
     weekly_marker,
     weekly_marker_ref,
@@ -99,6 +102,7 @@ class ChargeResult:
     charged_at: datetime | None = None
     usage: Usage | None = None  # the user's usage as this charge wrote it (None: not written)
     budget_day: str | None = None  # the day whose global budget counted this charge
+    num_images: int = 1
 
 
 def charge(
@@ -141,7 +145,12 @@ def charge(
         if existing.exists:
             stored = GenerationRequest.from_document(request.id, existing.to_dict() or {})
             return ChargeResult(
-                request.id, request.user_id, stored.cost, entries.credits_of(user), stored.status
+                request.id,
+                request.user_id,
+                stored.cost,
+                entries.credits_of(user),
+                stored.status,
+                num_images=stored.num_images,
             )
         user_data = (user.to_dict() or {}) if user.exists else {}
         if not user.exists or account_closed(user_data):
@@ -209,6 +218,7 @@ def charge(
             created,
             usage if usage_fields else None,
             day_budget.day if day_budget is not None else None,
+            request.num_images,
         )
 
     try:
@@ -244,18 +254,29 @@ def _take_from_budget(
 
 @dataclass(frozen=True)
 class Settlement:
-    """The final state of a request; `settled_now` is False when someone else settled it."""
+    """The final state of a request; `settled_now` is False when someone else settled it.
+    `images`: each image's map as stored (`request_record.ImageOutcome.to_document`)."""
 
     status: str
     refunded: int
     settled_now: bool
     image_url: str | None = None
     failure_kind: str | None = None
+    images: tuple[Mapping[str, Any], ...] = ()
+    kept_paths: tuple[str, ...] = ()  # the objects of its stored images
+
+    @property
+    def image_urls(self) -> list[str]:
+        """The stored images' URLs in index order (a one-image request's `image_url`)."""
+        urls = [str(i["imageUrl"]) for i in self.images if i.get("status") == COMPLETED]
+        if not urls and self.status == COMPLETED and self.image_url:
+            return [self.image_url]
+        return urls
 
 
 @dataclass(frozen=True)
 class StoredImage:
-    """Where a completed request's image is: its object in the bucket and the URL serving it."""
+    """Where a completed one-image request's image is: its object and the URL serving it."""
 
     path: str
     url: str
@@ -264,13 +285,37 @@ class StoredImage:
 
 @dataclass(frozen=True)
 class Failure:
-    """Why a charged request ends without an image: its final status, a classified kind
-    (model-error, timeout, canceled, enqueue-failed) and a message."""
+    """Why a charged request (or each of its images without an outcome) ends without an
+    image: its final status, a classified kind (model-error, timeout, canceled,
+    enqueue-failed) and a message."""
 
     reason: str
     kind: FailureKind = FailureKind.MODEL_ERROR
     status: RequestStatus = FAILED
     details: Mapping[str, Any] = field(default_factory=dict)  # what the provider reported
+
+
+def refund_entry_id(request_id: str, index: int, num_images: int) -> str:
+    """`<requestId>-refund` for a one-image request, `<requestId>-refund-<index>` for each
+    failed image of a request of several: each refund can be created once only."""
+    base = ledger_entry_id(request_id, EntryType.REFUND)
+    return base if num_images <= 1 else f"{base}-{index}"
+
+
+def settle(
+    client: firestore.Client,
+    request_id: str,
+    outcomes: Sequence[ImageOutcome],
+    charged: ChargeResult | None = None,
+    failure: Failure | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Settlement:
+    """Settle an unsettled request from the outcome of each of its images, exactly once:
+    completed when at least one image is stored, each failed image refunded by its share
+    (its own ledger entry); with none stored, failed and refunded in full. An image without
+    an outcome failed as `failure` says. `details` (what the provider reported) are recorded
+    on the request. No effect on a settled request."""
+    return _settle(client, request_id, tuple(outcomes), failure, charged, details)
 
 
 def complete(
@@ -279,9 +324,9 @@ def complete(
     image: StoredImage,
     charged: ChargeResult | None = None,
 ) -> Settlement:
-    """Mark an unsettled request completed with its (already stored) image. No effect on a
-    settled request."""
-    return _settle(client, request_id, image, None, charged)
+    """Mark an unsettled one-image request completed with its (already stored) image."""
+    outcome = ImageOutcome(0, image.path, image.url)
+    return _settle(client, request_id, (outcome,), None, charged, image.details)
 
 
 def refund(
@@ -292,10 +337,10 @@ def refund(
     kind: FailureKind = FailureKind.MODEL_ERROR,
     details: Mapping[str, Any] | None = None,
 ) -> Settlement:
-    """Mark an unsettled request failed and give its credits back, exactly once; `details`
-    (what the provider reported) are recorded on the request."""
+    """Mark an unsettled request failed and give its credits back (every image's), exactly
+    once; `details` (what the provider reported) are recorded on the request."""
     failure = Failure(reason, kind, details=dict(details or {}))
-    return _settle(client, request_id, None, failure, charged)
+    return _settle(client, request_id, (), failure, charged, failure.details)
 
 
 def cancel(client: firestore.Client, request_id: str) -> Settlement:
@@ -304,16 +349,22 @@ def cancel(client: firestore.Client, request_id: str) -> Settlement:
     unchanged since read, as is the task's move to `processing`: of the two, exactly one wins,
     so a canceled request never reaches a provider and a processing one is never canceled."""
     failure = Failure("canceled by the user", FailureKind.CANCELED, CANCELED)
-    return _settle(client, request_id, None, failure, None, settleable=cancelable)
+    return _settle(client, request_id, (), failure, None, None, settleable=cancelable)
 
 
 def _settled(request: GenerationRequest) -> Settlement:
+    images = tuple(i for i in request.images or () if isinstance(i, Mapping))
+    kept = stored_paths(images)
+    if not kept and request.status == COMPLETED and request.image_path:
+        kept = [request.image_path]
     return Settlement(
         request.status,
         int(request.refunded_credits or 0),
         False,
         request.image_url,
         request.failure_kind,
+        images,
+        tuple(kept),
     )
 
 
@@ -334,6 +385,7 @@ class _Pending:
     cost: int
     stage: str
     request_version: Any
+    num_images: int = 1
     balance: int | None = None
     user_version: Any = None
     charged_at: datetime | None = None
@@ -342,75 +394,83 @@ class _Pending:
     budget_day: str | None = None  # the day whose global budget counted the charge
 
 
+def _settlement_of(
+    p: _Pending, outcomes: tuple[ImageOutcome, ...], failure: Failure | None
+) -> SettledRequest:
+    given = (failure.status, failure.kind, failure.reason) if failure is not None else None
+    return settle_fields(p.cost, p.num_images, outcomes, p.stage, given)
+
+
 def _commit_settlement(
-    client: firestore.Client, p: _Pending, image: StoredImage | None, failure: Failure | None
+    client: firestore.Client,
+    p: _Pending,
+    settled: SettledRequest,
+    details: Mapping[str, Any] | None,
 ) -> Settlement:
-    """One atomic commit, valid only if the request (and for a refund, the user) is unchanged."""
+    """One atomic commit, valid only if the request (and when anything is refunded, the
+    user) is unchanged since read."""
     request_ref = client.collection(REQUESTS).document(p.request_id)
     unchanged_request = client.write_option(last_update_time=p.request_version)
     batch = client.batch()
-    details = image.details if image is not None else failure.details if failure else {}
-    reported, operator = split_operator(details)
+    reported, operator = split_operator(details or {})
     if operator:  # beside the request, where its owner cannot read it
         batch.set(
             operator_details_ref(client, p.request_id),
             {**operator, "userId": p.user_id, "updatedAt": firestore.SERVER_TIMESTAMP},
             merge=True,
         )
-    if failure is None:
-        if image is None:
-            raise RuntimeError("a completion needs its stored image")
-        batch.update(
-            request_ref,
-            {
-                **completion_fields(p.cost, image.path, image.url),
-                **reported,
-                "completedAt": firestore.SERVER_TIMESTAMP,
-                UPDATED_AT: firestore.SERVER_TIMESTAMP,
-            },
-            option=unchanged_request,
-        )
-        if p.tracked:  # no longer pending for the user's limit (a field delete: no precondition)
-            batch.update(
-                _user_ref(client, p.user_id),
-                {client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD},
-            )
-        batch.commit()
-        return Settlement(COMPLETED, 0, True, image.url)
-    if p.balance is None:
-        raise RuntimeError("a refund needs the user's balance")
-    user_ref = _user_ref(client, p.user_id)
-    new_balance = p.balance + p.cost
+    status = settled.status
     batch.update(
         request_ref,
         {
-            **failure_fields(failure.status, p.cost, failure.reason, failure.kind, p.stage),
             **reported,
-            f"{failure.status}At": firestore.SERVER_TIMESTAMP,
+            **settled.fields,
+            f"{status.value}At": firestore.SERVER_TIMESTAMP,
             UPDATED_AT: firestore.SERVER_TIMESTAMP,
         },
         option=unchanged_request,
     )
+    images = tuple(settled.fields[IMAGES])
+    first_url = settled.fields.get("imageUrl")
+    kind = None if status == COMPLETED else settled.fields.get("failureKind")
+    kept = tuple(o.path for o in settled.stored if o.path is not None)
+    refunded = settled.refunded
+    pending_field = client.field_path("usage", "pending", p.request_id)
+    if refunded == 0:
+        if p.tracked:  # no longer pending for the user's limit (a field delete: no precondition)
+            batch.update(_user_ref(client, p.user_id), {pending_field: firestore.DELETE_FIELD})
+        batch.commit()
+        return Settlement(status, 0, True, first_url, kind, images, kept)
+    if p.balance is None:
+        raise RuntimeError("a refund needs the user's balance")
+    user_ref = _user_ref(client, p.user_id)
+    new_balance = p.balance + refunded
     user_update: dict[str, Any] = {
         "credits": new_balance,
         "updatedAt": firestore.SERVER_TIMESTAMP,
-        client.field_path("usage", "pending", p.request_id): firestore.DELETE_FIELD,
+        pending_field: firestore.DELETE_FIELD,
     }
-    day_credits = day_credits_after_refund(p.usage or Usage(), p.cost, p.charged_at)
+    day_credits = day_credits_after_refund(p.usage or Usage(), refunded, p.charged_at)
     if day_credits is not None:
         user_update["usage.dayCredits"] = day_credits
     batch.update(user_ref, user_update, option=client.write_option(last_update_time=p.user_version))
-    entries.post(
-        batch,
-        user_ref,
-        ledger_entry_id(p.request_id, EntryType.REFUND),
-        entries.entry(EntryType.REFUND, p.cost, new_balance, generationRequestId=p.request_id),
-    )
+    balance = p.balance
+    for index, credits in sorted(settled.refunds.items()):  # one entry per failed image
+        balance += credits
+        refs: dict[str, Any] = {"generationRequestId": p.request_id}
+        if p.num_images > 1:
+            refs["imageIndex"] = index
+        entries.post(
+            batch,
+            user_ref,
+            refund_entry_id(p.request_id, index, p.num_images),
+            entries.entry(EntryType.REFUND, credits, balance, **refs),
+        )
     if p.budget_day:  # gives the credits back to the day's budget, on any shard
         day = budget_day_ref(client, p.budget_day).get()
         owed = owed_of(day)
-        paid = repaid(owed, p.cost)  # first what a lowered budget is owed
-        shard: dict[str, Any] = {"spent": firestore.Increment(-p.cost)}
+        paid = repaid(owed, refunded)  # first what a lowered budget is owed
+        shard: dict[str, Any] = {"spent": firestore.Increment(-refunded)}
         if paid:
             shard["cap"] = firestore.Increment(-paid)
             batch.update(
@@ -420,15 +480,16 @@ def _commit_settlement(
             )
         batch.set(shard_ref(client, p.budget_day, random.randrange(SHARDS)), shard, merge=True)
     batch.commit()
-    return Settlement(failure.status, p.cost, True, failure_kind=failure.kind.value)
+    return Settlement(status, refunded, True, first_url, kind, images, kept)
 
 
 def _settle(
     client: firestore.Client,
     request_id: str,
-    image: StoredImage | None,
+    outcomes: tuple[ImageOutcome, ...],
     failure: Failure | None,
     charged: ChargeResult | None,
+    details: Mapping[str, Any] | None,
     settleable: Callable[[Mapping[str, Any]], bool] = unsettled,
 ) -> Settlement:
     # Fast path: right after our own charge, the versions that commit produced are still
@@ -440,6 +501,7 @@ def _settle(
             charged.cost,
             charged.status,
             charged.request_version,
+            charged.num_images,
             charged.balance,
             charged.user_version,
             charged.charged_at,
@@ -448,7 +510,8 @@ def _settle(
             budget_day=charged.budget_day,
         )
         try:
-            return _commit_settlement(client, known, image, failure)
+            settled = _settlement_of(known, outcomes, failure)
+            return _commit_settlement(client, known, settled, details)
         except CONFLICTS:
             pass  # someone else wrote first: read the current state below
     request_ref = client.collection(REQUESTS).document(request_id)
@@ -467,23 +530,20 @@ def _settle(
             stored.cost,
             stored.status,
             request.update_time,
+            stored.num_images,
             budget_day=stored.budget_day,
         )
-        if failure is not None:
+        settled = _settlement_of(pending, outcomes, failure)
+        if settled.refunded:
             user = _user_ref(client, pending.user_id).get()
-            pending = _Pending(
-                request_id,
-                pending.user_id,
-                pending.cost,
-                pending.stage,
-                request.update_time,
-                entries.credits_of(user),
-                user.update_time,
-                stored.created_at,
-                Usage.from_document((user.to_dict() or {}).get("usage")),
-                budget_day=stored.budget_day,
+            pending = replace(
+                pending,
+                balance=entries.credits_of(user),
+                user_version=user.update_time,
+                charged_at=stored.created_at,
+                usage=Usage.from_document((user.to_dict() or {}).get("usage")),
             )
-        return _commit_settlement(client, pending, image, failure)
+        return _commit_settlement(client, pending, settled, details)
 
     return retry_on_conflict(attempt, SETTLE_POLICY)
 

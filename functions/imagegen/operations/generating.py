@@ -8,7 +8,7 @@ from typing import Any
 
 from imagegen.core import auth, errors
 from imagegen.core.auth import Caller
-from imagegen.core.settings import running_in_emulator
+from imagegen.core.settings import max_images_per_request, running_in_emulator
 from imagegen.core.vocabulary import UNSETTLED, RequestStatus
 from imagegen.generation import edit_input, idempotency, pipeline
 from imagegen.ledger import moves
@@ -48,7 +48,9 @@ def order_for(caller: Caller, data: Mapping[str, Any]) -> GenerationInput:
     if caller.uid is not None and data.get("userId") in (None, ""):
         data = {**data, "userId": caller.uid}
     model = data.get("model") if isinstance(data.get("model"), str) else None
-    order = parse_generation_input(data, current_catalog(model), None, running_in_emulator())
+    order = parse_generation_input(
+        data, current_catalog(model), None, running_in_emulator(), max_images_per_request()
+    )
     auth.require_user(caller, order.user_id)
     return order
 
@@ -122,7 +124,13 @@ def _charge_and_run(
             outcome.request_id, settlement.refunded, settlement.failure_kind
         )
     body = shapes.completed_json(
-        outcome.request_id, order, outcome.balance_after_charge, settlement.image_url
+        outcome.request_id,
+        order,
+        outcome.balance_after_charge,
+        settlement.image_url,
+        settlement.image_urls,
+        settlement.images,
+        settlement.refunded,
     )
     return idempotency.StoredResult(body)
 

@@ -8,13 +8,19 @@ from typing import Any
 
 from imagegen.core import auth, errors
 from imagegen.core.auth import Caller
-from imagegen.core.settings import running_in_emulator
+from imagegen.core.settings import IMAGES_PER_REQUEST_CAP, running_in_emulator
 from imagegen.core.vocabulary import RequestStatus, Visibility
 from imagegen.operations.wiring import current_catalog, db, images
 from imagegen.providers.image_store import ImageObject
 from imagegen.records import history
 from imagegen.records.history import Page, Record
-from imagegen.records.request_record import IMAGE_PATH, PURGED_AT, STATUS, USER_ID, VISIBILITY
+from imagegen.records.request_record import (
+    PURGED_AT,
+    STATUS,
+    USER_ID,
+    VISIBILITY,
+    image_path_of,
+)
 from imagegen.records.validation import validate_user_id
 
 log = logging.getLogger(__name__)
@@ -50,9 +56,15 @@ def get_generation(caller: Caller, request_id: str) -> Record:
     return owned_request(caller, request_id)
 
 
-def get_generation_image(caller: Caller, request_id: str) -> ImageObject:
-    """A completed request's image, for its owner or an admin: `not-found` for an unknown
-    request, `permission-denied` for another user's, `image-not-found` without an image."""
+def get_generation_image(caller: Caller, request_id: str, index: int | None = None) -> ImageObject:
+    """A completed request's image (`index`: which of its images; default the first
+    stored), for its owner or an admin: `not-found` for an unknown request,
+    `permission-denied` for another user's, `image-not-found` without that image (one that
+    failed, or an index the request does not have)."""
+    if index is not None and not 0 <= index < IMAGES_PER_REQUEST_CAP:
+        raise errors.invalid_field(
+            "index", f"index must be an integer from 0 to {IMAGES_PER_REQUEST_CAP - 1}."
+        )
     validate_user_id(request_id, "id")
     record = history.read_request(db(), request_id)
     if record is None:
@@ -63,8 +75,8 @@ def get_generation_image(caller: Caller, request_id: str) -> ImageObject:
         raise errors.image_purged(request_id)
     if record.data.get(VISIBILITY) == Visibility.DELETED:
         raise errors.image_deleted(request_id)
-    path = record.data.get(IMAGE_PATH)
-    if record.data.get(STATUS) != RequestStatus.COMPLETED or not isinstance(path, str):
+    path = image_path_of(record.data, index)
+    if record.data.get(STATUS) != RequestStatus.COMPLETED or path is None:
         raise errors.image_not_found()
     image = images().get(path)
     if image is None:

@@ -97,9 +97,9 @@ def images() -> ImageStore:
     return _IMAGES
 
 
-def image_url_for(request_id: str) -> str:
-    """The URL that serves a request's image to its owner."""
-    return image_url(functions_base_url(), request_id)
+def image_url_for(request_id: str, index: int | None = None) -> str:
+    """The URL that serves a request's image (`index`: one of several) to its owner."""
+    return image_url(functions_base_url(), request_id, index)
 
 
 def provider_settings() -> ProviderSettings:

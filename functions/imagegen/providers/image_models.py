@@ -2,7 +2,9 @@
 
 Providers implement `ImageModel.generate` (`simulator`, and `replicate_model`,
 `openai_model` and `gemini_model`); `registry` picks one per `models/{modelId}` document. The money
-path never needs to know which one ran.
+path never needs to know which one ran. Several images of one request come from a model's
+`generate_batch` when it has one (`BatchImageModel`: the provider's own batch parameter), else
+from parallel `generate` calls (`batch.generate_images`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Outcome(Enum):
 
     SUCCESS = "success"
     FAILURE = "failure"
+    PARTIAL = "partial"  # every second image of the request fails (indices 1, 3, ...)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,8 @@ class InputImage:
 class ImageSpec:
     """What to draw; for an edit, `input_image` is the picture to change and `prompt` the
     instruction. In a conversation, `context` holds the earlier instructions, oldest first
-    (models that take a conversation, Gemini, receive them)."""
+    (models that take a conversation, Gemini, receive them). `index` is the image's place
+    among the request's images (0 for the first or only one)."""
 
     request_id: str
     model: str
@@ -43,6 +47,7 @@ class ImageSpec:
     prompt: str
     input_image: InputImage | None = None
     context: tuple[str, ...] = ()
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,3 +74,13 @@ class ImageModel(Protocol):
     name: str
 
     def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult: ...
+
+
+class BatchImageModel(ImageModel, Protocol):
+    """A provider that makes several images in one call (OpenAI `n`, Replicate `num_outputs`)."""
+
+    def generate_batch(
+        self, spec: ImageSpec, count: int, forced: Outcome | None = None
+    ) -> list[GenerationResult]:
+        """Up to `count` results in index order (fewer: the missing ones failed)."""
+        ...

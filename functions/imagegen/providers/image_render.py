@@ -175,7 +175,8 @@ def _canvas(width: int, height: int, entries: list[RGB]) -> Image.Image:
 
 
 def _rng(spec: ImageSpec) -> random.Random:
-    return random.Random(hashlib.sha256(f"{spec.request_id}\n{spec.model}".encode()).digest())
+    seed = f"{spec.request_id}\n{spec.model}" + (f"\n{spec.index}" if spec.index else "")
+    return random.Random(hashlib.sha256(seed.encode()).digest())
 
 
 TONE_WEIGHT = 0.55  # how much of an edit is the palette's tones (the rest: the input as it is)

@@ -1,4 +1,5 @@
-"""Generated images in Cloud Storage: `generated/{userId}/{requestId}.png` in the project's
+"""Generated images in Cloud Storage: `generated/{userId}/{requestId}.png` (and
+`generated/{userId}/{requestId}/{index}.png` for requests of several images) in the project's
 default bucket, written and read only by the functions (clients never touch the bucket;
 `storage.rules` deny everything). The same client code runs against the Firebase Storage
 emulator, the GCS-API emulator and production (`STORAGE_EMULATOR_HOST` picks the emulator)."""
@@ -19,24 +20,46 @@ IMAGE_ROUTE = "getGenerationImage"  # the HTTPS function that serves an image to
 EXTENSIONS: dict[str, str] = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
-def object_path(user_id: str, request_id: str, content_type: str = "image/png") -> str:
-    """`generated/{userId}/{requestId}.{ext}`, the extension from the image's content type."""
-    return f"{PREFIX}/{user_id}/{request_id}.{EXTENSIONS.get(content_type, 'png')}"
+def object_path(
+    user_id: str,
+    request_id: str,
+    content_type: str = "image/png",
+    index: int = 0,
+    num_images: int = 1,
+) -> str:
+    """`generated/{userId}/{requestId}.{ext}` for a one-image request, and
+    `generated/{userId}/{requestId}/{index}.{ext}` for each image of a request of several; the
+    extension from the image's content type."""
+    ext = EXTENSIONS.get(content_type, "png")
+    if num_images > 1:
+        return f"{PREFIX}/{user_id}/{request_id}/{index}.{ext}"
+    return f"{PREFIX}/{user_id}/{request_id}.{ext}"
 
 
-def candidate_paths(user_id: str, request_id: str) -> list[str]:
-    """Every path a request's image may have (one per content type)."""
-    return [object_path(user_id, request_id, content_type) for content_type in EXTENSIONS]
+def candidate_paths(
+    user_id: str, request_id: str, index: int = 0, num_images: int = 1
+) -> list[str]:
+    """Every path an image of a request may have (one per content type)."""
+    return [
+        object_path(user_id, request_id, content_type, index, num_images)
+        for content_type in EXTENSIONS
+    ]
 
 
 def request_id_of(path: str) -> str:
-    """The request id an object path names (`generated/u/r.png` -> `r`)."""
-    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    """The request id an object path names (`generated/u/r.png` and `generated/u/r/2.png`
+    -> `r`)."""
+    parts = path.split("/")
+    if len(parts) >= 4:
+        return parts[2]
+    return parts[-1].rsplit(".", 1)[0]
 
 
-def image_url(base_url: str, request_id: str) -> str:
-    """The URL that serves a request's image to its owner (`getGenerationImage?id=`)."""
-    return f"{base_url}/{IMAGE_ROUTE}?id={request_id}"
+def image_url(base_url: str, request_id: str, index: int | None = None) -> str:
+    """The URL that serves a request's image to its owner (`getGenerationImage?id=`, with
+    `&index=` for an image of a request of several)."""
+    url = f"{base_url}/{IMAGE_ROUTE}?id={request_id}"
+    return url if index is None else f"{url}&index={index}"
 
 
 # Served images are read from the bucket this many bytes at a time, so that an instance serving

@@ -1,7 +1,8 @@
 """The simulated `model-a`/`model-b` behind the provider interface (`image_models`).
 
 They sleep for a configurable latency, then fail with a configurable probability, or return a
-PNG of the requested size drawn by `image_render`. `build_models` is the registry of the models this
+PNG of the requested size drawn by `image_render`; several images of one request come from one
+call (`generate_batch`), each failing on its own. `build_models` is the registry of the models this
 deployment offers.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from imagegen.providers.image_models import GenerationResult, ImageModel, ImageSpec, Outcome
 from imagegen.providers.image_render import CONTENT_TYPE, render_png
@@ -35,11 +37,27 @@ class SimulatedModel:
         self._render = render
 
     def generate(self, spec: ImageSpec, forced: Outcome | None = None) -> GenerationResult:
+        self._wait()
+        return self._image(spec, forced)
+
+    def generate_batch(
+        self, spec: ImageSpec, count: int, forced: Outcome | None = None
+    ) -> list[GenerationResult]:
+        """`count` images after one latency, as a provider's batch parameter would: each
+        fails on its own (at the failure rate, or as `forced` says)."""
+        self._wait()
+        return [self._image(replace(spec, index=index), forced) for index in range(count)]
+
+    def _wait(self) -> None:
         latency = max(0, self._latency_ms())
         if latency:
             self._sleep(latency / 1000)
+
+    def _image(self, spec: ImageSpec, forced: Outcome | None) -> GenerationResult:
         if forced is None:
             fails = self._rng.random() < min(1.0, max(0.0, self._failure_rate()))
+        elif forced is Outcome.PARTIAL:
+            fails = spec.index % 2 == 1  # every second image
         else:
             fails = forced is Outcome.FAILURE
         if fails:

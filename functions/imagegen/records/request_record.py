@@ -19,9 +19,10 @@ The owner reads (and listens to) the request document, so what only operators ma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from imagegen.core.vocabulary import (
@@ -34,6 +35,7 @@ from imagegen.core.vocabulary import (
 )
 from imagegen.core.weeks import week_id
 from imagegen.providers.image_models import ImageSpec, InputImage
+from imagegen.providers.image_store import object_path
 from imagegen.records.validation import GenerationInput
 
 # Names of the fields other modules query on, write partially or read from raw documents
@@ -44,13 +46,18 @@ STYLE = "style"
 COLOR = "color"
 SIZE = "size"
 PROMPT = "prompt"
-INPUT = "input"  # an edit's input image: {kind: "upload" | "generation", id, sha256}
+INPUT = "input"  # an edit's input image: {kind: "upload" | "generation", id, index?, sha256}
 SESSION_ID = "sessionId"  # the conversation (users/{uid}/sessions/{id}) the request is a turn of
 COST = "cost"
 STATUS = "status"
 WEBHOOK_URL = "webhookUrl"
 IMAGE_PATH = "imagePath"
 REFUNDED_CREDITS = "refundedCredits"
+NUM_IMAGES = "numImages"  # images asked for (absent on older documents: 1)
+IMAGES = "images"  # one map per image, in index order (see `ImageOutcome.to_document`)
+IMAGE_URLS = "imageUrls"  # the stored images' URLs, in index order
+IMAGES_COMPLETED = "imagesCompleted"  # numeric mirrors for the reports, written at settlement
+IMAGES_FAILED = "imagesFailed"
 VISIBILITY = "visibility"  # `Visibility`: absent while the owner has not deleted the request
 BUDGET_DAY = "budgetDay"  # the day whose global budget counted the charge
 CREATED_AT = "createdAt"
@@ -70,10 +77,13 @@ _FIELDS: dict[str, str] = {
     INPUT: "input",
     SESSION_ID: "session_id",
     COST: "cost",
+    NUM_IMAGES: "num_images",
     STATUS: "status",
     "mode": "mode",
     WEBHOOK_URL: "webhook_url",
     "imageUrl": "image_url",
+    IMAGE_URLS: "image_urls",
+    IMAGES: "images",
     IMAGE_PATH: "image_path",
     "failureReason": "failure_reason",
     "failureKind": "failure_kind",
@@ -138,6 +148,7 @@ class GenerationRequest:
     size: str
     prompt: str
     cost: int
+    num_images: int = 1
     status: str = RequestStatus.PENDING
     input: Mapping[str, Any] | None = None  # an edit: {kind, id, sha256} of its input image
     session_id: str | None = None  # a turn of this conversation
@@ -145,6 +156,8 @@ class GenerationRequest:
     mode: str | None = None  # "async" for the asynchronous mode
     webhook_url: str | None = None
     image_url: str | None = None
+    image_urls: tuple[str, ...] | None = None
+    images: tuple[Mapping[str, Any], ...] | None = None
     image_path: str | None = None
     failure_reason: str | None = None
     failure_kind: str | None = None
@@ -183,6 +196,8 @@ class GenerationRequest:
             cost=order.cost,
             status=status,
             webhook_url=order.webhook_url,
+            num_images=order.num_images,
+            images=pending_images(order.num_images),
             input=input_record(order),
             session_id=order.session_id,
             **extra,
@@ -204,14 +219,20 @@ class GenerationRequest:
             context,
         )
 
+    def image_path_for(self, index: int, content_type: str) -> str:
+        """Where the image `index` of this request is stored."""
+        return object_path(self.user_id, self.id, content_type, index, self.num_images)
+
     def to_document(self) -> dict[str, Any]:
         """The fields written when the request is created (server timestamps aside)."""
         doc: dict[str, Any] = {}
         for name, attr in _FIELDS.items():
             value = getattr(self, attr)
+            if isinstance(value, tuple):
+                value = [dict(v) if isinstance(v, Mapping) else v for v in value]
             if value is not None:
                 doc[name] = value.value if isinstance(value, RequestStatus) else value
-        doc.update(outcome_fields(self.status, self.cost))
+        doc.update(outcome_fields(self.status, self.cost, num_images=self.num_images))
         doc.update(self.times)
         if self.created_at is not None:
             doc[CREATED_AT] = self.created_at
@@ -237,6 +258,12 @@ class GenerationRequest:
         if not isinstance(values.get("session_id"), str):
             values.pop("session_id", None)
         values["cost"] = whole_credits(data.get(COST))
+        values["num_images"] = num_images_of(data)
+        for listed in ("images", "image_urls"):
+            if isinstance(values.get(listed), list):
+                values[listed] = tuple(values[listed])
+            else:
+                values.pop(listed, None)
         values["status"] = str(values.get("status", RequestStatus.PENDING))
         created = data.get(CREATED_AT)
         times = {k: v for k, v in data.items() if k in TIME_FIELDS and isinstance(v, datetime)}
@@ -249,12 +276,19 @@ class GenerationRequest:
         )
 
 
-def input_record(order: GenerationInput) -> dict[str, str] | None:
-    """`input` of an edit's request: the kind and id of its image and the sha256 of the bytes
-    sent to the model."""
+def input_record(order: GenerationInput) -> dict[str, Any] | None:
+    """`input` of an edit's request: the kind and id of its image (and which image of a
+    generation of several, `index`) and the sha256 of the bytes sent to the model."""
     if order.input is None:
         return None
-    return {"kind": order.input.kind, "id": order.input.id, "sha256": order.input_sha256 or ""}
+    record: dict[str, Any] = {
+        "kind": order.input.kind,
+        "id": order.input.id,
+        "sha256": order.input_sha256 or "",
+    }
+    if order.input.index is not None:
+        record["index"] = order.input.index
+    return record
 
 
 def unsettled(data: Mapping[str, Any]) -> bool:
@@ -269,39 +303,203 @@ def cancelable(data: Mapping[str, Any]) -> bool:
     return data.get(STATUS) == RequestStatus.QUEUED
 
 
-def completion_fields(cost: int, image_path: str, image_url: str) -> dict[str, Any]:
-    """What settlement writes to a request that completed (server timestamps aside)."""
-    return {
-        STATUS: RequestStatus.COMPLETED.value,
-        **outcome_fields(RequestStatus.COMPLETED, cost),
-        "imageUrl": image_url,
-        IMAGE_PATH: image_path,
+def num_images_of(data: Mapping[str, Any]) -> int:
+    """The images a stored request asked for: its `numImages`, 1 when absent or malformed."""
+    value = data.get(NUM_IMAGES)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return 1
+    return value
+
+
+def pending_images(num_images: int) -> tuple[dict[str, Any], ...]:
+    """`images` of a request just charged: every image pending."""
+    return tuple({"index": i, STATUS: ImageStatus.PENDING.value} for i in range(num_images))
+
+
+class ImageStatus(StrEnum):
+    """The state of one image of a request (`images[i].status`)."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """One image of a request at settlement: stored (its object and URL) or failed (why)."""
+
+    index: int
+    path: str | None = None
+    url: str | None = None
+    content_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    failure_kind: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.path is not None
+
+    def to_document(self) -> dict[str, Any]:
+        """Its map in the request's `images` (the reason stays on the request only)."""
+        doc: dict[str, Any] = {
+            "index": self.index,
+            STATUS: (ImageStatus.COMPLETED if self.stored else ImageStatus.FAILED).value,
+        }
+        for name, value in (
+            ("imageUrl", self.url),
+            (IMAGE_PATH, self.path),
+            ("contentType", self.content_type),
+            ("width", self.width),
+            ("height", self.height),
+            ("failureKind", None if self.stored else self.failure_kind),
+        ):
+            if value is not None:
+                doc[name] = value
+        return doc
+
+
+def stored_paths(images: Any) -> list[str]:
+    """The object paths of a request document's completed images (its `images`)."""
+    if not isinstance(images, (list, tuple)):
+        return []
+    return [
+        str(image[IMAGE_PATH])
+        for image in images
+        if isinstance(image, Mapping)
+        and image.get(STATUS) == ImageStatus.COMPLETED
+        and image.get(IMAGE_PATH)
+    ]
+
+
+def image_path_of(data: Mapping[str, Any], index: int | None = None) -> str | None:
+    """The object of a request document's image `index` when that image completed (None
+    when it did not, or the request has no such image); without `index`, the first stored
+    image (`imagePath`). A request from before `images` has its one image at index 0."""
+    if index is None or not isinstance(data.get(IMAGES), list):
+        path = data.get(IMAGE_PATH)
+        return path if isinstance(path, str) and index in (None, 0) else None
+    for image in data[IMAGES]:
+        if isinstance(image, Mapping) and image.get("index") == index:
+            return next(iter(stored_paths([image])), None)
+    return None
+
+
+def refund_shares(cost: int, num_images: int, failed: Iterable[int]) -> dict[int, int]:
+    """The credits given back for each failed image (index -> credits): the cost split evenly
+    by image, the last image's share taking what does not divide, so that the shares of all
+    images add up to the cost. Images without credits to give back are left out."""
+    n = max(1, num_images)
+    unit = cost // n
+    shares = {}
+    for index in sorted(set(failed)):
+        if 0 <= index < n:
+            share = unit + (cost - unit * n if index == n - 1 else 0)
+            if share > 0:
+                shares[index] = share
+    return shares
+
+
+@dataclass(frozen=True)
+class SettledRequest:
+    """What settlement writes: the final status, the refund of each failed image
+    (index -> credits) and the request's fields (server timestamps aside)."""
+
+    status: RequestStatus
+    refunds: dict[int, int]
+    fields: dict[str, Any]
+    outcomes: tuple[ImageOutcome, ...]
+
+    @property
+    def refunded(self) -> int:
+        return sum(self.refunds.values())
+
+    @property
+    def stored(self) -> tuple[ImageOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.stored)
+
+
+def settle_fields(
+    cost: int,
+    num_images: int,
+    outcomes: Iterable[ImageOutcome],
+    stage: str,
+    failure: tuple[RequestStatus, FailureKind, str] | None = None,
+) -> SettledRequest:
+    """The settlement of a request from the outcome of each of its images. An image without
+    an outcome failed as `failure` (status, kind, reason) says (a whole request refunded:
+    model error, timeout, cancel). Completed when at least one image was stored (each failed
+    image refunded by its share), else `failure`'s status (default failed) with the whole
+    cost refunded."""
+    given = {o.index: o for o in outcomes if 0 <= o.index < max(1, num_images)}
+    status_if_none, kind, reason = failure or (
+        RequestStatus.FAILED,
+        FailureKind.MODEL_ERROR,
+        "model error",
+    )
+    every = tuple(
+        given.get(i) or ImageOutcome(i, failure_kind=kind.value, failure_reason=reason)
+        for i in range(max(1, num_images))
+    )
+    stored = [o for o in every if o.stored]
+    failed = [o for o in every if not o.stored]
+    refunds = refund_shares(cost, num_images, [o.index for o in failed])
+    refunded = sum(refunds.values())
+    common: dict[str, Any] = {
+        IMAGES: [o.to_document() for o in every],
+        IMAGE_URLS: [o.url for o in stored],
+        REFUNDED_CREDITS: refunded,
     }
-
-
-def failure_fields(
-    status: RequestStatus, cost: int, reason: str, kind: FailureKind, stage: str
-) -> dict[str, Any]:
-    """What settlement writes to a request that failed or was canceled: refunded in full."""
-    return {
+    if stored:
+        status = RequestStatus.COMPLETED
+        fields = {
+            STATUS: status.value,
+            **outcome_fields(status, cost, refunded, len(stored), len(every)),
+            **common,
+            "imageUrl": stored[0].url,
+            IMAGE_PATH: stored[0].path,
+        }
+        if failed:  # why the others failed (the first of them)
+            fields["failureKind"] = failed[0].failure_kind
+        return SettledRequest(status, refunds, fields, every)
+    first = failed[0]
+    status = status_if_none
+    fields = {
         STATUS: status.value,
-        **outcome_fields(status, cost),
-        "failureReason": reason,
-        "failureKind": kind.value,
+        **outcome_fields(status, cost, refunded, 0, len(every)),
+        **common,
+        "failureReason": first.failure_reason or reason,
+        "failureKind": first.failure_kind or kind.value,
         "failureStage": stage,
-        REFUNDED_CREDITS: cost,
     }
+    return SettledRequest(status, refunds, fields, every)
 
 
-def outcome_fields(status: str, cost: int) -> dict[str, int]:
+def outcome_fields(
+    status: str,
+    cost: int,
+    refunded: int | None = None,
+    images_completed: int | None = None,
+    num_images: int = 1,
+) -> dict[str, int]:
     """Numeric mirrors of a request's status, kept in the same writes as the status, so weekly
-    reports can use count/sum aggregation queries instead of reading every request."""
+    reports can use count/sum aggregation queries instead of reading every request. A failed
+    or canceled request refunded its cost; a completed one the shares of its failed images
+    (`refunded`); `imagesCompleted`/`imagesFailed` count the images of a settled request
+    (a completed request's all stored unless told otherwise)."""
+    completed = status == RequestStatus.COMPLETED
+    settled = completed or status in REFUNDED
+    given_back = cost if status in REFUNDED else (refunded or 0) if completed else 0
+    stored = (num_images if images_completed is None else images_completed) if completed else 0
     return {
-        "isCompleted": int(status == RequestStatus.COMPLETED),
+        "isCompleted": int(completed),
         "isFailed": int(status == RequestStatus.FAILED),
         "isCanceled": int(status == RequestStatus.CANCELED),
-        "creditsSpent": cost if status == RequestStatus.COMPLETED else 0,
-        "creditsRefunded": cost if status in REFUNDED else 0,
+        "creditsSpent": cost - given_back if completed else 0,
+        "creditsRefunded": given_back,
+        IMAGES_COMPLETED: stored,
+        IMAGES_FAILED: num_images - stored if settled else 0,
     }
 
 
@@ -312,12 +510,38 @@ def whole_credits(value: Any) -> int:
     return int(value)
 
 
+# The mirrors every request has had since reports aggregate (the image counts came later:
+# a document without them is a one-image request).
+STATUS_MIRRORS = ("isCompleted", "isFailed", "isCanceled", "creditsSpent", "creditsRefunded")
+
+
 def outcome_patch(data: Mapping[str, Any]) -> dict[str, int]:
-    """The outcome fields a stored request lacks or holds wrongly for its status and cost
-    (empty when it is consistent): what the migration writes to documents from elsewhere."""
+    """The status mirrors (`STATUS_MIRRORS`) a stored request lacks or holds wrongly for its
+    status, cost and refund (empty when it is consistent): what the migration writes to
+    documents from elsewhere. A completed request's refund is its `refundedCredits` (a
+    partial one)."""
     cost = whole_credits(data.get(COST))
-    expected = outcome_fields(str(data.get(STATUS, RequestStatus.PENDING)), cost)
-    return {k: v for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not int}
+    status = str(data.get(STATUS, RequestStatus.PENDING))
+    images = data.get(IMAGES)
+    completed_images = None
+    if isinstance(images, list) and images:
+        completed_images = sum(
+            1
+            for image in images
+            if isinstance(image, Mapping) and image.get(STATUS) == ImageStatus.COMPLETED
+        )
+    expected = outcome_fields(
+        status,
+        cost,
+        whole_credits(data.get(REFUNDED_CREDITS)),
+        completed_images,
+        num_images_of(data),
+    )
+    return {
+        k: v
+        for k, v in expected.items()
+        if k in STATUS_MIRRORS and (data.get(k) != v or type(data.get(k)) is not int)
+    }
 
 
 def split_operator(details: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -3,7 +3,7 @@ to clients. Every transport answers with these same JSON objects (pure; no I/O).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,8 @@ def request_json(request_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
     out.update({k: data[k] for k in PUBLIC_FIELDS if k in data})
     out.update(images_json(data))
     out.update({k: iso(data[k]) for k in TIME_FIELDS if k in data})
+    if isinstance(out.get("images"), list):
+        out["images"] = [image_json(i) for i in out["images"] if isinstance(i, Mapping)]
     return out
 
 
@@ -108,20 +110,40 @@ def record_json(record: Record) -> dict[str, Any]:
 
 
 def completed_json(
-    request_id: str, order: GenerationInput, balance: int, image_url: str | None
+    request_id: str,
+    order: GenerationInput,
+    balance: int,
+    image_url: str | None,
+    image_urls: list[str] | None = None,
+    images: Sequence[Mapping[str, Any]] = (),
+    refunded: int = 0,
 ) -> dict[str, Any]:
-    """A synchronous generation that completed."""
+    """A synchronous generation that completed (with at least one image): `balance` is the
+    balance after the charge; the refunds of its failed images are added back."""
     return {
         "generationRequestId": request_id,
         "status": RequestStatus.COMPLETED.value,
         "deductedCredits": order.cost,
-        "remainingCredits": balance,
+        "refundedCredits": refunded,
+        "remainingCredits": balance + refunded,
+        "numImages": order.num_images,
         "imageUrl": image_url,
+        "imageUrls": list(image_urls) if image_urls is not None else [image_url],
+        "images": [image_json(image) for image in images],
         "model": order.model,
         "style": order.style,
         "color": order.color,
         "size": order.size,
     }
+
+
+IMAGE_FIELDS = ("index", "status", "imageUrl", "contentType", "width", "height", "failureKind")
+
+
+def image_json(image: Mapping[str, Any]) -> dict[str, Any]:
+    """One image of a request as clients see it (where it is stored stays private)."""
+    out = {name: image.get(name) for name in IMAGE_FIELDS}
+    return {k: v for k, v in out.items() if v is not None or k in ("imageUrl", "failureKind")}
 
 
 def accepted_json(request_id: str, status: str, cost: int, balance: int) -> dict[str, Any]:
@@ -234,6 +256,7 @@ def turn_json(record: Record) -> dict[str, Any]:
         "prompt": data.get("prompt"),
         "status": data.get("status"),
         "imageUrl": data.get("imageUrl") if shown else None,
+        "imageUrls": _image_urls(data) if shown else [],
         "failure": failure,
         "input": {"kind": source.get("kind"), "id": source.get("id")}
         if isinstance(source, Mapping)
@@ -241,6 +264,14 @@ def turn_json(record: Record) -> dict[str, Any]:
         "deleted": bool(data.get("visibility")),
         "createdAt": iso(data.get("createdAt")),
     }
+
+
+def _image_urls(data: Mapping[str, Any]) -> list[str]:
+    """A completed request's stored images (one from before `imageUrls`: its `imageUrl`)."""
+    urls = data.get("imageUrls")
+    if isinstance(urls, list):
+        return [str(u) for u in urls]
+    return [str(data["imageUrl"])] if data.get("imageUrl") else []
 
 
 def session_detail_json(session: Record, turns: list[Record]) -> dict[str, Any]:

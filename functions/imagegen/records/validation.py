@@ -20,21 +20,31 @@ INPUT_KINDS: dict[str, str] = {"uploadId": "upload", "generationRequestId": "gen
 # `mode` of a session's turn: edit the session's latest image (the default), or a new image.
 TURN_MODES: tuple[str, ...] = ("edit", "generate")
 MAX_PROMPT_LENGTH = 2000
+DEFAULT_MAX_IMAGES = 4  # MAX_IMAGES_PER_REQUEST's default
 MAX_USER_ID_LENGTH = 128
 _RESERVED_ID = re.compile(r"^__.*__$")
 
 
 @dataclass(frozen=True)
 class InputRef:
-    """The image an edit starts from: `kind` "upload" or "generation", and its id."""
+    """The image an edit starts from: `kind` "upload" or "generation", its id, and for a
+    generation of several images which one (`index`; None: its first stored image)."""
 
     kind: str
     id: str
+    index: int | None = None
 
     @property
     def key(self) -> str:
         """Its key in an order's `input` (`uploadId` or `generationRequestId`)."""
         return next(name for name, kind in INPUT_KINDS.items() if kind == self.kind)
+
+    def as_payload(self) -> dict[str, Any]:
+        """As the order gave it."""
+        payload: dict[str, Any] = {self.key: self.id}
+        if self.index is not None:
+            payload["index"] = self.index
+        return payload
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class GenerationInput:
     fresh: bool = False
     input_from_session: bool = False
     context: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    num_images: int = 1  # `cost` is the price of all of them
 
     def as_payload(self) -> dict[str, Any]:
         """The client-supplied fields, as stored and as compared for idempotency."""
@@ -74,11 +85,13 @@ class GenerationInput:
         if self.webhook_url is not None:
             payload["webhookUrl"] = self.webhook_url
         if self.input is not None and not self.input_from_session:
-            payload["input"] = {self.input.key: self.input.id}
+            payload["input"] = self.input.as_payload()
         if self.session_id is not None:
             payload["sessionId"] = self.session_id
         if self.fresh:
             payload["mode"] = "generate"
+        if self.num_images != 1:  # absent and 1 are the same order
+            payload["numImages"] = self.num_images
         return payload
 
 
@@ -135,19 +148,43 @@ def within(field: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def parse_input_ref(value: Any) -> InputRef:
-    """`{"uploadId": id}` or `{"generationRequestId": id}`; 400 `invalid-input` otherwise."""
-    shape = 'input must be {"uploadId": ...} or {"generationRequestId": ...}'
-    if not isinstance(value, Mapping) or len(value) != 1:
+def parse_input_ref(value: Any, max_images: int = DEFAULT_MAX_IMAGES) -> InputRef:
+    """`{"uploadId": id}` or `{"generationRequestId": id}` (with `"index": i` to pick one
+    image of a generation of several); 400 `invalid-input` otherwise."""
+    shape = 'input must be {"uploadId": ...} or {"generationRequestId": ..., "index"?: ...}'
+    if not isinstance(value, Mapping) or not value:
         raise errors.invalid_field("input", f"{shape}.")
-    [(name, ident)] = value.items()
+    names = [name for name in value if name != "index"]
+    if len(names) != 1:
+        raise errors.invalid_field("input", f"{shape}.")
+    [name] = names
+    ident = value[name]
     if name not in INPUT_KINDS:
         raise errors.invalid_field("input", f"{shape}; got the key {name!r}.")
     if not isinstance(ident, str) or not is_document_id(ident):
         raise errors.invalid_field(
             "input", f"input.{name} must be an id: 1-{MAX_USER_ID_LENGTH} characters, no '/'."
         )
-    return InputRef(INPUT_KINDS[name], ident)
+    index = value.get("index")
+    if "index" in value:
+        if name != "generationRequestId":
+            raise errors.invalid_field("input", "input.index picks an image of a generation.")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 10:
+            raise errors.invalid_field("input", "input.index must be an integer from 0 to 9.")
+    return InputRef(INPUT_KINDS[name], ident, index)
+
+
+def parse_num_images(value: Any, max_images: int = DEFAULT_MAX_IMAGES) -> int:
+    """`numImages`: absent is 1; else an integer from 1 to `max_images` (400
+    `invalid-num-images` otherwise; a boolean or 2.5 is not an integer, 2.0 is)."""
+    if value is None:
+        return 1
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 1 <= value <= max_images:
+        raise errors.invalid_field(
+            "numImages", f"numImages must be an integer from 1 to {max_images}; got {value!r}."
+        )
+    return int(value)
 
 
 def parse_generation_input(
@@ -155,10 +192,12 @@ def parse_generation_input(
     catalog: Catalog,
     models: Sequence[str] | None = None,
     allow_loopback_webhooks: bool = False,
+    max_images: int = DEFAULT_MAX_IMAGES,
 ) -> GenerationInput:
     """Validate a decoded JSON body; raise the first DomainError that applies. An edit of a
     generation (`input.generationRequestId`) may leave out `style` and `color` (they are then
-    "" here, and taken from the generation when it is read)."""
+    "" here, and taken from the generation when it is read). The price is `numImages` times
+    the catalog's price of one image."""
     source = parse_input_ref(body["input"]) if body.get("input") is not None else None
     session_id, fresh = parse_turn(body, source)
     # A turn that may edit its session's latest image may leave them out too (checked once
@@ -200,6 +239,7 @@ def parse_generation_input(
     webhook_url = body.get("webhookUrl")
     if webhook_url is not None:
         webhook_url = validate_url(webhook_url, allow_loopback_webhooks)
+    num_images = parse_num_images(body.get("numImages"), max_images)
     return GenerationInput(
         user_id,
         model,
@@ -207,11 +247,12 @@ def parse_generation_input(
         color,
         size,
         prompt,
-        catalog.price(size, model),
+        catalog.price(size, model) * num_images,
         webhook_url,
         source,
         session_id=session_id,
         fresh=fresh,
+        num_images=num_images,
     )
 
 

@@ -196,7 +196,7 @@ def _options(data: Mapping[str, Any]) -> generating.GenerationOptions:
             forced = Outcome(raw)
         except ValueError:
             raise errors.invalid_field(
-                "simulateOutcome", "simulateOutcome must be 'success' or 'failure'."
+                "simulateOutcome", "simulateOutcome must be 'success', 'failure' or 'partial'."
             ) from None
     return generating.GenerationOptions(
         idempotency_key=idempotency.validate_key(key) if key is not None else None,

@@ -169,7 +169,9 @@ def forced_outcome(req: https_fn.Request) -> Outcome | None:
     try:
         return Outcome(raw.strip().lower())
     except ValueError:
-        raise errors.invalid_header(SIMULATE_OUTCOME_HEADER, "'success' or 'failure'") from None
+        raise errors.invalid_header(
+            SIMULATE_OUTCOME_HEADER, "'success', 'failure' or 'partial'"
+        ) from None
 
 
 def simulated_crash(req: https_fn.Request) -> CrashPoint | None:

@@ -123,7 +123,7 @@ def get_generation_image(req: https_fn.Request) -> https_fn.Response:
     """A completed request's image, for its owner or an admin, streamed from the bucket in
     chunks (never whole in memory); `If-None-Match` (strong, weak or `*`) gives a 304 without
     reading the object."""
-    image = reads.get_generation_image(caller_of(req), request_id_of(req))
+    image = reads.get_generation_image(caller_of(req), request_id_of(req), query_int(req, "index"))
     headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "ETag": quote_etag(image.etag)}
     if not is_resource_modified(req.environ, etag=image.etag):
         return https_fn.Response(status=304, headers=headers)

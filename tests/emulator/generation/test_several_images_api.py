@@ -1,0 +1,272 @@
+"""Several images per request over HTTP: one charge, a refund for each image that fails
+(its own ledger entry, exactly once), crashes between images repaired by the sweeper, and
+concurrent requests that cannot overdraw."""
+
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from books import balance, check_books, ledger, request_doc, stored_paths
+from PIL import Image
+
+pytestmark = pytest.mark.emulator
+
+ASYNC = {"Prefer": "respond-async"}
+
+
+def entries_for(db, uid, rid, kind):
+    return sorted(
+        (e for e in ledger(db, uid) if e["type"] == kind and e["generationRequestId"] == rid),
+        key=lambda e: e["id"],
+    )
+
+
+def audit_of(api, admin_headers, uid):
+    resp = api.get("auditLedger", params={"userId": uid}, headers=admin_headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_four_images_two_forced_failures_one_charge_two_refunds(api, db, new_user, admin_headers):
+    uid = new_user(10)
+    resp = api.generate("partial", userId=uid, numImages=4)  # 1 credit an image
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    rid = body["generationRequestId"]
+    assert (body["status"], body["numImages"]) == ("completed", 4)
+    assert (body["deductedCredits"], body["refundedCredits"], body["remainingCredits"]) == (4, 2, 8)
+    assert [i["status"] for i in body["images"]] == ["completed", "failed"] * 2
+    base = f"{api.url('getGenerationImage')}?id={rid}"
+    assert body["imageUrls"] == [f"{base}&index=0", f"{base}&index=2"]
+    assert body["imageUrl"] == body["imageUrls"][0]
+    assert all("imagePath" not in i for i in body["images"])
+    # the books: one deduction of the whole price, one refund per failed image
+    [deduction] = entries_for(db, uid, rid, "deduction")
+    assert deduction["credits"] == 4
+    refunds = entries_for(db, uid, rid, "refund")
+    assert [(e["id"], e["credits"], e["imageIndex"]) for e in refunds] == [
+        (f"{rid}-refund-1", 1, 1),
+        (f"{rid}-refund-3", 1, 3),
+    ]
+    assert balance(db, uid) == 8
+    doc = request_doc(db, rid)
+    assert (doc["refundedCredits"], doc["creditsSpent"], doc["creditsRefunded"]) == (2, 2, 2)
+    assert (doc["imagesCompleted"], doc["imagesFailed"]) == (2, 2)
+    # two stored images, served by index; the failed ones are not found
+    assert stored_paths(uid) == {f"generated/{uid}/{rid}/0.png", f"generated/{uid}/{rid}/2.png"}
+    pictures = []
+    for url in body["imageUrls"]:
+        got = api.session.get(url, timeout=60)
+        assert got.status_code == 200 and got.headers["Content-Type"] == "image/png"
+        pictures.append(got.content)
+        assert Image.open(io.BytesIO(got.content)).size == (512, 512)
+    assert pictures[0] != pictures[1]
+    first = api.get("getGenerationImage", params={"id": rid})
+    assert first.status_code == 200 and first.content == pictures[0]
+    for index in (1, 3, 4):
+        missing = api.get("getGenerationImage", params={"id": rid, "index": index})
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["error"]["code"] == "image-not-found"
+    read = api.get("getGenerationRequest", params={"id": rid}).json()
+    assert read["imageUrls"] == body["imageUrls"] and read["numImages"] == 4
+    assert [i.get("failureKind") for i in read["images"]] == [None, "model-error"] * 2
+    assert check_books(db, [uid]) == []
+    report = audit_of(api, admin_headers, uid)
+    assert report["clean"], report["discrepancies"]
+
+
+def test_every_image_failing_fails_the_request_refunded_in_full(api, db, new_user):
+    uid = new_user(10)
+    resp = api.generate("failure", userId=uid, numImages=3, size="1024x1024")  # 3 an image
+    assert resp.status_code == 500, resp.text
+    error = resp.json()["error"]
+    assert (error["code"], error["refundedCredits"]) == ("generation-failed", 9)
+    rid = error["generationRequestId"]
+    refunds = entries_for(db, uid, rid, "refund")
+    assert [(e["id"], e["credits"]) for e in refunds] == [
+        (f"{rid}-refund-{i}", 3) for i in range(3)
+    ]
+    doc = request_doc(db, rid)
+    assert (doc["status"], doc["refundedCredits"], doc["imagesFailed"]) == ("failed", 9, 3)
+    assert balance(db, uid) == 10 and stored_paths(uid) == set()
+    assert check_books(db, [uid]) == []
+
+
+@pytest.mark.parametrize("value", [0, 5, 11, -1, "2", 2.5, True, None, [2]], ids=lambda v: repr(v))
+def test_bad_num_images_is_refused_and_charges_nothing(api, db, new_user, value):
+    uid = new_user(10)
+    body = {"numImages": value} if value is not None else {"numImages": None, "size": "nope"}
+    resp = api.generate(userId=uid, **body)
+    assert resp.status_code == 400, resp.text
+    expected = "invalid-size" if value is None else "invalid-num-images"
+    assert resp.json()["error"]["code"] == expected
+    assert balance(db, uid) == 10 and ledger(db, uid)[0]["id"] == "test-grant"
+    assert len(ledger(db, uid)) == 1
+
+
+def test_an_idempotent_retry_replays_the_images_and_another_count_is_refused(api, db, new_user):
+    uid = new_user(10)
+    key = {"Idempotency-Key": f"several-{uid}"}
+    body = {
+        "userId": uid,
+        "model": "model-a",
+        "style": "anime",
+        "color": "neon",
+        "size": "512x512",
+        "prompt": "a few cats",
+        "numImages": 2,
+    }
+    first = api.post("createGenerationRequest", json=body, headers=key)
+    again = api.post("createGenerationRequest", json=body, headers=key)
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.json()["imageUrls"] == first.json()["imageUrls"]
+    other = api.post("createGenerationRequest", json={**body, "numImages": 3}, headers=key)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency-key-reused"
+    one = {**body, "numImages": 1}  # absent and 1 are the same order; 2 is not
+    assert api.post("createGenerationRequest", json=one, headers=key).status_code == 409
+    assert len(entries_for(db, uid, first.json()["generationRequestId"], "deduction")) == 1
+    assert balance(db, uid) == 10 - 2 + first.json()["refundedCredits"]
+
+
+def test_a_crash_between_images_is_repaired_by_the_sweeper_each_image_once(
+    api, db, new_user, admin_headers
+):
+    uid = new_user(10)
+    resp = (
+        api.generate("success", userId=uid, numImages=4, **{})
+        if False
+        else api.post(
+            "createGenerationRequest",
+            json={
+                "userId": uid,
+                "model": "model-a",
+                "style": "anime",
+                "color": "neon",
+                "size": "512x512",
+                "prompt": "crash between images",
+                "numImages": 4,
+            },
+            headers={"X-Simulate-Outcome": "success", "X-Simulate-Crash": "after-first-image"},
+        )
+    )
+    assert resp.status_code == 500 and resp.json()["error"]["code"] == "simulated-crash"
+    rid = resp.json()["error"]["generationRequestId"]
+    assert request_doc(db, rid)["status"] == "pending" and balance(db, uid) == 6
+    assert stored_paths(uid) == {f"generated/{uid}/{rid}/0.png"}
+    swept = api.post(
+        "recoverPendingRequests", params={"olderThanSeconds": 0}, headers=admin_headers
+    ).json()
+    assert rid in swept["completed"]
+    again = api.post(
+        "recoverPendingRequests", params={"olderThanSeconds": 0}, headers=admin_headers
+    ).json()
+    assert rid not in again["completed"] + again["refunded"]
+    doc = request_doc(db, rid)
+    assert doc["status"] == "completed"
+    assert [i["status"] for i in doc["images"]] == ["completed", "failed", "failed", "failed"]
+    assert {i.get("failureKind") for i in doc["images"][1:]} == {"timeout"}
+    refunds = entries_for(db, uid, rid, "refund")
+    assert [e["id"] for e in refunds] == [f"{rid}-refund-{i}" for i in (1, 2, 3)]
+    assert balance(db, uid) == 9
+    image = api.get("getGenerationImage", params={"id": rid, "index": 0})
+    assert image.status_code == 200
+    assert check_books(db, [uid]) == []
+    assert audit_of(api, admin_headers, uid)["clean"]
+
+
+def test_twenty_simultaneous_four_image_requests_on_credits_for_nine_images(
+    api, db, new_user, admin_headers
+):
+    uid = new_user(9)
+
+    def order(_):
+        return api.generate(None, userId=uid, numImages=4)  # images fail at the model's rate
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(order, range(20)))
+    statuses = sorted(r.status_code for r in answers)
+    charged = [r for r in answers if r.status_code in (200, 500)]
+    refused = [r for r in answers if r.status_code not in (200, 500)]
+    assert len(charged) == 2, statuses  # 9 credits pay for two requests of four images
+    assert all(r.json()["error"]["code"] in ("insufficient-credits", "busy") for r in refused), [
+        r.text for r in refused
+    ]
+    refunded = 0
+    for r in charged:
+        body = r.json() if r.status_code == 200 else r.json()["error"]
+        refunded += body["refundedCredits"]
+        rid = body["generationRequestId"]
+        assert len(entries_for(db, uid, rid, "deduction")) == 1
+        assert (
+            sum(e["credits"] for e in entries_for(db, uid, rid, "refund"))
+            == body["refundedCredits"]
+        )
+    assert balance(db, uid) == 9 - 8 + refunded
+    assert check_books(db, [uid]) == []
+    assert audit_of(api, admin_headers, uid)["clean"]
+
+
+def wait_until_settled(api, rid, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get("getGenerationRequest", params={"id": rid}).json()
+        if body["status"] in ("completed", "failed", "canceled"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"request {rid} still {body['status']} after {timeout} s")
+
+
+def test_a_queued_request_of_several_images_settles_each_image(api, db, new_user):
+    uid = new_user(10)
+    resp = api.post(
+        "createGenerationRequest",
+        json={
+            "userId": uid,
+            "model": "model-b",
+            "style": "anime",
+            "color": "neon",
+            "size": "512x512",
+            "prompt": "queued",
+            "numImages": 4,
+        },
+        headers={**ASYNC, "X-Simulate-Outcome": "partial"},
+    )
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["deductedCredits"] == 4
+    rid = resp.json()["generationRequestId"]
+    done = wait_until_settled(api, rid)
+    assert done["status"] == "completed" and len(done["imageUrls"]) == 2
+    assert [e["id"] for e in entries_for(db, uid, rid, "refund")] == [
+        f"{rid}-refund-1",
+        f"{rid}-refund-3",
+    ]
+    assert balance(db, uid) == 8 and check_books(db, [uid]) == []
+
+
+def test_one_image_of_several_is_edited_by_its_index(api, db, new_user):
+    import hashlib
+
+    uid = new_user(10)
+    made = api.generate("partial", userId=uid, numImages=4).json()
+    rid = made["generationRequestId"]
+    third = api.session.get(made["imageUrls"][1], timeout=60).content  # index 2
+    edit = api.generate(
+        "success", userId=uid, input={"generationRequestId": rid, "index": 2}, prompt="brighter"
+    )
+    assert edit.status_code == 200, edit.text
+    doc = request_doc(db, edit.json()["generationRequestId"])
+    assert doc["input"] == {
+        "kind": "generation",
+        "id": rid,
+        "index": 2,
+        "sha256": hashlib.sha256(third).hexdigest(),
+    }
+    before = balance(db, uid)
+    failed = api.generate("success", userId=uid, input={"generationRequestId": rid, "index": 1})
+    assert failed.status_code == 404 and failed.json()["error"]["code"] == "image-not-found"
+    bad = api.generate("success", userId=uid, input={"uploadId": "x", "index": 1})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid-input"
+    assert balance(db, uid) == before
