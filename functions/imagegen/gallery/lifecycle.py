@@ -28,6 +28,7 @@ from imagegen.providers.image_store import PREFIX, ImageStore, candidate_paths
 from imagegen.records.request_record import (
     DELETED_AT,
     IMAGE_PATH,
+    IMAGES,
     PROMPT,
     PURGED_AT,
     STATUS,
@@ -35,7 +36,9 @@ from imagegen.records.request_record import (
     USER_ID,
     VISIBILITY,
     WEBHOOK_URL,
+    num_images_of,
     operator_details_ref,
+    stored_paths,
 )
 
 POLICY = RetryPolicy(max_attempts=50, deadline_seconds=20.0)
@@ -48,9 +51,6 @@ ERASED_FIELDS = (
     WEBHOOK_URL,
     "failureDetail",
 )
-# A request of several images: `images` (one map per index) and how many were asked for.
-IMAGES = "images"
-NUM_IMAGES = "numImages"
 IMAGE_ERASED = ("imageUrl", IMAGE_PATH)  # of each image; its status and failure kind stay
 
 
@@ -66,16 +66,16 @@ class Change:
 
 def several_images(data: dict[str, Any]) -> bool:
     """Whether a request asked for several images (stored under a folder of its own)."""
-    images, n = data.get(IMAGES), data.get(NUM_IMAGES)
-    return (isinstance(images, list) and len(images) > 1) or (isinstance(n, int) and n > 1)
+    images = data.get(IMAGES)
+    return (isinstance(images, list) and len(images) > 1) or num_images_of(data) > 1
 
 
 def recorded_paths(data: dict[str, Any]) -> set[str]:
-    """The object paths a request document records: `imagePath` and each image's."""
-    images = data.get(IMAGES)
-    maps = [i for i in images if isinstance(i, dict)] if isinstance(images, list) else []
-    found = [data.get(IMAGE_PATH), *(i.get(IMAGE_PATH) for i in maps)]
-    return {p for p in found if isinstance(p, str) and p}
+    """The object paths a request document records: `imagePath` and each stored image's."""
+    paths = set(stored_paths(data.get(IMAGES)))
+    if isinstance(data.get(IMAGE_PATH), str) and data[IMAGE_PATH]:
+        paths.add(data[IMAGE_PATH])
+    return paths
 
 
 def images_folder(user_id: str, request_id: str) -> str:

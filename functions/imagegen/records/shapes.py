@@ -10,7 +10,7 @@ from typing import Any
 from imagegen.core.errors import DomainError
 from imagegen.core.vocabulary import REFUNDED, SETTLED, RequestStatus
 from imagegen.records.history import LedgerPage, Record, RequestsPage
-from imagegen.records.request_record import PUBLIC_FIELDS, TIME_FIELDS
+from imagegen.records.request_record import PUBLIC_FIELDS, TIME_FIELDS, num_images_of
 from imagegen.records.validation import GenerationInput
 
 
@@ -27,15 +27,9 @@ def request_json(request_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
     out.update({k: data[k] for k in PUBLIC_FIELDS if k in data})
     out.update(images_json(data))
     out.update({k: iso(data[k]) for k in TIME_FIELDS if k in data})
-    if isinstance(out.get("images"), list):
-        out["images"] = [image_json(i) for i in out["images"] if isinstance(i, Mapping)]
     return out
 
 
-# What clients see of each image of a request (never where it is stored: `imagePath`).
-IMAGE_PUBLIC_FIELDS = (
-    *("index", "status", "imageUrl", "contentType", "width", "height", "failureKind"),
-)
 # A document from before several images per request: its one image's fields.
 _ONE_IMAGE = {
     **{"imageUrl": "imageUrl", "contentType": "contentType", "failureKind": "failureKind"},
@@ -44,30 +38,23 @@ _ONE_IMAGE = {
 
 
 def images_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    """`numImages`, `imageUrls` (stored images, index order) and `images` of a request; a
-    document from before several images per request shows its one image; a settled request
-    shows `refundedCredits` (0 when nothing was refunded)."""
+    """`numImages`, `imageUrls` (stored images, index order) and `images` (`image_json`) of a
+    request; a document from before several images per request shows its one image; a
+    settled request shows `refundedCredits` (0 when nothing was refunded)."""
     images = data.get("images")
-    if isinstance(images, list):
-        shown = [
-            {k: i[k] for k in IMAGE_PUBLIC_FIELDS if k in i}
-            for i in images
-            if isinstance(i, Mapping)
-        ]
-    else:
+    if not isinstance(images, list):
         status = data.get("status")
         state = "failed" if status in REFUNDED else "pending"
         one = {"index": 0, "status": "completed" if status == RequestStatus.COMPLETED else state}
         one.update({out: data[k] for k, out in _ONE_IMAGE.items() if data.get(k) is not None})
-        shown = [one]
+        images = [one]
     urls = data.get("imageUrls")
     if not isinstance(urls, list):
         urls = [data["imageUrl"]] if data.get("imageUrl") else []
-    n = data.get("numImages")
     out: dict[str, Any] = {
-        "numImages": n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
+        "numImages": num_images_of(data),
         "imageUrls": urls,
-        "images": shown,
+        "images": [image_json(i) for i in images if isinstance(i, Mapping)],
     }
     if data.get("status") in SETTLED:
         out["refundedCredits"] = data.get("refundedCredits") or 0

@@ -17,13 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagegen.core.vocabulary import REFUNDED, RequestStatus
-from imagegen.records.request_record import COST, REFUNDED_CREDITS, STATUS, whole_credits
+from imagegen.records.request_record import (
+    COST,
+    IMAGES,
+    IMAGES_COMPLETED,
+    IMAGES_FAILED,
+    NUM_IMAGES,
+    REFUNDED_CREDITS,
+    STATUS,
+    ImageStatus,
+    num_images_of,
+    whole_credits,
+)
 
-# Fields of the request document read here (written by the charge and the settlement).
-NUM_IMAGES = "numImages"
-IMAGES = "images"  # [{index, status, ...}], one per image
-IMAGES_COMPLETED = "imagesCompleted"
-IMAGES_FAILED = "imagesFailed"
+# The status mirrors (`request_record.outcome_fields`), by name.
 IS_COMPLETED = "isCompleted"
 IS_FAILED = "isFailed"
 IS_CANCELED = "isCanceled"
@@ -71,12 +78,6 @@ def count(value: Any) -> int | None:
     return value
 
 
-def num_images(data: Mapping[str, Any]) -> int:
-    """Images asked for: `numImages`, 1 when absent or not a positive integer."""
-    n = count(data.get(NUM_IMAGES))
-    return n if n else 1
-
-
 def _credits(status: str, cost: int, refunded: Any) -> tuple[int, int]:
     """(spent, refunded) of a request: a completed one keeps its cost net of its refunds
     (taken between 0 and the cost), a failed or canceled one is refunded in full."""
@@ -97,7 +98,7 @@ def _images(status: str, n: int, data: Mapping[str, Any]) -> tuple[int, int]:
     images = data.get(IMAGES)
     if isinstance(images, list) and images:
         statuses = [i.get(STATUS) for i in images if isinstance(i, Mapping)]
-        return statuses.count(RequestStatus.COMPLETED), statuses.count(RequestStatus.FAILED)
+        return statuses.count(ImageStatus.COMPLETED), statuses.count(ImageStatus.FAILED)
     if status == RequestStatus.COMPLETED:
         return n, 0
     if status in REFUNDED:
@@ -110,7 +111,7 @@ def outcome(data: Mapping[str, Any]) -> Outcome:
     status = str(data.get(STATUS, RequestStatus.PENDING))
     cost = whole_credits(data.get(COST))
     spent, refunded = _credits(status, cost, data.get(REFUNDED_CREDITS))
-    n = num_images(data)
+    n = num_images_of(data)
     generated, failed = _images(status, n, data)
     return Outcome(status, spent, refunded, n, generated, failed)
 

@@ -41,8 +41,14 @@ def test_a_partial_request_shows_its_images_without_their_paths_and_its_refund()
         "contentType": "image/png",
         "width": 512,
         "height": 512,
+        "failureKind": None,
     }
-    assert shown["images"][1] == {"index": 1, "status": "failed", "failureKind": "model-error"}
+    assert shown["images"][1] == {
+        "index": 1,
+        "status": "failed",
+        "imageUrl": None,
+        "failureKind": "model-error",
+    }
     assert "imagePath" not in json.dumps(shown)
 
     body, headers = webhooks.build(shown, "completed", "whsec_" + "QUJD" * 8, 1_700_000_000)
@@ -58,10 +64,12 @@ def test_an_older_document_shows_its_one_image():
     assert (shown["numImages"], shown["imageUrls"], shown["refundedCredits"]) == (1, [URL], 0)
     assert shown["images"] == [
         {"index": 0, "status": "completed", "imageUrl": URL}
-        | {"contentType": "image/png", "width": 512, "height": 512}
+        | {"contentType": "image/png", "width": 512, "height": 512, "failureKind": None}
     ]
     failed = request_json("r2", {"status": "canceled", "cost": 3, "refundedCredits": 3})
-    assert failed["images"] == [{"index": 0, "status": "failed"}] and failed["imageUrls"] == []
+    none = {"imageUrl": None, "failureKind": None}
+    assert failed["images"] == [{"index": 0, "status": "failed"} | none]
+    assert failed["imageUrls"] == []
     queued = request_json("r3", {"status": "queued", "cost": 3})
-    assert queued["images"] == [{"index": 0, "status": "pending"}]
+    assert queued["images"] == [{"index": 0, "status": "pending"} | none]
     assert "refundedCredits" not in queued
