@@ -143,9 +143,12 @@ describe("callables", () => {
     assert.equal(result.remainingCredits, 9);
     assert.match(result.imageUrl, /\/getGenerationImage\?id=[0-9a-f]{32}$/);
     assert.deepEqual(Object.keys(result).sort(), [
-      "color", "deductedCredits", "generationRequestId", "imageUrl", "model", "remainingCredits",
-      "size", "status", "style",
+      "color", "deductedCredits", "generationRequestId", "imageUrl", "imageUrls", "images",
+      "model", "numImages", "refundedCredits", "remainingCredits", "size", "status", "style",
     ]);
+    assert.deepEqual(result.imageUrls, [result.imageUrl]);
+    assert.equal(result.numImages, 1);
+    assert.equal(result.refundedCredits, 0);
     const credits = await alice.call("getCredits", { pageSize: 5 });
     assert.equal(credits.currentCredits, 9);
     assert.equal(credits.userId, alice.uid);

@@ -148,7 +148,6 @@ class GenerationRequest:
     size: str
     prompt: str
     cost: int
-    num_images: int = 1
     status: str = RequestStatus.PENDING
     input: Mapping[str, Any] | None = None  # an edit: {kind, id, sha256} of its input image
     session_id: str | None = None  # a turn of this conversation
@@ -174,6 +173,7 @@ class GenerationRequest:
     refined_prompt: str | None = None
     visibility: str | None = None  # deleted or purged by its owner (gallery)
     budget_day: str | None = None  # YYYY-MM-DD, when a global daily budget counted the charge
+    num_images: int = 1  # `cost` is the price of all of them
     times: Mapping[str, datetime] = field(default_factory=dict)  # createdAt, completedAt, ...
 
     @classmethod
