@@ -154,7 +154,7 @@ def test_a_partial_request_webhook_shows_each_image_and_the_refund(api, db, new_
     ]
     assert request["imageUrls"] == [images[0]["imageUrl"], images[2]["imageUrl"]]
     assert request["imageUrl"] == request["imageUrls"][0]
-    assert images[1]["failureKind"] and "imageUrl" not in images[1]
+    assert images[1]["failureKind"] and images[1]["imageUrl"] is None
     assert images[0]["width"] == 512 and images[0]["contentType"] == "image/png"
     assert b"imagePath" not in body and b"generated/" not in body  # no object paths
     assert balance(db, uid) == 3
