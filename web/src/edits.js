@@ -16,7 +16,7 @@ function base64Of(file) {
   });
 }
 
-/** Wires the reference image of `form`; returns {input(), editGeneration(id, r, url), clear(), stop()}. */
+/** Wires the reference image of `form`; returns {input(), editGeneration(id, r, url, index), clear(), stop()}. */
 export function startReference(fb, form) {
   const $ = (selector) => document.querySelector(selector);
   const picker = $("#reference-file");
@@ -102,10 +102,13 @@ export function startReference(fb, form) {
 
   return {
     input: () => current?.input ?? null,
-    /** Edit mode on one of the user's completed requests, its picture shown from `url`. */
-    editGeneration(id, r, url) {
+    /** Edit mode on one of the user's completed requests, its picture shown from `url`;
+     * `index` picks one image of a request of several. */
+    editGeneration(id, r, url, index = null) {
       pending += 1;
-      show({ generationRequestId: id }, url, false, `Your image: ${r.prompt}`);
+      const several = Number.isInteger(index);
+      show(several ? { generationRequestId: id, index } : { generationRequestId: id }, url, false,
+        several ? `Your image ${index + 1}: ${r.prompt}` : `Your image: ${r.prompt}`);
       delete preview.dataset.uploadId;
       for (const name of ["style", "color", "size"]) if (r[name]) form[name].value = r[name];
       relabel();

@@ -2,6 +2,7 @@
 // and deleting the whole account behind a confirmation.
 import { signOut } from "firebase/auth";
 import { describeError } from "./firebase.js";
+import { imageCount } from "./images.js";
 import { el, setStatus } from "./ui.js";
 
 const SETTLED = ["completed", "failed", "canceled"];
@@ -29,7 +30,8 @@ function deletedItem(fb, r, reload) {
   const purged = Boolean(r.purgedAt);
   const item = el("li", { class: "request deleted", "data-id": r.generationRequestId, "data-purged": String(purged) },
     el("div", { class: "row" }, el("span", { class: "badge" }, purged ? "erased" : "deleted"),
-      el("span", { class: "meta" }, `${r.model} · ${r.size} · ${r.cost} cr`)),
+      el("span", { class: "meta" },
+        `${r.model} · ${r.size}${imageCount(r) > 1 ? ` · ${imageCount(r)} images` : ""} · ${r.cost} cr`)),
     el("p", { class: "prompt" }, purged ? "(prompt erased)" : r.prompt));
   const run = (name, done) => async (event) => {
     event.target.disabled = true;

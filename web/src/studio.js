@@ -5,6 +5,7 @@ import { startConversations } from "./conversations.js";
 import { startReference } from "./edits.js";
 import { deleteButton, startGallery } from "./gallery.js";
 import { describeError, inEmulator } from "./firebase.js";
+import { imageCount, imagesOf, orderLabel } from "./images.js";
 import { el, setStatus } from "./ui.js";
 
 const byOrder = (a, b) => (a.order ?? 0) - (b.order ?? 0) || a.id.localeCompare(b.id);
@@ -42,13 +43,14 @@ async function loadCatalog(fb, form) {
     if (chosen) form.size.value = chosen;
     const size = sizes.find((s) => s.id === form.size.value);
     form.querySelector("#generate-button").textContent =
-      `${editing ? "Edit" : "Generate"} (${size ? credits(price(size)) : "? credits"})`;
+      orderLabel(editing ? "Edit" : "Generate", size ? price(size) : NaN, Number(form.numImages.value) || 1);
   };
   fill(form.model, offered, (m) => (m.provider && m.provider !== "simulated" ? `${m.id} (${m.provider})` : m.id));
   fill(form.style, active(styles), (s) => s.id);
   fill(form.color, active(colors), (c) => c.id);
   form.model.addEventListener("change", labelSizes);
   form.size.addEventListener("change", labelSizes);
+  form.numImages.addEventListener("change", labelSizes);
   labelSizes();
 }
 
@@ -62,20 +64,62 @@ function ledgerItem(entry) {
 
 const INPUT_KINDS = { upload: "an uploaded image", generation: "an earlier image" };
 
+/** An image URL of ours as an object URL, fetched once per `key` while the studio is open. */
+function cachedImage(fb, images, key, url) {
+  if (!images.has(key)) images.set(key, fb.imageObjectUrl(url));
+  return images.get(key);
+}
+
+/** The tiles of a several-image request, one per index with its own status; Edit on a stored
+ * one starts an edit of that image. */
+function imageGrid(fb, id, r, images, reference) {
+  const all = imagesOf(r);
+  return el("ul", { class: "tiles", "aria-label": `${all.length} images` }, ...all.map((image) => {
+    const tile = el("li", { class: "tile", "data-index": String(image.index), "data-status": image.status });
+    if (image.status === "completed" && image.imageUrl) {
+      const img = el("img", { alt: `Image ${image.index + 1} of ${all.length}: ${r.prompt}`,
+        "data-size": r.size, "data-url": image.imageUrl });
+      tile.append(img);
+      const picture = cachedImage(fb, images, image.imageUrl, image.imageUrl);
+      picture.then((url) => (img.src = url),
+        () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
+      const edit = el("button", { type: "button", class: "secondary edit", "data-id": id,
+        "data-index": String(image.index) }, "Edit");
+      edit.addEventListener("click", () => picture.then((url) => reference.editGeneration(id, r, url, image.index)));
+      tile.append(edit);
+    } else if (image.status === "failed") {
+      tile.append(el("span", { class: "badge failed" }, "failed"),
+        el("span", { class: "failure-kind" }, image.failureKind ?? "no image"));
+    } else {
+      tile.append(el("span", { class: "badge pending" }, image.status));
+    }
+    return tile;
+  }));
+}
+
 function requestCard(fb, id, r, images, reference) {
-  const card = el("li", { class: "request", "data-id": id, "data-status": r.status },
+  const count = imageCount(r);
+  const card = el("li", { class: "request", "data-id": id, "data-status": r.status, "data-images": String(count) },
     el("div", { class: "row" }, el("span", { class: `badge ${r.status}` }, r.status),
-      el("span", { class: "meta" }, `${r.model} · ${r.style} · ${r.color} · ${r.size} · ${r.cost} cr`)),
+      el("span", { class: "meta" },
+        `${r.model} · ${r.style} · ${r.color} · ${r.size}${count > 1 ? ` · ${count} images` : ""} · ${r.cost} cr`)),
     el("p", { class: "prompt" }, r.prompt));
   if (r.input?.kind) {
     card.append(el("p", { class: "meta edit-of", "data-kind": r.input.kind },
       `Edit of ${INPUT_KINDS[r.input.kind] ?? "an image"}`));
   }
-  if (r.status === "completed" && r.imageUrl) {
+  if (count > 1) {
+    card.append(imageGrid(fb, id, r, images, reference));
+    const failed = imagesOf(r).filter((image) => image.status === "failed").length;
+    if (r.status === "completed" && failed) {
+      card.append(el("p", { class: "ok refund" },
+        `${failed} of ${count} images failed; refunded ${r.refundedCredits ?? 0} credit(s).`));
+    }
+  } else if (r.status === "completed" && r.imageUrl) {
     const img = el("img", { alt: `Generated: ${r.prompt}`, "data-size": r.size });
     card.append(img);
-    if (!images.has(id)) images.set(id, fb.imageObjectUrl(r.imageUrl));
-    images.get(id).then((url) => (img.src = url), () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
+    cachedImage(fb, images, id, r.imageUrl).then((url) => (img.src = url),
+      () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
     const edit = el("button", { type: "button", class: "secondary edit", "data-id": id }, "Edit");
     edit.addEventListener("click", () => images.get(id).then((url) => reference.editGeneration(id, r, url)));
     card.append(edit);
@@ -140,12 +184,14 @@ export function startStudio(fb, user) {
     button.disabled = true;
     setStatus(status, "Charging and queueing…");
     const data = Object.fromEntries(["model", "style", "color", "size", "prompt"].map((k) => [k, form[k].value]));
+    data.numImages = Number(form.numImages.value) || 1;
     if (inEmulator && form.outcome.value) data.simulateOutcome = form.outcome.value;
     const input = reference.input();
     if (input) data.input = input;
     try {
       const result = await fb.call("generateImage", { ...data, async: true });
-      setStatus(status, `${input ? "Edit queued" : "Queued"}: ${result.deductedCredits} credit(s) charged, ${result.remainingCredits} left.`, "ok");
+      const what = data.numImages > 1 ? ` (${data.numImages} images)` : "";
+      setStatus(status, `${input ? "Edit queued" : "Queued"}${what}: ${result.deductedCredits} credit(s) charged, ${result.remainingCredits} left.`, "ok");
       if (input) reference.clear();
     } catch (err) {
       setStatus(status, describeError(err), "error");

@@ -106,7 +106,8 @@ def generate(
         _crash(request_id, order.user_id, crash)
     if charged.status not in UNSETTLED:
         settlement = moves.current_settlement(client, request_id)
-        return GenerationOutcome(request_id, charged.balance, settlement)
+        # the balance read now holds the refunds already: as after the charge, before them
+        return GenerationOutcome(request_id, charged.balance - settlement.refunded, settlement)
     try:
         settlement = run_and_settle(
             client,

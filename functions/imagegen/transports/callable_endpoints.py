@@ -215,6 +215,7 @@ ORDER_FIELDS = (
     "input",
     "sessionId",
     "mode",
+    "numImages",
 )
 
 

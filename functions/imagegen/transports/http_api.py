@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -155,10 +156,15 @@ def query_int(req: https_fn.Request, name: str) -> int | None:
     raw = req.args.get(name)
     if raw is None or raw == "":
         return None
-    try:
+    try:  # plain decimal digits: int() alone also reads "0_1", "+1", " 1", other scripts'
+        if not _DECIMAL.fullmatch(raw):
+            raise ValueError(raw)
         return int(raw)
     except ValueError:
         raise errors.invalid_field(name, f"{name} must be an integer.") from None
+
+
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 def forced_outcome(req: https_fn.Request) -> Outcome | None:

@@ -498,3 +498,88 @@ def test_a_three_turn_conversation_is_a_thread_and_can_be_deleted(browser, db, u
     wait(browser, lambda d: d.execute_script(gone))
     assert not css(browser, "#conversation").is_displayed()
     assert "3 images" in css(browser, "#conversations-status").text
+
+
+TILES = """
+const card = document.querySelector(`#requests li[data-id="${arguments[0]}"]`);
+if (!card) return null;
+return [...card.querySelectorAll('.tiles > li')].map((t) => {
+  const img = t.querySelector('img');
+  return {
+    index: Number(t.dataset.index), status: t.dataset.status, text: t.textContent,
+    url: img ? img.dataset.url : null, src: img ? img.getAttribute('src') : null,
+    size: img && img.complete && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null,
+  };
+});
+"""
+
+
+def test_four_images_with_every_second_failing_show_as_a_grid(browser, db, user_with_credits):
+    open_signed_in(browser, user_with_credits(10))
+    wait(browser, balance_is(10))
+    choose(browser, "#size", "512x512")
+    choose(browser, "#num-images", "4")
+    assert css(browser, "#generate-button").text == "Generate 4 images (4 credits)"
+    generate(browser, "512x512", "partial", "four kites")
+    rid = newest_card(browser, "completed").get_attribute("data-id")
+
+    def settled(d: Any) -> Any:
+        tiles = d.execute_script(TILES, rid)
+        if not tiles or any(t["status"] == "completed" and not t["size"] for t in tiles):
+            return None
+        return tiles
+
+    tiles = wait(browser, settled)
+    saved = db.collection("generationRequests").document(rid).get().to_dict()
+    assert saved["numImages"] == 4 and saved["status"] == "completed"
+    assert len(tiles) == 4
+    assert [t["index"] for t in tiles] == [0, 1, 2, 3]
+    assert [t["status"] for t in tiles] == [i["status"] for i in saved["images"]]
+    assert [t["status"] for t in tiles] == ["completed", "failed", "completed", "failed"]
+    shown = [t for t in tiles if t["status"] == "completed"]
+    assert [t["url"] for t in shown] == saved["imageUrls"]
+    assert all(t["src"].startswith(f"blob:{CONSOLE}/") for t in shown)
+    assert len({t["src"] for t in shown}) == 2
+    assert all(t["size"] == [512, 512] for t in shown)
+    for tile, image in zip(tiles, saved["images"], strict=True):
+        if image["status"] == "failed":
+            assert tile["url"] is None and tile["src"] is None
+            assert image["failureKind"] in tile["text"]
+    wait(browser, balance_is(10 - 4 + 2))
+    assert css(browser, "#balance-top").text == "8"
+    card = css(browser, f"#requests li[data-id='{rid}']")
+    assert card.get_attribute("data-images") == "4"
+    assert "2 of 4 images failed; refunded 2 credit(s)." in card.text
+    screenshots(browser, "studio-four-images", f"#requests li[data-id='{rid}']")
+
+    # Edit on the third image edits that image (input.index), as one image again
+    css(browser, f"#requests li[data-id='{rid}'] .tiles > li[data-index='2'] button.edit").click()
+    wait(browser, lambda d: css(d, "#generate-form[data-mode=edit]"))
+    assert css(browser, "#reference-label").text == "Your image 3: four kites"
+    choose(browser, "#num-images", "1")
+    generate(browser, "512x512", "success", "now at night")
+    edited = wait(
+        browser,
+        lambda d: d.execute_script(
+            "const c = document.querySelector('#requests li');"
+            "return c && c.dataset.id !== arguments[0] && c.dataset.status === 'completed'"
+            " ? c.dataset.id : null",
+            rid,
+        ),
+    )
+    source = db.collection("generationRequests").document(edited).get().get("input")
+    assert (source["kind"], source["id"], source["index"]) == ("generation", rid, 2)
+    wait(browser, balance_is(7))
+
+
+def test_one_image_stays_a_single_picture(browser, db, user_with_credits):
+    open_signed_in(browser, user_with_credits(3))
+    wait(browser, balance_is(3))
+    choose(browser, "#num-images", "1")
+    generate(browser, "512x512", "success", "one kite")
+    rid = newest_card(browser, "completed").get_attribute("data-id")
+    assert image_shown(browser, f"#requests li[data-id='{rid}'] > img") == [512, 512]
+    assert not browser.find_elements("css selector", f"#requests li[data-id='{rid}'] .tiles")
+    saved = db.collection("generationRequests").document(rid).get().to_dict()
+    assert saved.get("numImages", 1) == 1
+    wait(browser, balance_is(2))

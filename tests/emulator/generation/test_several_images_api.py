@@ -270,3 +270,139 @@ def test_one_image_of_several_is_edited_by_its_index(api, db, new_user):
     bad = api.generate("success", userId=uid, input={"uploadId": "x", "index": 1})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid-input"
     assert balance(db, uid) == before
+
+
+def test_a_retry_after_a_crash_answers_the_balance_the_user_has(api, db, new_user, admin_headers):
+    """A partial request whose process died after storing its images, settled by the
+    sweeper: the retry with the same Idempotency-Key answers the balance as it is (the
+    refunds of the failed images are in it already, not added twice)."""
+    uid = new_user(10)
+    body = {
+        "userId": uid,
+        "model": "model-a",
+        "style": "anime",
+        "color": "neon",
+        "size": "512x512",
+        "prompt": "crash after the uploads",
+        "numImages": 4,
+    }
+    key = {"Idempotency-Key": f"crash-{uid}", "X-Simulate-Outcome": "partial"}
+    crashed = api.post(
+        "createGenerationRequest", json=body, headers={**key, "X-Simulate-Crash": "after-upload"}
+    )
+    assert crashed.status_code == 500, crashed.text
+    assert crashed.json()["error"]["code"] == "simulated-crash"
+    rid = crashed.json()["error"]["generationRequestId"]
+    swept = api.post(
+        "recoverPendingRequests", params={"olderThanSeconds": 0}, headers=admin_headers
+    ).json()
+    assert rid in swept["completed"]
+    assert balance(db, uid) == 10 - 4 + 2  # images 1 and 3 refunded
+    retry = api.post("createGenerationRequest", json=body, headers=key)
+    assert retry.status_code == 200, retry.text
+    answer = retry.json()
+    assert answer["generationRequestId"] == rid
+    assert (answer["deductedCredits"], answer["refundedCredits"]) == (4, 2)
+    assert answer["remainingCredits"] == balance(db, uid) == 8
+    assert len(answer["imageUrls"]) == 2
+    assert check_books(db, [uid]) == []
+
+
+def queued_several(db, uid, num_images, outcome=None):
+    """A request of several images charged and queued, its task not run yet (created
+    directly); `outcome` forces the simulated model's."""
+    import uuid
+
+    from imagegen.core.catalog import DEFAULT_CATALOG
+    from imagegen.core.vocabulary import RequestStatus
+    from imagegen.ledger import moves
+    from imagegen.providers.simulator import MODEL_NAMES
+    from imagegen.records.request_record import GenerationRequest
+    from imagegen.records.validation import parse_generation_input
+
+    fields = {"model": "model-a", "style": "anime", "color": "neon", "prompt": "x"}
+    order = parse_generation_input(
+        {"userId": uid, "size": "1024x1024", "numImages": num_images, **fields},
+        DEFAULT_CATALOG,
+        MODEL_NAMES,
+        max_images=num_images,
+    )
+    rid = uuid.uuid4().hex
+    request = GenerationRequest.from_order(
+        order, rid, RequestStatus.QUEUED, mode="async", simulate_outcome=outcome
+    )
+    moves.charge(db, request)
+    return rid
+
+
+def test_a_canceled_queued_request_of_several_images_is_refunded_once_per_image(
+    api, db, new_user, admin_headers
+):
+    from imagegen.generation import pipeline
+    from imagegen.operations.wiring import studio
+
+    uid = new_user(20)
+    rid = queued_several(db, uid, 3)
+    assert balance(db, uid) == 11  # three images of 3 credits
+    resp = api.post("cancelGenerationRequest", params={"id": rid})
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["status"], resp.json()["refundedCredits"]) == ("canceled", 9)
+    # a late task, the sweeper and a second cancel change nothing
+    assert pipeline.process_queued(db, rid, studio()) is None
+    api.post("recoverPendingRequests", params={"olderThanSeconds": 0}, headers=admin_headers)
+    assert api.post("cancelGenerationRequest", params={"id": rid}).status_code == 409
+    refunds = entries_for(db, uid, rid, "refund")
+    assert [(e["id"], e["credits"], e["imageIndex"]) for e in refunds] == [
+        (f"{rid}-refund-{i}", 3, i) for i in range(3)
+    ]
+    doc = request_doc(db, rid)
+    assert (doc["status"], doc["creditsRefunded"], doc["imagesFailed"]) == ("canceled", 9, 3)
+    assert balance(db, uid) == 20 and stored_paths(uid) == set()
+    assert check_books(db, [uid]) == []
+    assert audit_of(api, admin_headers, uid)["clean"]
+
+
+def test_a_late_run_after_the_sweeper_keeps_only_the_images_it_completed(
+    api, db, new_user, admin_headers
+):
+    """The sweeper completed image 0 (stored before a crash) and refunded the others; a run
+    of the same request arriving later stores all four, loses the settlement and deletes
+    the three the sweeper refunded: no image outlives its refund, none is paid twice."""
+    from imagegen.core import errors
+    from imagegen.generation import pipeline
+    from imagegen.operations.wiring import studio
+    from imagegen.providers.image_models import Outcome
+    from imagegen.records.request_record import GenerationRequest
+
+    uid = new_user(20)
+    rid = queued_several(db, uid, 4, "success")
+    request = pipeline.start_processing(db, rid)
+    assert request is not None and request.num_images == 4
+    with pytest.raises(errors.DomainError) as crashed:
+        pipeline.run_and_settle(
+            db,
+            studio(),
+            request.spec(),
+            uid,
+            Outcome.SUCCESS,
+            crash=pipeline.CrashPoint.AFTER_FIRST_IMAGE,
+            num_images=4,
+        )
+    assert crashed.value.code == "simulated-crash"
+    assert stored_paths(uid) == {f"generated/{uid}/{rid}/0.png"}
+    swept = api.post(
+        "recoverPendingRequests", params={"olderThanSeconds": 0}, headers=admin_headers
+    ).json()
+    assert rid in swept["completed"]
+    late = pipeline.run_and_settle(db, studio(), request.spec(), uid, Outcome.SUCCESS, num_images=4)
+    assert not late.settled_now and late.status == "completed"
+    assert late.kept_paths == (f"generated/{uid}/{rid}/0.png",)
+    assert stored_paths(uid) == {f"generated/{uid}/{rid}/0.png"}
+    assert [e["id"] for e in entries_for(db, uid, rid, "refund")] == [
+        f"{rid}-refund-{i}" for i in (1, 2, 3)
+    ]
+    assert balance(db, uid) == 20 - 12 + 9
+    doc = GenerationRequest.from_document(rid, request_doc(db, rid))
+    assert doc.image_urls is not None and len(doc.image_urls) == 1
+    assert check_books(db, [uid]) == []
+    assert audit_of(api, admin_headers, uid)["clean"]
