@@ -29,7 +29,7 @@ PROJECT = os.environ.get("GCLOUD_PROJECT", "demo-imagegen")
 from imagegen.core.catalog import DEFAULT_CATALOG  # noqa: E402
 from imagegen.core.weeks import week_bounds  # noqa: E402
 from imagegen.providers.simulator import MODEL_NAMES  # noqa: E402
-from imagegen.records.request_record import outcome_fields  # noqa: E402
+from imagegen.reporting.outcomes import mirrors  # noqa: E402
 from imagegen.reporting.report_queries import build_report  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def insert_week(db, week: str, n: int, seed: int) -> float:
                 "prompt": "bench",
                 "cost": cost,
                 "status": status,
-                **outcome_fields(status, cost),
+                **mirrors({"status": status, "cost": cost}),
                 "createdAt": start + timedelta(seconds=rng.randrange(7 * 24 * 3600)),
             },
         )

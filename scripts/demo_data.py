@@ -33,8 +33,8 @@ from imagegen.core.catalog import DEFAULT_CATALOG
 from imagegen.core.vocabulary import REPORTS, REQUESTS, WEEKLY_ACTIVE_USERS, RequestStatus
 from imagegen.core.weeks import previous_week, week_bounds, weeks_before
 from imagegen.providers.simulator import MODEL_NAMES
-from imagegen.records.request_record import outcome_fields
 from imagegen.reporting.incidents import find_incidents
+from imagegen.reporting.outcomes import mirrors
 from imagegen.reporting.report_queries import write_report
 from imagegen.reporting.report_rules import THRESHOLDS, WeekAggregate, assemble_report
 
@@ -76,7 +76,7 @@ def requests_for(week: str, volume: int, failure: dict[str, float]) -> list[dict
                 "cost": cost,
                 "status": status.value,
                 "createdAt": start + timedelta(seconds=rng.randrange(7 * 24 * 3600)),
-                **outcome_fields(status, cost),
+                **mirrors({"status": status, "cost": cost}),
             }
         )
     return docs

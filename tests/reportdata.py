@@ -8,7 +8,7 @@ from typing import Any
 
 from imagegen.core.vocabulary import RequestStatus
 from imagegen.core.weeks import week_bounds, week_id
-from imagegen.records.request_record import outcome_fields
+from imagegen.reporting.outcomes import mirrors
 
 STYLES = ["realistic", "anime", "oil painting", "sketch", "cyberpunk", "watercolor"]
 COLORS = ["vibrant", "monochrome", "pastel", "neon", "vintage"]
@@ -34,7 +34,7 @@ def request(
         "cost": SIZES[size],
         "status": status,
         "createdAt": created,
-        **outcome_fields(status, SIZES[size]),
+        **mirrors({"status": status, "cost": SIZES[size]}),
     }
 
 

@@ -93,14 +93,14 @@ class AccountDeletion:
 def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDeletion:
     """Delete the caller's account, in this order: close it (`users/{uid}.closingAt`, one
     commit: no charge, grant, checkout or upload from then on), expire its open Checkout
-    Sessions at Stripe, purge every request (image and prompt), erase the uploads (objects
-    and documents) and the sessions, forfeit the remaining balance as one `forfeit` entry
-    and mark `users/{uid}` `deletedAt`, delete the Auth user last. Each step is idempotent,
-    so a retry after a crash half-way finishes the job. Needs a real ID token
-    (never the emulator's no-token form: this is destructive). 409 `request-in-progress`
-    while a request admitted before the closing is still at its provider (the account stays
-    closed; calling again once it has ended finishes the deletion); a queued one is canceled
-    and refunded first."""
+    Sessions at Stripe, purge every request (its images and prompt) and delete whatever is
+    left under `generated/{uid}/`, erase the uploads (objects and documents) and the sessions,
+    forfeit the remaining balance as one `forfeit` entry and mark `users/{uid}` `deletedAt`,
+    delete the Auth user last. Each step is idempotent, so a retry after a crash half-way
+    finishes the job. Needs a real ID token (never the emulator's no-token form: this is
+    destructive). 409 `request-in-progress` while a request admitted before the closing is
+    still at its provider (the account stays closed; calling again once it has ended finishes
+    the deletion); a queued one is canceled and refunded first."""
     if caller.uid is None:
         raise errors.unauthenticated("Deleting an account needs the account's own ID token.")
     user_id = caller.uid
@@ -122,6 +122,7 @@ def delete_account(caller: Caller, crash: CrashPoint | None = None) -> AccountDe
             raise errors.account_deletion_waits(request_id, str(data.get(STATUS)))
     for request_id, _data in requests:
         lifecycle.purge(client, store, request_id)
+    lifecycle.erase_user_images(store, user_id)  # anything no request records (none expected)
     uploads.erase_all(client, store, user_id)  # none can be added after the closing commit
     conversations.erase_all(client, user_id)  # the sessions (their titles)
     if crash is CrashPoint.AFTER_PURGE:

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from imagegen.core.errors import DomainError
-from imagegen.core.vocabulary import RequestStatus
+from imagegen.core.vocabulary import REFUNDED, SETTLED, RequestStatus
 from imagegen.records.history import LedgerPage, Record, RequestsPage
-from imagegen.records.request_record import PUBLIC_FIELDS, TIME_FIELDS
+from imagegen.records.request_record import PUBLIC_FIELDS, TIME_FIELDS, num_images_of
 from imagegen.records.validation import GenerationInput
 
 
@@ -25,9 +25,39 @@ def request_json(request_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """A generation request document as clients see it."""
     out: dict[str, Any] = {"generationRequestId": request_id}
     out.update({k: data[k] for k in PUBLIC_FIELDS if k in data})
+    out.update(images_json(data))
     out.update({k: iso(data[k]) for k in TIME_FIELDS if k in data})
-    if isinstance(out.get("images"), list):
-        out["images"] = [image_json(i) for i in out["images"] if isinstance(i, Mapping)]
+    return out
+
+
+# A document from before several images per request: its one image's fields.
+_ONE_IMAGE = {
+    **{"imageUrl": "imageUrl", "contentType": "contentType", "failureKind": "failureKind"},
+    **{"outputWidth": "width", "outputHeight": "height"},
+}
+
+
+def images_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`numImages`, `imageUrls` (stored images, index order) and `images` (`image_json`) of a
+    request; a document from before several images per request shows its one image; a
+    settled request shows `refundedCredits` (0 when nothing was refunded)."""
+    images = data.get("images")
+    if not isinstance(images, list):
+        status = data.get("status")
+        state = "failed" if status in REFUNDED else "pending"
+        one = {"index": 0, "status": "completed" if status == RequestStatus.COMPLETED else state}
+        one.update({out: data[k] for k, out in _ONE_IMAGE.items() if data.get(k) is not None})
+        images = [one]
+    urls = data.get("imageUrls")
+    if not isinstance(urls, list):
+        urls = [data["imageUrl"]] if data.get("imageUrl") else []
+    out: dict[str, Any] = {
+        "numImages": num_images_of(data),
+        "imageUrls": urls,
+        "images": [image_json(i) for i in images if isinstance(i, Mapping)],
+    }
+    if data.get("status") in SETTLED:
+        out["refundedCredits"] = data.get("refundedCredits") or 0
     return out
 
 

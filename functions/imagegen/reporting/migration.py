@@ -1,12 +1,14 @@
 """Migration: give request documents written elsewhere what the fast report path needs.
 
 Request documents written by an older version, an import or another tool may carry only the
-contract's fields (`userId, model, style, color, size, prompt, cost, status, createdAt`).
-Weekly reports still count them exactly (by a slower scan), and this migration adds to each
-one the numeric outcome fields (`request_record.outcome_fields`) and its user's weekly active-user
-marker, so that the aggregation queries alone see every request again. A document written when
-operator-only fields (`failureDetail`) still lived on the request has them moved to
-`operator/details`, out of what its owner can read.
+contract's fields (`userId, model, style, color, size, prompt, cost, status, createdAt`), and
+documents from before several images per request lack the image counts. Weekly reports still
+count them exactly (by a slower scan), and this migration adds to each one the numeric mirrors
+(`outcomes.mirror_patch`: outcome fields and image counts, one image for an older document;
+a partially refunded request keeps its credits net of its refunds) and its user's weekly
+active-user marker, so that the aggregation queries alone see every request again. A document
+written when operator-only fields (`failureDetail`) still lived on the request has them moved
+to `operator/details`, out of what its owner can read.
 
 - Idempotent: a document whose outcome fields already match its status is left alone.
 - Safe beside live traffic: each page is one atomic batch whose updates are conditional on the
@@ -35,10 +37,10 @@ from imagegen.records.request_record import (
     OPERATOR_FIELDS,
     USER_ID,
     operator_details_ref,
-    outcome_patch,
     weekly_marker,
     weekly_marker_ref,
 )
+from imagegen.reporting.outcomes import mirror_patch
 
 PAGE_SIZE = 150  # documents per batch; with markers and operator details, under 500 writes
 MAX_DOCUMENTS = 50_000  # per call of the admin endpoint
@@ -87,7 +89,7 @@ def _migrate_page(
     markers: dict[str, tuple[Any, dict[str, Any]]] = {}
     for doc in docs:
         data = doc.to_dict() or {}
-        patch: dict[str, Any] = dict(outcome_patch(data))
+        patch: dict[str, Any] = dict(mirror_patch(data))
         operator = {k: data[k] for k in OPERATOR_FIELDS if k in data}
         if not patch and not operator:
             continue

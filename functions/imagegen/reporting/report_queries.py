@@ -1,15 +1,16 @@
 """Build and store the weekly report `reports/{YYYY-Www}` from the generation requests
 (Firestore queries; the arithmetic and the anomaly rules are in `report_rules`).
 
-Totals come from Firestore aggregation queries (count and sums over the numeric outcome fields
-each request carries, see `request_record.outcome_fields`): three queries for the week (the
-outcome sums, the refunded credits, and a plain count that finds documents without the outcome
-fields) and one per model, style, size and color, each billed one read per 1,000 index entries
-instead of one read per request. Unique users are counted from the week's `weeklyActiveUsers`
-markers. Memory stays flat in the number of requests. `build_report(method="scan")` computes the
-same report by streaming every request; it is the baseline in `bench/bench_reports.py`, a
-cross-check in the tests, and the exact fallback for weeks holding documents without the outcome
-fields.
+Totals come from Firestore aggregation queries (count and sums over the numeric mirrors each
+request carries, see `outcomes.MIRRORS`): three queries for the week (the outcome sums, the
+refunded credits with the image counts, and a plain count that finds documents without the
+mirrors), one per model, style, size and color, and one more per model and size for their
+image counts, each billed one read per 1,000 index entries instead of one read per request.
+Unique users are counted from the week's `weeklyActiveUsers` markers. Memory stays flat in
+the number of requests. `build_report(method="scan")` computes the same report by streaming
+every request (`outcomes.outcome` counts each); it is the baseline in `bench/bench_reports.py`,
+a cross-check in the tests, and the exact fallback for weeks holding documents without the
+outcome fields.
 Re-running for a week rewrites the same document with the same totals.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -32,18 +33,28 @@ from imagegen.core import weeks
 from imagegen.core.vocabulary import REPORTS, REQUESTS, REVENUE_DAYS
 from imagegen.records.request_record import (
     COLOR,
-    COST,
     CREATED_AT,
     MODEL,
     SIZE,
-    STATUS,
     STYLE,
     USER_ID,
     weekly_users,
 )
 from imagegen.reporting.incidents import Intersect, find_incidents
+from imagegen.reporting.outcomes import (
+    CREDITS_REFUNDED,
+    CREDITS_SPENT,
+    IMAGES_COMPLETED,
+    IMAGES_FAILED,
+    IS_CANCELED,
+    IS_COMPLETED,
+    IS_FAILED,
+    NUM_IMAGES,
+    READ_FIELDS,
+)
 from imagegen.reporting.report_rules import (
     DIMENSIONS,
+    IMAGE_DIMENSIONS,
     OTHER,
     THRESHOLDS,
     Bucket,
@@ -55,10 +66,12 @@ from imagegen.reporting.report_rules import (
 )
 
 PAGE = 1000
-SCAN_FIELDS = [STATUS, COST, MODEL, STYLE, SIZE, COLOR, USER_ID, CREATED_AT]
+SCAN_FIELDS = [*READ_FIELDS, MODEL, STYLE, SIZE, COLOR, USER_ID, CREATED_AT]
 # Summed per segment (with the count, the five aggregations one query allows); refunded
-# credits are only reported for the whole week, by one more query.
-SEGMENT_SUMS = ("isCompleted", "isFailed", "isCanceled", "creditsSpent")
+# credits are only reported for the whole week, by one more query, which also sums the
+# images, as one more query does per model and per size.
+SEGMENT_SUMS = (IS_COMPLETED, IS_FAILED, IS_CANCELED, CREDITS_SPENT)
+IMAGE_SUMS = (NUM_IMAGES, IMAGES_COMPLETED, IMAGES_FAILED)
 CATALOG_OF = {"byModel": "models", "byStyle": "styles", "bySize": "sizes", "byColor": "colors"}
 
 
@@ -84,7 +97,9 @@ class Cost:
             out["documentsWithoutOutcomeFields"] = self.without_outcome_fields
             out["note"] = (
                 f"{self.without_outcome_fields} of {self.documents} request documents lack the "
-                "outcome fields the aggregation queries sum, so every request of the week was "
+                "outcome fields the aggregation queries sum (image counts included, which "
+                "documents from before several images per request lack), so every request of "
+                "the week was "
                 "read to count them exactly. Run the migration (migrateRequestOutcomes or "
                 "scripts/migrate_requests.py) to make the fast path whole again."
             )
@@ -128,26 +143,41 @@ def _aggregate(query: Any, cost: Cost) -> Bucket:
         agg = agg.sum(field, alias=field)
     values = _run(agg, cost)
     total = int(values["total"])
-    completed, failed = int(values["isCompleted"]), int(values["isFailed"])
-    canceled = int(values["isCanceled"])
+    completed, failed = int(values[IS_COMPLETED]), int(values[IS_FAILED])
+    canceled = int(values[IS_CANCELED])
     return Bucket(
         total=total,
         completed=completed,
         failed=failed,
         canceled=canceled,
         pending=total - completed - failed - canceled,
-        credits=int(values["creditsSpent"]),
+        credits=int(values[CREDITS_SPENT]),
     )
 
 
+def _image_sums(query: Any, cost: Cost, refunded: bool = False) -> dict[str, float]:
+    """Count, image sums (and refunded credits) of the matching requests, in one query."""
+    agg = query.count(alias="total")
+    for field in IMAGE_SUMS + ((CREDITS_REFUNDED,) if refunded else ()):
+        agg = agg.sum(field, alias=field)
+    return _run(agg, cost)
+
+
+def _add_images(bucket: Bucket, values: Mapping[str, float]) -> None:
+    bucket.images = int(values[NUM_IMAGES])
+    bucket.images_generated = int(values[IMAGES_COMPLETED])
+    bucket.images_failed = int(values[IMAGES_FAILED])
+
+
 def _week_overall(query: Any, cost: Cost) -> tuple[Bucket, Visibility]:
-    """The whole week: the segment aggregation, the refunded credits, and a plain count to
-    tell how many documents those two could not see."""
+    """The whole week: the segment aggregation, the refunded credits and the images, and a
+    plain count to tell how many documents those two could not see."""
     overall = _aggregate(query, cost)
-    refunds = _run(query.count(alias="total").sum("creditsRefunded", alias="refunded"), cost)
-    overall.refunded = int(refunds["refunded"])
+    second = _image_sums(query, cost, refunded=True)
+    overall.refunded = int(second[CREDITS_REFUNDED])
+    _add_images(overall, second)
     documents = int(_run(query.count(alias="total"), cost)["total"])
-    return overall, Visibility(documents, min(overall.total, int(refunds["total"])))
+    return overall, Visibility(documents, min(overall.total, int(second["total"])))
 
 
 def dimension_keys(client: firestore.Client, history: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -205,7 +235,10 @@ def totals_by_aggregation(
         for dim, keys in dimension_keys(client, history).items():
             attr = DIMENSIONS[dim]
             for key in keys:
-                by[dim][key] = _aggregate(base.where(filter=FieldFilter(attr, "==", key)), cost)
+                segment = base.where(filter=FieldFilter(attr, "==", key))
+                by[dim][key] = _aggregate(segment, cost)
+                if dim in IMAGE_DIMENSIONS and by[dim][key].total:
+                    _add_images(by[dim][key], _image_sums(segment, cost))
             rest = remainder(overall, by[dim].values())
             if rest.total:
                 by[dim][OTHER] = rest

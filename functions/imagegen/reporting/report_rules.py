@@ -12,17 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.core.vocabulary import RequestStatus
-from imagegen.records.request_record import (
-    COLOR,
-    COST,
-    MODEL,
-    SIZE,
-    STATUS,
-    STYLE,
-    USER_ID,
-    whole_credits,
-)
+from imagegen.records.request_record import COLOR, MODEL, SIZE, STYLE, USER_ID
 from imagegen.reporting import stats
+from imagegen.reporting.outcomes import Outcome, outcome
 
 DIMENSIONS: dict[str, str] = {
     "byModel": MODEL,
@@ -34,6 +26,8 @@ DIMENSIONS: dict[str, str] = {
 VOLUME_METRICS: tuple[str, ...] = ("totalRequests", "totalCreditsSpent", "uniqueUsers")
 VOLUME_DIMENSIONS: tuple[str, ...] = ("byModel", "bySize")
 RATE_DIMENSIONS: tuple[str, ...] = ("byModel", "byStyle", "bySize", "byColor")
+# Breakdowns that count images beside requests (the others count requests only).
+IMAGE_DIMENSIONS: tuple[str, ...] = ("byModel", "bySize")
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,18 @@ THRESHOLDS = Thresholds()
 
 
 OTHER = "other"  # the bucket of keys a report did not ask about (not in the catalog)
-BUCKET_FIELDS = ("total", "completed", "failed", "canceled", "pending", "credits", "refunded")
+BUCKET_FIELDS = (
+    "total",
+    "completed",
+    "failed",
+    "canceled",
+    "pending",
+    "credits",
+    "refunded",
+    "images",
+    "images_generated",
+    "images_failed",
+)
 
 
 @dataclass
@@ -68,22 +73,27 @@ class Bucket:
     failed: int = 0
     canceled: int = 0
     pending: int = 0  # still unsettled (pending, queued or processing)
-    credits: int = 0
-    refunded: int = 0
+    credits: int = 0  # spent: net of the refunds of partially completed requests
+    refunded: int = 0  # every refund: failed and canceled requests, and failed images
+    images: int = 0  # images asked for (a request without `numImages` asked for one)
+    images_generated: int = 0
+    images_failed: int = 0
 
-    def add(self, status: str, cost: int) -> None:
+    def add(self, o: Outcome) -> None:
         self.total += 1
-        if status == RequestStatus.COMPLETED:
+        if o.status == RequestStatus.COMPLETED:
             self.completed += 1
-            self.credits += cost
-        elif status == RequestStatus.FAILED:
+        elif o.status == RequestStatus.FAILED:
             self.failed += 1
-            self.refunded += cost
-        elif status == RequestStatus.CANCELED:
+        elif o.status == RequestStatus.CANCELED:
             self.canceled += 1
-            self.refunded += cost
         else:  # pending, queued, processing (or unknown): not settled when counted
             self.pending += 1
+        self.credits += o.spent
+        self.refunded += o.refunded
+        self.images += o.images
+        self.images_generated += o.generated
+        self.images_failed += o.failed_images
 
     def merge(self, other: Bucket) -> None:
         for name in BUCKET_FIELDS:
@@ -93,7 +103,14 @@ class Bucket:
         settled = self.completed + self.failed
         return round(100 * self.failed / settled, 2) if settled else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def image_counts(self) -> dict[str, int]:
+        return {
+            "imagesRequested": self.images,
+            "imagesGenerated": self.images_generated,
+            "imagesFailed": self.images_failed,
+        }
+
+    def as_dict(self, images: bool = False) -> dict[str, Any]:
         return {
             "total": self.total,
             "completed": self.completed,
@@ -102,6 +119,7 @@ class Bucket:
             "pending": self.pending,
             "failureRate": self.failure_rate(),
             "credits": self.credits,
+            **(self.image_counts() if images else {}),
         }
 
 
@@ -119,13 +137,12 @@ class WeekAggregate:
     combos: dict[tuple[str, ...], Bucket] = field(default_factory=dict)
 
     def add(self, request: Mapping[str, Any]) -> None:
-        status = str(request.get(STATUS, RequestStatus.PENDING))
-        cost = whole_credits(request.get(COST))
-        self.overall.add(status, cost)
+        counted = outcome(request)
+        self.overall.add(counted)
         keys = {name: str(request.get(attr, "unknown")) for name, attr in DIMENSIONS.items()}
         for name, key in keys.items():
-            self.by[name].setdefault(key, Bucket()).add(status, cost)
-        self.combos.setdefault(tuple(keys.values()), Bucket()).add(status, cost)
+            self.by[name].setdefault(key, Bucket()).add(counted)
+        self.combos.setdefault(tuple(keys.values()), Bucket()).add(counted)
         if request.get(USER_ID):
             self.users.add(str(request[USER_ID]))
 
@@ -163,8 +180,13 @@ def report_totals(
         "totalCreditsSpent": o.credits,
         "totalCreditsRefunded": o.refunded,
         "successRate": round(100 * o.completed / settled, 2) if settled else 0.0,
+        **o.image_counts(),
         **{
-            name: {k: b.as_dict() for k, b in sorted(by.get(name, {}).items()) if b.total}
+            name: {
+                k: b.as_dict(images=name in IMAGE_DIMENSIONS)
+                for k, b in sorted(by.get(name, {}).items())
+                if b.total
+            }
             for name in DIMENSIONS
         },
         "uniqueUsers": unique_users,

@@ -204,6 +204,59 @@ def test_a_purge_leaves_the_weekly_report_unchanged(api, db, new_user, admin_hea
     assert report() == before
 
 
+def stored_paths(uid):
+    """Every object stored for `uid` under generated/ (through the emulator)."""
+    from imagegen.operations.wiring import images
+
+    return set(images().paths(f"generated/{uid}/"))
+
+
+def four_images(api, uid):
+    """A request of four images, two of which (1 and 3) fail."""
+    resp = api.post(
+        "createGenerationRequest",
+        json={"userId": uid, **ORDER, "prompt": "four of them", "numImages": 4},
+        headers={"X-Simulate-Outcome": "partial"},
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()["generationRequestId"]
+
+
+def test_every_image_of_a_request_is_deleted_restored_purged_and_erased_with_the_account(
+    api, db, new_user, token_for, admin_headers
+):
+    uid = new_user(20)
+    rid, single = four_images(api, uid), generate(api, uid)
+    folder, kept = f"generated/{uid}/{rid}", f"generated/{uid}/{single}.png"
+    assert stored_paths(uid) == {f"{folder}/0.png", f"{folder}/2.png", kept}
+
+    def served(index):
+        resp = api.get("getGenerationImage", params={"id": rid, "index": index})
+        return resp.status_code, resp.json()["error"]["code"] if resp.status_code >= 400 else None
+
+    act(api, "deleteGenerationRequest", rid)
+    assert served(0) == served(2) == (410, "image-deleted")
+    act(api, "restoreGenerationRequest", rid)
+    assert served(0) == served(2) == (200, None)
+    entries = ledger(db, uid)
+    assert act(api, "purgeGenerationRequest", rid).json()["purged"] is True
+    assert stored_paths(uid) == {kept}  # both of rid's images are gone
+    assert served(2) == (410, "image-purged")
+    doc = request_doc(db, rid)
+    assert [i["status"] for i in doc["images"]] == ["completed", "failed"] * 2
+    assert "generated/" not in str(doc) and "imageUrls" not in doc and doc["prompt"] == ""
+    assert (doc["imagesCompleted"], doc["imagesFailed"], doc["creditsSpent"]) == (2, 2, 2)
+    assert ledger(db, uid) == entries
+    audit = api.get("auditLedger", params={"userId": uid}, headers=admin_headers).json()
+    assert audit["clean"], audit["discrepancies"]
+
+    four_images(api, uid)  # not purged before the account goes
+    resp = api.post("deleteUserAccount", headers=bearer(token_for(uid)))
+    assert resp.status_code == 200 and resp.json()["purgedRequests"] == 3, resp.text
+    assert stored_paths(uid) == set()
+    assert check_books(db, [uid]) == []
+
+
 # --- deleting an account ---------------------------------------------------------------
 
 

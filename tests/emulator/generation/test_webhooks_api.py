@@ -127,3 +127,34 @@ def test_bad_webhook_urls_are_rejected_and_charge_nothing(api, db, new_user, url
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["code"] in ("invalid-webhook-url", "invalid-field-type")
     assert balance(db, uid) == 5
+
+
+def test_a_partial_request_webhook_shows_each_image_and_the_refund(api, db, new_user, receiver):
+    hook = receiver()
+    uid = new_user(5)
+    resp = api.post(
+        "createGenerationRequest",
+        json={"userId": uid, **BODY, "numImages": 4, "webhookUrl": hook.url},
+        headers={"X-Simulate-Outcome": "partial"},  # images 1 and 3 fail
+    )
+    assert resp.status_code == 200, resp.text
+    headers, body = hook.wait_for_success()
+    request = check_signed(headers, body)["generationRequest"]
+    assert (request["status"], request["numImages"], request["refundedCredits"]) == (
+        "completed",
+        4,
+        2,
+    )
+    images = request["images"]
+    assert [(i["index"], i["status"]) for i in images] == [
+        (0, "completed"),
+        (1, "failed"),
+        (2, "completed"),
+        (3, "failed"),
+    ]
+    assert request["imageUrls"] == [images[0]["imageUrl"], images[2]["imageUrl"]]
+    assert request["imageUrl"] == request["imageUrls"][0]
+    assert images[1]["failureKind"] and images[1]["imageUrl"] is None
+    assert images[0]["width"] == 512 and images[0]["contentType"] == "image/png"
+    assert b"imagePath" not in body and b"generated/" not in body  # no object paths
+    assert balance(db, uid) == 3

@@ -10,7 +10,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from reportdata import normal_week, write
 
 from imagegen.core.weeks import week_bounds, weeks_before
-from imagegen.records.request_record import outcome_fields
+from imagegen.reporting.outcomes import mirrors
 from imagegen.reporting.report_rules import WeekAggregate
 
 pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
@@ -41,7 +41,7 @@ def fail(docs, rng, share, **match):
     for doc in docs:
         if all(doc[k] == v for k, v in match.items()) and rng.random() < share:
             doc["status"] = "failed"
-            doc.update(outcome_fields("failed", doc["cost"]))
+            doc.update(mirrors(doc))
     return docs
 
 

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from reportdata import normal_week, request, write
+from reportdata import contract_only, normal_week, request, write
 
 pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
 
@@ -46,6 +46,9 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
         "totalCreditsRefunded": 7,
         "successRate": 71.43,
         "uniqueUsers": 3,
+        "imagesRequested": 9,
+        "imagesGenerated": 5,
+        "imagesFailed": 3,
     }
     assert {k: first[k] for k in expected} == expected
     assert first["byModel"] == {
@@ -57,6 +60,9 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
             "pending": 1,
             "failureRate": 0.0,
             "credits": 5,
+            "imagesRequested": 6,
+            "imagesGenerated": 5,
+            "imagesFailed": 0,
         },
         "model-b": {
             "total": 3,
@@ -66,6 +72,9 @@ def test_exact_totals_for_a_closed_week_and_idempotent_rerun(api, db, admin_head
             "pending": 0,
             "failureRate": 100.0,
             "credits": 0,
+            "imagesRequested": 3,
+            "imagesGenerated": 0,
+            "imagesFailed": 3,
         },
     }
     assert first["bySize"]["1024x1024"]["failed"] == 2
@@ -178,3 +187,52 @@ def test_a_model_added_to_the_catalog_is_its_own_row_on_both_paths(db):
         assert by["byModel"][model_id]["failed"] == 2
         assert by["byModel"].get("other", {}).get("total", 0) == 0
     assert by_agg["byModel"] == by_scan["byModel"]
+
+
+def test_a_request_of_four_images_counts_its_images_on_both_paths(api, db, new_user, admin_headers):
+    """Requests written by the backend over HTTP (a 4-image one with images 1 and 3 failed, a
+    one-image one, a 2-image one failed entirely), moved into a week of their own, then a
+    document from before several images per request added to that week."""
+    from imagegen.reporting.report_queries import build_report
+
+    week, monday = "2012-W05", datetime(2012, 1, 30, tzinfo=UTC)
+    uid = new_user(20)
+    sent = [
+        api.generate("partial", userId=uid, numImages=4, size="1024x1024"),  # 12 charged
+        api.generate("success", userId=uid),  # 1
+        api.generate("failure", userId=uid, numImages=2),  # 2, refunded
+    ]
+    ids = [
+        r.json().get("generationRequestId") or r.json()["error"]["generationRequestId"]
+        for r in sent
+    ]
+    for hour, rid in enumerate(ids):
+        moved = {"createdAt": monday + timedelta(hours=hour)}
+        db.collection("generationRequests").document(rid).update(moved)
+    fast = report(api, admin_headers, week)
+    expected = {
+        "totalRequests": 3,
+        "completed": 2,
+        "failed": 1,
+        "imagesRequested": 7,
+        "imagesGenerated": 3,
+        "imagesFailed": 4,
+        "totalCreditsSpent": 6 + 1,  # the 4-image request keeps 2 x 3
+        "totalCreditsRefunded": 6 + 2,  # spent + refunded = 15 charged
+    }
+    assert {k: fast[k] for k in expected} == expected
+    assert fast["computedWith"]["method"] == "aggregation"
+    large = fast["bySize"]["1024x1024"]
+    assert (large["imagesRequested"], large["imagesGenerated"], large["credits"]) == (4, 2, 6)
+    scanned = build_report(db, week, method="scan")
+    for key in (*expected, "byModel", "bySize", "byStyle"):
+        assert scanned[key] == fast[key], key
+
+    write(db, [contract_only(request(monday, "failed"))])
+    mixed = report(api, admin_headers, week)
+    assert mixed["computedWith"]["method"] == "aggregation+scan"  # an older document: scanned
+    assert (mixed["imagesRequested"], mixed["imagesFailed"], mixed["totalCreditsRefunded"]) == (
+        8,
+        5,
+        9,
+    )
