@@ -103,6 +103,14 @@ def check_user(
                     f"{uid}: {status} request {rid} has {refunds[rid]} refunds of "
                     f"{refunded[rid]} credits; owed {owed[0]} of {owed[1]}"
                 )
+            images = r.get(IMAGES)
+            settled_images = images if isinstance(images, list) else []
+            if any(
+                not isinstance(i, Mapping) or i.get(STATUS) == ImageStatus.PENDING
+                for i in settled_images
+            ) or (settled_images and len(settled_images) != num_images_of(r)):
+                # e.g. settled by a version that knew nothing of several images
+                problems.append(f"{uid}: {status} request {rid} has images left unsettled")
         elif status in UNSETTLED:
             created = r.get(CREATED_AT)
             if refunds[rid]:

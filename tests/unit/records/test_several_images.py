@@ -173,3 +173,26 @@ def test_num_images_out_of_range_or_not_an_integer_is_refused(value):
 def test_num_images_defaults_to_one_and_accepts_whole_numbers():
     assert parse_num_images(None) == 1
     assert parse_num_images(4, 4) == parse_num_images(4.0, 4) == 4
+
+
+def test_the_audit_finds_a_request_settled_with_images_left_pending():
+    """What a version that knew nothing of several images would leave: completed, one image
+    stored, the others neither completed nor refunded."""
+    from imagegen.records.request_record import pending_images
+
+    doc = {
+        "id": "r",
+        "cost": 4,
+        "numImages": 4,
+        "status": "completed",
+        "images": list(pending_images(4)),
+        "imagePath": "generated/u/r.png",
+    }
+    ledger = [
+        {"id": "g", "type": "grant", "credits": 4},
+        {"id": "d", "type": "deduction", "credits": 4, "generationRequestId": "r"},
+    ]
+    problems = check_user("u", 0, ledger, [doc], None)
+    assert any("images left unsettled" in p for p in problems)
+    settled = settle_fields(4, 4, outcomes_of("r", 4, {0, 1, 2, 3}), "pending")
+    assert check_user("u", 0, ledger, [{**doc, **settled.fields}], None) == []
