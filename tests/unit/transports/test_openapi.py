@@ -109,3 +109,23 @@ def test_the_bounds_are_the_code_s():
             and not re.search(excluded[1]["pattern"], value)
         )
         assert spec_ok == is_document_id(value), value
+
+
+def test_no_mapping_in_the_file_names_a_key_twice():
+    """YAML keeps the last of two equal keys silently: a second definition of a field would
+    hide the first from readers and from the fuzzing alike."""
+    duplicates: list[str] = []
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        keys = [loader.construct_object(key) for key, _ in node.value]
+        duplicates.extend(
+            f"{k} (line {node.start_mark.line + 1})" for k in keys if keys.count(k) > 1
+        )
+        return {loader.construct_object(k): loader.construct_object(v) for k, v in node.value}
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load((ROOT / "docs" / "openapi.yaml").read_text(), Loader=Strict)  # noqa: S506
+    assert duplicates == []
