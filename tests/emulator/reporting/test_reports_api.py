@@ -166,6 +166,7 @@ def test_aggregation_and_scan_agree(db, week, markers):
     assert by_agg["computedWith"]["method"] == "aggregation"
 
 
+@pytest.mark.serial  # the catalog it changes is every report's list of models (and query count)
 def test_a_model_added_to_the_catalog_is_its_own_row_on_both_paths(db):
     """A model of the `models` collection that no past report names (a real provider added
     this week) gets its own `byModel` row, not `other`, on the aggregation path too."""
