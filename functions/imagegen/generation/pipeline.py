@@ -180,7 +180,9 @@ def run_and_settle(
         FailureKind(failed.failure_kind or FailureKind.MODEL_ERROR),
         details=dict(failed.details),
     )
-    return moves.settle(client, spec.request_id, outcomes, charged, failure, failure.details)
+    settlement = moves.settle(client, spec.request_id, outcomes, charged, failure, failure.details)
+    _clean_up(studio, outcomes, settlement)
+    return settlement
 
 
 def store_images(
@@ -192,7 +194,8 @@ def store_images(
     crash: CrashPoint | None = None,
 ) -> list[ImageOutcome]:
     """Store each image a model returned, in parallel (an image that cannot be stored is a
-    failed image; its partial write is deleted); the outcome of every image, in index order.
+    failed image, its path kept as `attempted_path`); the outcome of every image, in index
+    order.
     `crash` AFTER_FIRST_IMAGE stores the first image only, then stops as a crash would;
     AFTER_UPLOAD stops once all are stored."""
     count = max(1, num_images)
@@ -207,11 +210,11 @@ def store_images(
             studio.images.put(path, result.image, result.content_type)
         except Exception:
             log.exception("could not store image %d of request %s", index, request_id)
-            studio.images.delete(path)  # a partial write must not outlive the refund
-            return ImageOutcome(
+            return ImageOutcome(  # a partial write is deleted once settled (`_clean_up`)
                 index,
                 failure_kind=FailureKind.STORAGE_ERROR.value,
                 failure_reason="the image could not be stored",
+                attempted_path=path,
             )
         width, height = result.details.get("outputWidth"), result.details.get("outputHeight")
         return ImageOutcome(
@@ -250,14 +253,23 @@ def settle_images(
 ) -> moves.Settlement:
     """Settle a request whose images are stored (those of `outcomes` with a path; an image
     without an outcome failed as `failure` says). Should someone else have settled it first
-    (the sweeper), every stored image that settlement did not keep is deleted: an image is
-    kept only by a completed image of its request."""
+    (the sweeper), every image this run stored that the settlement did not keep is deleted:
+    an image is kept only by a completed image of its request."""
     settlement = moves.settle(client, request_id, outcomes, charged, failure, details)
+    _clean_up(studio, outcomes, settlement)
+    return settlement
+
+
+def _clean_up(studio: Studio, outcomes: list[ImageOutcome], settlement: moves.Settlement) -> None:
+    """Delete what this run wrote that the request's settlement does not keep: its images
+    when another settlement won, and what an upload that failed may have left. Never an
+    object the settlement kept: a duplicate run of a settled request (a retried task) whose
+    upload failed must not delete the image its owner paid for."""
     kept = set(settlement.kept_paths)
     for outcome in outcomes:
-        if outcome.path is not None and outcome.path not in kept:
-            studio.images.delete(outcome.path)
-    return settlement
+        written = outcome.path or outcome.attempted_path
+        if written is not None and written not in kept:
+            studio.images.delete(written)
 
 
 def complete_with_image(

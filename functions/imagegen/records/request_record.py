@@ -336,6 +336,7 @@ class ImageOutcome:
     height: int | None = None
     failure_kind: str | None = None
     failure_reason: str | None = None
+    attempted_path: str | None = None  # where an upload that failed may have left bytes
 
     @property
     def stored(self) -> bool:

@@ -410,3 +410,59 @@ def test_a_late_run_after_the_sweeper_keeps_only_the_images_it_completed(
     assert doc.image_urls is not None and len(doc.image_urls) == 1
     assert check_books(db, [uid]) == []
     assert audit_of(api, admin_headers, uid)["clean"]
+
+
+class FlakyStore:
+    """The real bucket, except that uploads to `failing` paths write their bytes and then
+    raise, as an upload whose answer was lost would."""
+
+    def __init__(self, images, failing):
+        self.images, self.failing = images, failing
+
+    def put(self, path, data, content_type):
+        self.images.put(path, data, content_type)
+        if path in self.failing:
+            raise OSError("connection reset after the upload")
+
+    def __getattr__(self, name):
+        return getattr(self.images, name)
+
+
+def test_an_image_that_could_not_be_stored_is_refunded_and_never_costs_a_paid_one(db, new_user):
+    """One upload of four fails: that image is refunded (storage-error) and what the upload
+    left is deleted. A duplicate run of the settled request (a retried task) whose upload of
+    a completed image fails deletes nothing its owner paid for."""
+    from dataclasses import replace
+
+    from imagegen.generation import pipeline
+    from imagegen.ledger import moves
+    from imagegen.operations.wiring import studio
+    from imagegen.providers.image_models import Outcome
+    from imagegen.records.request_record import GenerationRequest
+
+    uid = new_user(10)
+    request = replace(
+        GenerationRequest("", uid, "model-a", "anime", "neon", "512x512", "flaky", 4),
+        id=pipeline.new_request_id(),
+        num_images=4,
+    )
+    charged = moves.charge(db, request)
+    real = studio()
+    prefix = f"generated/{uid}/{request.id}"
+    flaky = replace(real, images=FlakyStore(real.images, {f"{prefix}/2.png"}))
+    settlement = pipeline.run_and_settle(
+        db, flaky, request.spec(), uid, Outcome.SUCCESS, charged, num_images=4
+    )
+    assert settlement.status == "completed" and settlement.refunded == 1
+    assert stored_paths(uid) == {f"{prefix}/{i}.png" for i in (0, 1, 3)}
+    assert [e["id"] for e in entries_for(db, uid, request.id, "refund")] == [
+        f"{request.id}-refund-2"
+    ]
+    assert request_doc(db, request.id)["images"][2]["failureKind"] == "storage-error"
+    duplicate = replace(real, images=FlakyStore(real.images, {f"{prefix}/0.png"}))
+    again = pipeline.run_and_settle(
+        db, duplicate, request.spec(), uid, Outcome.SUCCESS, None, num_images=4
+    )
+    assert not again.settled_now and again.status == "completed"
+    assert stored_paths(uid) == {f"{prefix}/{i}.png" for i in (0, 1, 3)}
+    assert balance(db, uid) == 7 and check_books(db, [uid]) == []
