@@ -1,7 +1,10 @@
 // Conversations: the user's sessions (newest first, deletable) and the open one as a thread of
-// turns with a box for the next instruction; each turn edits the session's latest image.
+// turns with a box for the next instruction; each turn edits the session's latest image. "Edit"
+// on one of the user's images opens a new conversation from it: its turns start from that image
+// until one of them has made an image of its own.
 import { collection, onSnapshot, query, where } from "firebase/firestore";
 import { describeError, inEmulator } from "./firebase.js";
+import { inputOf, labelOf, titleFrom, turnInput } from "./threads.js";
 import { el, setStatus } from "./ui.js";
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -24,13 +27,16 @@ function turnItem(fb, t, images) {
 }
 
 /** The conversations card of the studio; `form` is the generate form (model, size, style,
- * colour of each turn), `reference` its input image (the first turn may start from it). */
+ * colour of each turn), `reference` its input image (a turn without a picked image may start
+ * from it). Returns {editImage(id, r, url, index), stop()}. */
 export function startConversations(fb, user, form, images, reference) {
   const $ = (selector) => document.querySelector(selector);
   const status = $("#conversations-status");
   const view = $("#conversation");
   const turnForm = $("#turn-form");
-  let open = null; // {id, stop}
+  const startView = $("#conversation-start");
+  const starts = new Map(); // sessionId -> {input, url, label}: opened by "Edit" on that image
+  let open = null; // {id, stop, turns}
   let shown = 0; // reloads of the open conversation; only the latest one is drawn
   let listed = 0;
 
@@ -50,6 +56,7 @@ export function startConversations(fb, user, form, images, reference) {
     try {
       const s = await fb.call("getConversation", { id });
       if (mine !== shown || open?.id !== id) return;
+      open.turns = s.turns;
       $("#conversation-title").textContent = s.title;
       $("#turns").replaceChildren(...s.turns.map((t) => turnItem(fb, t, images)));
       view.dataset.turns = String(s.turns.length);
@@ -67,6 +74,22 @@ export function startConversations(fb, user, form, images, reference) {
     view.hidden = true;
     delete view.dataset.id;
     $("#turns").replaceChildren();
+    showStart(null);
+  }
+
+  /** The picked image a conversation started from, above its thread (none: hidden). */
+  function showStart(start) {
+    startView.hidden = !start;
+    const thumb = $("#conversation-start-thumb");
+    if (!start) {
+      thumb.removeAttribute("src");
+      delete startView.dataset.input;
+      return;
+    }
+    thumb.src = start.url;
+    thumb.alt = start.label;
+    $("#conversation-start-label").textContent = start.label;
+    startView.dataset.input = JSON.stringify(start.input);
   }
 
   function openConversation(id) {
@@ -74,12 +97,13 @@ export function startConversations(fb, user, form, images, reference) {
     view.hidden = false;
     view.dataset.id = id;
     setStatus(status, "");
+    showStart(starts.get(id) ?? null);
     // Every change of one of its requests (a new turn, a status) redraws the thread.
     const turnsQuery = query(collection(fb.db, "generationRequests"),
       where("userId", "==", user.uid), where("sessionId", "==", id));
     const stop = onSnapshot(turnsQuery, () => reloadThread(id),
       (err) => setStatus(status, describeError(err), "error"));
-    open = { id, stop };
+    open = { id, stop, turns: undefined };
     reloadThread(id);
   }
 
@@ -130,11 +154,14 @@ export function startConversations(fb, user, form, images, reference) {
     data.prompt = turnForm.prompt.value;
     data.sessionId = open.id;
     if (inEmulator && form.outcome.value) data.simulateOutcome = form.outcome.value;
-    const input = reference.input(); // a reference image or "Edit" starts the turn from that image
+    // The picked image until a turn has made one; else a reference image set in the form;
+    // else none, and the turn continues from the session's latest image.
+    const picked = turnInput(starts.get(open.id), open.turns);
+    const input = picked ?? reference.input();
     if (input) data.input = input;
     try {
       const result = await fb.call("generateImage", { ...data, async: true });
-      if (input) reference.clear();
+      if (input && !picked) reference.clear();
       turnForm.reset();
       setStatus(status, `Turn queued: ${result.deductedCredits} credit(s) charged, ${result.remainingCredits} left.`, "ok");
       reloadList();
@@ -145,14 +172,42 @@ export function startConversations(fb, user, form, images, reference) {
     }
   };
 
+  /** "Edit" on one of the user's images (`index`: one image of a request of several, shown
+   * from `url`): a new conversation titled from its prompt, opened with that image as its
+   * starting point, the form set to the request's style, colour and size. */
+  async function editImage(id, r, url, index = null) {
+    setStatus(status, "Opening a conversation from your image…");
+    try {
+      const s = await fb.call("newConversation", { title: titleFrom(r.prompt) });
+      starts.set(s.sessionId, { input: inputOf(id, index), url, label: labelOf(r.prompt, index) });
+      for (const name of ["style", "color", "size"]) {
+        if (r[name]) {
+          form[name].value = r[name];
+          form[name].dispatchEvent(new Event("change")); // the prices shown follow
+        }
+      }
+      await reloadList();
+      openConversation(s.sessionId);
+      setStatus(status, "Your first instruction edits this image; each next one the latest image.", "ok");
+      $("#conversations-card").scrollIntoView({ block: "start" });
+      turnForm.prompt.focus();
+    } catch (err) {
+      setStatus(status, describeError(err), "error");
+    }
+  }
+
   newForm.addEventListener("submit", onNew);
   turnForm.addEventListener("submit", onTurn);
   reloadList();
-  return () => {
-    close();
-    newForm.removeEventListener("submit", onNew);
-    turnForm.removeEventListener("submit", onTurn);
-    $("#sessions").replaceChildren();
-    setStatus(status, "");
+  return {
+    editImage,
+    stop() {
+      close();
+      starts.clear();
+      newForm.removeEventListener("submit", onNew);
+      turnForm.removeEventListener("submit", onTurn);
+      $("#sessions").replaceChildren();
+      setStatus(status, "");
+    },
   };
 }

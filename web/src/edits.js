@@ -1,6 +1,7 @@
 // The studio's input image: a reference image uploaded (file picker or drag and drop onto the
-// studio) through the callable uploadReferenceImage, or one of the user's images ("Edit" on its
-// card). While one is set the form is in edit mode: the prompt is the instruction.
+// studio) through the callable uploadReferenceImage. While one is set the form is in edit mode:
+// the prompt is the instruction. ("Edit" on one of the user's images opens a conversation from
+// it instead: see conversations.js.)
 import { describeError } from "./firebase.js";
 import { setStatus } from "./ui.js";
 
@@ -16,7 +17,7 @@ function base64Of(file) {
   });
 }
 
-/** Wires the reference image of `form`; returns {input(), editGeneration(id, r, url, index), clear(), stop()}. */
+/** Wires the reference image of `form`; returns {input(), clear(), stop()}. */
 export function startReference(fb, form) {
   const $ = (selector) => document.querySelector(selector);
   const picker = $("#reference-file");
@@ -25,17 +26,17 @@ export function startReference(fb, form) {
   const label = $("#reference-label");
   const status = $("#reference-status");
   const studio = $("#studio");
-  let current = null; // {input, url, owned}
+  let current = null; // {input, url}: url is an object URL of the uploaded file
   let pending = 0; // uploads started; only the latest one counts
 
   const relabel = () => form.size.dispatchEvent(new Event("change")); // the button's text
   const release = () => {
-    if (current?.owned) URL.revokeObjectURL(current.url);
+    if (current) URL.revokeObjectURL(current.url);
     current = null;
   };
-  const show = (input, url, owned, text) => {
+  const show = (input, url, text) => {
     release();
-    current = { input, url, owned };
+    current = { input, url };
     thumb.src = url;
     thumb.alt = text;
     label.textContent = text;
@@ -68,7 +69,7 @@ export function startReference(fb, form) {
     try {
       const result = await fb.call("uploadReferenceImage", { data: await base64Of(file), contentType: file.type });
       if (mine !== pending) return;
-      show({ uploadId: result.uploadId }, URL.createObjectURL(file), true,
+      show({ uploadId: result.uploadId }, URL.createObjectURL(file),
         `${file.name} (${result.width}×${result.height})`);
       preview.dataset.uploadId = result.uploadId;
       setStatus(status, "Uploaded: your prompt says what to change.", "ok");
@@ -102,21 +103,6 @@ export function startReference(fb, form) {
 
   return {
     input: () => current?.input ?? null,
-    /** Edit mode on one of the user's completed requests, its picture shown from `url`;
-     * `index` picks one image of a request of several. */
-    editGeneration(id, r, url, index = null) {
-      pending += 1;
-      const several = Number.isInteger(index);
-      show(several ? { generationRequestId: id, index } : { generationRequestId: id }, url, false,
-        several ? `Your image ${index + 1}: ${r.prompt}` : `Your image: ${r.prompt}`);
-      delete preview.dataset.uploadId;
-      for (const name of ["style", "color", "size"]) if (r[name]) form[name].value = r[name];
-      relabel();
-      setStatus(status, "Editing this image: your prompt says what to change.", "ok");
-      form.scrollIntoView({ block: "start" });
-      form.prompt.value = "";
-      form.prompt.focus();
-    },
     clear,
     stop() {
       clear();

@@ -71,8 +71,8 @@ function cachedImage(fb, images, key, url) {
 }
 
 /** The tiles of a several-image request, one per index with its own status; Edit on a stored
- * one starts an edit of that image. */
-function imageGrid(fb, id, r, images, reference) {
+ * one opens a conversation from that image. */
+function imageGrid(fb, id, r, images, conversations) {
   const all = imagesOf(r);
   return el("ul", { class: "tiles", "aria-label": `${all.length} images` }, ...all.map((image) => {
     const tile = el("li", { class: "tile", "data-index": String(image.index), "data-status": image.status });
@@ -85,7 +85,7 @@ function imageGrid(fb, id, r, images, reference) {
         () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
       const edit = el("button", { type: "button", class: "secondary edit", "data-id": id,
         "data-index": String(image.index) }, "Edit");
-      edit.addEventListener("click", () => picture.then((url) => reference.editGeneration(id, r, url, image.index)));
+      edit.addEventListener("click", () => picture.then((url) => conversations.editImage(id, r, url, image.index)));
       tile.append(edit);
     } else if (image.status === "failed") {
       tile.append(el("span", { class: "badge failed" }, "failed"),
@@ -97,7 +97,7 @@ function imageGrid(fb, id, r, images, reference) {
   }));
 }
 
-function requestCard(fb, id, r, images, reference) {
+function requestCard(fb, id, r, images, conversations) {
   const count = imageCount(r);
   const card = el("li", { class: "request", "data-id": id, "data-status": r.status, "data-images": String(count) },
     el("div", { class: "row" }, el("span", { class: `badge ${r.status}` }, r.status),
@@ -109,7 +109,7 @@ function requestCard(fb, id, r, images, reference) {
       `Edit of ${INPUT_KINDS[r.input.kind] ?? "an image"}`));
   }
   if (count > 1) {
-    card.append(imageGrid(fb, id, r, images, reference));
+    card.append(imageGrid(fb, id, r, images, conversations));
     const failed = imagesOf(r).filter((image) => image.status === "failed").length;
     if (r.status === "completed" && failed) {
       card.append(el("p", { class: "ok refund" },
@@ -121,7 +121,7 @@ function requestCard(fb, id, r, images, reference) {
     cachedImage(fb, images, id, r.imageUrl).then((url) => (img.src = url),
       () => img.replaceWith(el("p", { class: "error" }, "The image could not be loaded.")));
     const edit = el("button", { type: "button", class: "secondary edit", "data-id": id }, "Edit");
-    edit.addEventListener("click", () => images.get(id).then((url) => reference.editGeneration(id, r, url)));
+    edit.addEventListener("click", () => images.get(id).then((url) => conversations.editImage(id, r, url)));
     card.append(edit);
   }
   if (["failed", "canceled"].includes(r.status)) {
@@ -153,6 +153,8 @@ export function startStudio(fb, user) {
   const images = new Map();
   const reference = startReference(fb, form);
   stops.push(() => reference.stop());
+  const conversations = startConversations(fb, user, form, images, reference);
+  stops.push(() => conversations.stop());
 
   stops.push(onSnapshot(doc(fb.db, "users", user.uid), (snap) => {
     const credits = snap.exists() ? snap.data().credits : 0;
@@ -169,12 +171,11 @@ export function startStudio(fb, user) {
   stops.push(onSnapshot(requestsQuery, (snap) => {
     document.querySelector("#requests").replaceChildren(
       ...snap.docs.filter((d) => !d.data().visibility) // deleted ones live in "Recently deleted"
-        .map((d) => requestCard(fb, d.id, d.data(), images, reference)));
+        .map((d) => requestCard(fb, d.id, d.data(), images, conversations)));
   }, (err) => setStatus(status, describeError(err), "error")));
 
   stops.push(startBuying(fb, user));
   stops.push(startGallery(fb));
-  stops.push(startConversations(fb, user, form, images, reference));
 
   loadCatalog(fb, form).catch((err) => setStatus(status, `Catalog: ${describeError(err)}`, "error"));
 

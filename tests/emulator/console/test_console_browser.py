@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, touch
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 pytestmark = [pytest.mark.emulator, pytest.mark.browser]
 
@@ -439,17 +440,22 @@ def test_a_user_uploads_a_reference_image_and_edits_it(browser, db, user_with_cr
     assert css(browser, "#generate-button").text.startswith("Generate (")
 
 
-def test_edit_on_an_image_makes_the_prompt_its_instruction(browser, db, user_with_credits):
+def test_edit_on_an_image_opens_a_conversation_from_it(browser, db, user_with_credits):
     open_signed_in(browser, user_with_credits(5))
     wait(browser, balance_is(5))
     generate(browser, "512x512", "success", "a red barn")
     first = newest_card(browser, "completed").get_attribute("data-id")
     wait(browser, lambda d: css(d, f"#requests li[data-id='{first}'] button.edit")).click()
-    wait(browser, lambda d: css(d, "#generate-form[data-mode=edit]"))
-    assert css(browser, "#generate-title").text == "Edit an image"
-    assert "a red barn" in css(browser, "#reference-label").text
-    image_shown(browser, "#reference-thumb")
-    generate(browser, "512x512", "success", "paint it at night")
+    view = wait(browser, lambda d: css(d, "#conversation[data-id]"))
+    session = view.get_attribute("data-id")
+    wait(browser, lambda d: css(d, "#conversation-title").text == "a red barn")
+    assert "a red barn" in css(browser, "#conversation-start-label").text
+    assert image_shown(browser, "#conversation-start-thumb") == [512, 512]
+    assert css(browser, "#generate-title").text == "Generate an image"  # the studio is unchanged
+    wait(browser, lambda d: css(d, f"#sessions li[data-id='{session}']"))
+    css(browser, "#turn-prompt").send_keys("paint it at night")
+    css(browser, "#turn-button").click()
+    image_shown(browser, "#turns li:nth-child(1)[data-status=completed] img")
     edited = wait(
         browser,
         lambda d: d.execute_script(
@@ -462,6 +468,7 @@ def test_edit_on_an_image_makes_the_prompt_its_instruction(browser, db, user_wit
     assert "Edit of an earlier image" in edited.text
     saved = db.collection("generationRequests").document(edited.get_attribute("data-id")).get()
     assert saved.get("input")["kind"] == "generation" and saved.get("input")["id"] == first
+    assert saved.get("sessionId") == session
     wait(browser, balance_is(3))
 
 
@@ -557,25 +564,6 @@ def test_four_images_with_every_second_failing_show_as_a_grid(browser, db, user_
     assert "2 of 4 images failed; refunded 2 credit(s)." in card.text
     screenshots(browser, "studio-four-images", f"#requests li[data-id='{rid}']")
 
-    # Edit on the third image edits that image (input.index), as one image again
-    css(browser, f"#requests li[data-id='{rid}'] .tiles > li[data-index='2'] button.edit").click()
-    wait(browser, lambda d: css(d, "#generate-form[data-mode=edit]"))
-    assert css(browser, "#reference-label").text == "Your image 3: four kites"
-    choose(browser, "#num-images", "1")
-    generate(browser, "512x512", "success", "now at night")
-    edited = wait(
-        browser,
-        lambda d: d.execute_script(
-            "const c = document.querySelector('#requests li');"
-            "return c && c.dataset.id !== arguments[0] && c.dataset.status === 'completed'"
-            " ? c.dataset.id : null",
-            rid,
-        ),
-    )
-    source = db.collection("generationRequests").document(edited).get().get("input")
-    assert (source["kind"], source["id"], source["index"]) == ("generation", rid, 2)
-    wait(browser, balance_is(7))
-
 
 def test_one_image_stays_a_single_picture(browser, db, user_with_credits):
     open_signed_in(browser, user_with_credits(3))
@@ -588,3 +576,143 @@ def test_one_image_stays_a_single_picture(browser, db, user_with_credits):
     saved = db.collection("generationRequests").document(rid).get().to_dict()
     assert saved.get("numImages", 1) == 1
     wait(browser, balance_is(2))
+
+
+def uid_of(email: str) -> str:
+    """The uid of a test user (a password sign-in on the Auth emulator)."""
+    body = json.dumps({"email": email, "password": "password", "returnSecureToken": True})
+    req = urllib.request.Request(
+        "http://127.0.0.1:9099/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword"
+        "?key=demo-key",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)["localId"]
+
+
+def balances_match_firestore(driver: Any, db: Any, uid: str) -> None:
+    """Both balances the console shows equal the user's balance in Firestore."""
+    stored = db.collection("users").document(uid).get().get("credits")
+    wait(driver, balance_is(stored))
+    assert css(driver, "#balance-top").text == str(stored)
+
+
+def test_edit_on_one_image_of_four_opens_a_conversation_from_it(browser, db, user_with_credits):
+    email = user_with_credits(10)
+    uid = uid_of(email)
+    open_signed_in(browser, email)
+    wait(browser, balance_is(10))
+    choose(browser, "#num-images", "4")
+    generate(browser, "512x512", "partial", "four kites")
+    rid = newest_card(browser, "completed").get_attribute("data-id")
+    tile = f"#requests li[data-id='{rid}'] .tiles > li[data-index='2']"
+    image_shown(browser, f"{tile} img")
+    wait(browser, balance_is(10 - 4 + 2))
+
+    # Edit on the third image opens a new conversation, titled from the prompt, from that image
+    css(browser, f"{tile} button.edit").click()
+    session = wait(browser, lambda d: css(d, "#conversation[data-id]")).get_attribute("data-id")
+    wait(browser, lambda d: css(d, "#conversation-title").text == "four kites")
+    assert css(browser, "#conversation-start-label").text == "Your image 3: four kites"
+    assert image_shown(browser, "#conversation-start-thumb") == [512, 512]
+    start = json.loads(css(browser, "#conversation-start").get_attribute("data-input"))
+    assert start == {"generationRequestId": rid, "index": 2}
+    sessions = db.collection("users").document(uid).collection("sessions")
+    stored = sessions.document(session).get().to_dict()
+    assert (stored["title"], stored["turns"]) == ("four kites", 0)
+    wait(browser, lambda d: "0 turns" in css(d, f"#sessions li[data-id='{session}']").text)
+
+    # The first instruction edits that image: one charge, the input names index 2
+    css(browser, "#turn-prompt").send_keys("now at night")
+    css(browser, "#turn-button").click()
+    image_shown(browser, "#turns li:nth-child(1)[data-status=completed] img")
+    first = css(browser, "#turns li:nth-child(1)").get_attribute("data-id")
+    saved = db.collection("generationRequests").document(first).get().to_dict()
+    assert saved["sessionId"] == session
+    source = saved["input"]
+    assert (source["kind"], source["id"], source["index"]) == ("generation", rid, 2)
+    assert saved.get("numImages", 1) == 1 and saved["cost"] == 1
+    entries = db.collection("users").document(uid).collection("transactions")
+    of_first = FieldFilter("generationRequestId", "==", first)
+    charges = [e.to_dict() for e in entries.where(filter=of_first).stream()]
+    assert [(e["type"], e["credits"]) for e in charges] == [("deduction", 1)]
+    wait(browser, balance_is(7))
+    balances_match_firestore(browser, db, uid)
+
+    # The second continues from the first turn's image
+    css(browser, "#turn-prompt").send_keys("add a moon")
+    css(browser, "#turn-button").click()
+    image_shown(browser, "#turns li:nth-child(2)[data-status=completed] img")
+    second = css(browser, "#turns li:nth-child(2)").get_attribute("data-id")
+    saved = db.collection("generationRequests").document(second).get().to_dict()
+    assert saved["sessionId"] == session
+    assert (saved["input"]["kind"], saved["input"]["id"]) == ("generation", first)
+    assert saved["input"].get("index") is None
+    turns = browser.find_elements("css selector", "#turns li")
+    assert [t.find_element("css selector", ".meta").text for t in turns] == ["edit", "edit"]
+    assert [t.find_element("css selector", ".prompt").text for t in turns] == [
+        "now at night",
+        "add a moon",
+    ]
+    wait(browser, lambda d: "2 turns" in css(d, f"#sessions li[data-id='{session}']").text)
+    assert sessions.document(session).get().get("turns") == 2
+    wait(browser, balance_is(6))
+    balances_match_firestore(browser, db, uid)
+    screenshots(browser, "studio-conversation-from-an-image", "#conversations-card")
+
+
+DROP = """
+const [b64, name, type] = arguments;
+const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const data = new DataTransfer();
+data.items.add(new File([bytes], name, { type }));
+const target = document.querySelector('#generate-form');
+const fire = (kind) => target.dispatchEvent(
+  new DragEvent(kind, { bubbles: true, cancelable: true, dataTransfer: data }));
+const accepted = !fire('dragover');  // the studio takes files: it prevents the default
+const marked = document.querySelector('#generate-form').classList.contains('dropping');
+const dropped = !fire('drop');
+return { accepted, marked, dropped,
+  after: document.querySelector('#generate-form').classList.contains('dropping') };
+"""
+
+
+def test_a_reference_image_dropped_on_the_studio_is_uploaded_and_edited(
+    browser, db, user_with_credits
+):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 48), (30, 120, 200)).save(buffer, format="PNG")
+    email = user_with_credits(3)
+    uid = uid_of(email)
+    open_signed_in(browser, email)
+    wait(browser, balance_is(3))
+    choose(browser, "#num-images", "1")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    events = browser.execute_script(DROP, png, "dropped.png", "image/png")
+    assert events == {"accepted": True, "marked": True, "dropped": True, "after": False}
+    wait(browser, lambda d: css(d, "#reference-preview").is_displayed())
+    upload_id = css(browser, "#reference-preview").get_attribute("data-upload-id")
+    assert upload_id and "dropped.png (80×48)" in css(browser, "#reference-label").text
+    assert image_shown(browser, "#reference-thumb") == [80, 48]
+    upload = db.collection("users").document(uid).collection("uploads").document(upload_id).get()
+    assert upload.exists
+    assert (upload.get("contentType"), upload.get("width"), upload.get("height")) == (
+        "image/png",
+        80,
+        48,
+    )
+    assert css(browser, "#generate-button").text.startswith("Edit (")
+    generate(browser, "512x512", "success", "make it green")
+    card = newest_card(browser, "completed")
+    assert card.find_element("css selector", ".edit-of").get_attribute("data-kind") == "upload"
+    saved = db.collection("generationRequests").document(card.get_attribute("data-id")).get()
+    assert (saved.get("input")["kind"], saved.get("input")["id"]) == ("upload", upload_id)
+    wait(browser, balance_is(2))
+    balances_match_firestore(browser, db, uid)
+    assert not css(browser, "#reference-preview").is_displayed()
