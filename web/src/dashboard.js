@@ -10,7 +10,7 @@ import { describeError } from "./firebase.js";
 import { el, setStatus } from "./ui.js";
 
 const COLORS = ["#3b3bd1", "#d1583b", "#12805c", "#9a6100", "#7a3bd1"];
-const CHART_OF = { failureRate: "success", totalCreditsSpent: "credits" }; // others: requests
+const CHART_OF = { failureRate: "success", imageFailureRate: "success", totalCreditsSpent: "credits" }; // others: requests
 
 const weekStart = (r) => (r.period?.start?.toDate?.() ?? new Date(r.period?.start)).getTime() / 1000;
 const successOf = (bucket) =>

@@ -22,16 +22,34 @@ no cross-dimension counts); `other` segments (keys not in the catalog) are never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, Protocol
 
 from imagegen.reporting import stats
-from imagegen.reporting.report_rules import OTHER, THRESHOLDS, Bucket, Thresholds, volume_anomaly
+from imagegen.reporting.report_rules import (
+    BUCKET_FIELDS,
+    FAILURE_RATE,
+    IMAGE_FAILURE_RATE,
+    OTHER,
+    RATE_METRICS,
+    THRESHOLDS,
+    Bucket,
+    Tally,
+    Thresholds,
+    rate_anomalous,
+    volume_anomaly,
+)
 
-# The week's requests in every one of the given segments ((dimension, key) pairs).
-Intersect = Callable[[Sequence[tuple[str, str]]], Bucket]
+
+class Intersect(Protocol):
+    """The week's requests in every one of the given segments ((dimension, key) pairs); with
+    `images`, their image counts too (else they may be left 0)."""
+
+    def __call__(self, segments: Sequence[tuple[str, str]], images: bool = False) -> Bucket: ...
+
+
 MAX_JOINT_CAUSES = 4  # causes taken out together when none explains a symptom alone
 DERIVED_VOLUMES = ("totalCreditsSpent", "uniqueUsers")
 
@@ -72,8 +90,8 @@ def find_incidents(
     """The week's incidents, strongest first; every anomaly is a cause or explained by one."""
     history = list(history)[: t.max_baseline_weeks]
     intersect = _remembered(intersect)
-    rates = [_Node(dict(a)) for a in anomalies if a.get("metric") == "failureRate"]
-    volumes = [_Node(dict(a)) for a in anomalies if a.get("metric") != "failureRate"]
+    rates = [_Node(dict(a)) for a in anomalies if a.get("metric") in RATE_METRICS]
+    volumes = [_Node(dict(a)) for a in anomalies if a.get("metric") not in RATE_METRICS]
     causes = _rate_causes(current, rates, intersect, t)
     causes += _volume_causes(current, history, volumes, t)
     incidents = [_incident(node) for node in causes]
@@ -81,14 +99,17 @@ def find_incidents(
 
 
 def _remembered(intersect: Intersect) -> Intersect:
-    """`intersect` asked once per set of segments (each answer is a query)."""
-    seen: dict[frozenset[tuple[str, str]], Bucket] = {}
+    """`intersect` asked once per set of segments (each answer is a query or two); an answer
+    with images serves a later question without."""
+    seen: dict[tuple[frozenset[tuple[str, str]], bool], Bucket] = {}
 
-    def cached(segments: Sequence[tuple[str, str]]) -> Bucket:
+    def cached(segments: Sequence[tuple[str, str]], images: bool = False) -> Bucket:
         key = frozenset(segments)
-        if key not in seen:
-            seen[key] = intersect(segments)
-        return seen[key]
+        for known in ((key, True), (key, False)) if not images else ((key, True),):
+            if known in seen:
+                return seen[known]
+        seen[key, images] = intersect(segments, images=images)
+        return seen[key, images]
 
     return cached
 
@@ -101,11 +122,16 @@ def _rate_causes(
 ) -> list[_Node]:
     causes: list[_Node] = []
     for node in sorted(nodes, key=lambda n: n.anomaly.get("pValue", 1.0)):
+        if _same_segment(node, causes):
+            continue
         if node.key == OTHER:
             causes.append(node)
             continue
         others = [c for c in causes if c.dim != node.dim and c.key != OTHER]
-        shared = {id(c): intersect([(str(node.dim), str(node.key)), c.segment]) for c in others}
+        shared = {
+            id(c): intersect([(str(node.dim), str(node.key)), c.segment], images=_images(node, c))
+            for c in others
+        }
         home = None
         for cause in others:
             if not _rate_anomalous(current, node, shared[id(cause)], t):
@@ -121,7 +147,7 @@ def _rate_causes(
                 current, node, _union(node, joint, intersect), t
             ):
                 # ordinary once all of them are taken out: the one sharing most failures
-                home = max(joint, key=lambda c: shared[id(c)].failed)
+                home = max(joint, key=lambda c: _failures(node, shared[id(c)]))
         if home is not None:
             home.adopt(node)
         else:
@@ -129,33 +155,56 @@ def _rate_causes(
     return causes
 
 
+def _same_segment(node: _Node, causes: list[_Node]) -> bool:
+    """One segment anomalous in both its request and its image failure rate is one cause, the
+    request rate (its failed requests' images are among the failed images): the image anomaly
+    goes under it, whichever came first. True when `node` was put under an existing cause."""
+    twin = next((c for c in causes if c.segment == node.segment), None)
+    if twin is None or twin.anomaly["metric"] == node.anomaly["metric"]:
+        return False
+    if node.anomaly["metric"] == FAILURE_RATE:
+        causes[causes.index(twin)] = node  # the request rate takes the image cause's place
+        node.adopt(twin)
+    else:
+        twin.adopt(node)
+    return True
+
+
+def _images(*nodes: _Node) -> bool:
+    """Whether testing these nodes needs the image counts of their intersections."""
+    return any(n.anomaly["metric"] == IMAGE_FAILURE_RATE for n in nodes)
+
+
+def _failures(node: _Node, part: Bucket) -> int:
+    """The failures of `node`'s metric in `part` (requests, or images)."""
+    return Tally.of_bucket(part).past(str(node.anomaly["metric"]))[0]
+
+
 def _union(node: _Node, causes: Sequence[_Node], intersect: Intersect) -> Bucket:
     """`node`'s requests in any of `causes`, by inclusion-exclusion over their intersections
     (causes of one dimension are disjoint, so only one key per dimension is combined)."""
     total = Bucket()
+    images = _images(node, *causes)
     for size in range(1, len(causes) + 1):
         for group in combinations(causes, size):
             if len({c.dim for c in group}) < size:
                 continue  # two keys of one dimension: no request is in both
-            part = intersect([(str(node.dim), str(node.key)), *(c.segment for c in group)])
+            segments = [(str(node.dim), str(node.key)), *(c.segment for c in group)]
+            part = intersect(segments, images=images)
             sign = 1 if size % 2 else -1
-            for name in ("completed", "failed"):
+            for name in BUCKET_FIELDS:
                 setattr(total, name, getattr(total, name) + sign * getattr(part, name))
     return total
 
 
 def _rate_anomalous(current: Mapping[str, Any], node: _Node, shared: Bucket, t: Thresholds) -> bool:
-    """Whether `node`'s segment is still anomalous without the requests in `shared`."""
+    """Whether `node`'s segment is still anomalous without the requests in `shared`, by the
+    test of its metric (requests, or images), at its level, against its baseline."""
     bucket = current.get(str(node.dim), {}).get(str(node.key), {})
-    failed = int(bucket.get("failed", 0)) - shared.failed
-    settled = int(bucket.get("completed", 0)) + int(bucket.get("failed", 0))
-    n = settled - (shared.completed + shared.failed)
-    if n < t.rate_min_requests:
-        return False
+    rest = Tally.of(bucket).minus(Tally.of_bucket(shared))
     base = float(node.anomaly["baseline"]) / 100
     alpha = float(node.anomaly.get("alpha", t.rate_alpha))
-    p = stats.binom_sf(failed, n, max(base, 1e-6))
-    return p < alpha and failed / n - base >= t.rate_min_increase
+    return rate_anomalous(str(node.anomaly["metric"]), rest, base, alpha, t)[0]
 
 
 # --- volumes ---------------------------------------------------------------------------

@@ -267,15 +267,19 @@ def scan_week(client: firestore.Client, week: str, cost: Cost) -> WeekAggregate:
 
 def intersect_by_aggregation(client: firestore.Client, week: str, cost: Cost) -> Intersect:
     """Cross-dimension counts of the week, one aggregation query each (asked only for pairs
-    of anomalous segments)."""
+    of anomalous segments), and one more for the images when an image failure rate is
+    judged."""
     start, end = weeks.week_bounds(week)
     base = _week_query(client, start, end)
 
-    def intersect(segments: Sequence[tuple[str, str]]) -> Bucket:
+    def intersect(segments: Sequence[tuple[str, str]], images: bool = False) -> Bucket:
         query = base
         for dim, key in segments:
             query = query.where(filter=FieldFilter(DIMENSIONS[dim], "==", key))
-        return _aggregate(query, cost)
+        bucket = _aggregate(query, cost)
+        if images and bucket.total:
+            _add_images(bucket, _image_sums(query, cost))
+        return bucket
 
     return intersect
 

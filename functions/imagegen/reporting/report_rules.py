@@ -28,6 +28,10 @@ VOLUME_DIMENSIONS: tuple[str, ...] = ("byModel", "bySize")
 RATE_DIMENSIONS: tuple[str, ...] = ("byModel", "byStyle", "bySize", "byColor")
 # Breakdowns that count images beside requests (the others count requests only).
 IMAGE_DIMENSIONS: tuple[str, ...] = ("byModel", "bySize")
+# Failure rates judged per segment: of settled requests, and of their images.
+FAILURE_RATE = "failureRate"
+IMAGE_FAILURE_RATE = "imageFailureRate"
+RATE_METRICS: tuple[str, ...] = (FAILURE_RATE, IMAGE_FAILURE_RATE)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,9 @@ class Thresholds:
     rate_alpha: float = 0.01  # family-wise level for failure rates (Bonferroni over segments)
     rate_min_requests: int = 20  # segments with fewer settled requests are not judged
     rate_min_increase: float = 0.05  # and the rate must exceed the baseline by 5 points
+    rate_min_images: int = 40  # and image failure rates need this many settled images
     default_failure_rate: float = 0.05  # prior failure rate (all that counts without history)
-    prior_weight: float = 50.0  # the prior counts as this many requests in a segment's baseline
+    prior_weight: float = 50.0  # the prior counts as this many requests (or images) in a baseline
     critical_factor: float = 100.0  # p below alpha / this (or |z| > 2x threshold): critical
 
 
@@ -155,8 +160,9 @@ class WeekAggregate:
         """The report's totals and breakdowns (without period, anomalies, timestamps)."""
         return report_totals(self.overall, self.by, len(self.users))
 
-    def intersect(self, segments: Sequence[tuple[str, str]]) -> Bucket:
-        """The requests in every one of `segments` ((dimension, key) pairs)."""
+    def intersect(self, segments: Sequence[tuple[str, str]], images: bool = False) -> Bucket:
+        """The requests in every one of `segments` ((dimension, key) pairs), images counted
+        (whatever `images` says: a scan counts them anyway)."""
         names = list(DIMENSIONS)
         out = Bucket()
         for combo, bucket in self.combos.items():
@@ -343,53 +349,164 @@ def detect_anomalies(
     return found
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What the failure-rate tests count in a segment (a report bucket, or a remainder of
+    one): settled requests, and the images of the settled requests that were not canceled.
+
+    A bucket without image counts (a report from before several images per request) holds one
+    image per request. Canceled requests (refunded before any image was made, so no failure)
+    are left out of the image share as they are of the request rate; how many images they
+    asked for is known exactly when the segment has no canceled request or only one-image
+    requests, and otherwise estimated at the segment's mean images per request.
+    """
+
+    completed: int
+    failed: int
+    failed_images: int
+    settled_images: int
+
+    @classmethod
+    def of(cls, bucket: Mapping[str, Any]) -> Tally:
+        completed, failed = int(bucket.get("completed", 0)), int(bucket.get("failed", 0))
+        if "imagesRequested" not in bucket:  # one image per request
+            return cls(completed, failed, failed, completed + failed)
+        total, canceled = int(bucket.get("total", 0)), int(bucket.get("canceled", 0))
+        requested = int(bucket.get("imagesRequested", 0))
+        images_failed = int(bucket.get("imagesFailed", 0))
+        canceled_images = round(canceled * requested / total) if total else 0
+        failed_images = max(0, images_failed - canceled_images)
+        return cls(
+            completed, failed, failed_images, int(bucket.get("imagesGenerated", 0)) + failed_images
+        )
+
+    @classmethod
+    def of_bucket(cls, bucket: Bucket) -> Tally:
+        return cls.of(bucket.as_dict(images=True))
+
+    def minus(self, other: Tally) -> Tally:
+        return Tally(
+            self.completed - other.completed,
+            self.failed - other.failed,
+            self.failed_images - other.failed_images,
+            self.settled_images - other.settled_images,
+        )
+
+    @property
+    def settled(self) -> int:
+        return self.completed + self.failed
+
+    def judged(self, metric: str, t: Thresholds) -> bool:
+        """Whether the segment is large enough for `metric` to be judged."""
+        if self.settled < t.rate_min_requests:
+            return False
+        return metric == FAILURE_RATE or self.settled_images >= t.rate_min_images
+
+    def failures(self, metric: str) -> tuple[int, int]:
+        """(k, n) of the binomial test. For images, the failed share of the images weighed as
+        the segment's settled requests: the images of one request fail together when a batch
+        call fails, so they are not independent trials (exact for a constant number of images
+        per request; conservative when images fail independently)."""
+        if metric == FAILURE_RATE:
+            return self.failed, self.settled
+        if not self.settled_images:
+            return 0, self.settled
+        return round(self.failed_images * self.settled / self.settled_images), self.settled
+
+    def rate(self, metric: str) -> float:
+        if metric == FAILURE_RATE:
+            return self.failed / self.settled if self.settled else 0.0
+        return self.failed_images / self.settled_images if self.settled_images else 0.0
+
+    def past(self, metric: str) -> tuple[int, int]:
+        """(failures, trials) this segment adds to a baseline: requests, or images."""
+        if metric == FAILURE_RATE:
+            return self.failed, self.settled
+        return self.failed_images, self.settled_images
+
+
+def rate_baseline(
+    metric: str, dim: str, key: str, history: Sequence[Mapping[str, Any]], t: Thresholds
+) -> float:
+    """A segment's past failure rate (of requests or of images), shrunk towards the prior so
+    that a short, failure-free history is no 0% baseline."""
+    past = [Tally.of(h.get(dim, {}).get(key, {})).past(metric) for h in history]
+    failed, n = sum(f for f, _ in past), sum(m for _, m in past)
+    return (failed + t.prior_weight * t.default_failure_rate) / (n + t.prior_weight)
+
+
+def rate_anomalous(
+    metric: str, tally: Tally, base: float, alpha: float, t: Thresholds
+) -> tuple[bool, float]:
+    """The failure-rate test of a segment (or a remainder): (anomalous, p-value)."""
+    if not tally.judged(metric, t):
+        return False, 1.0
+    k, n = tally.failures(metric)
+    p = stats.binom_sf(k, n, max(base, 1e-6))
+    return p < alpha and tally.rate(metric) - base >= t.rate_min_increase, p
+
+
 def _rate_anomalies(
     current: Mapping[str, Any], history: Sequence[Mapping[str, Any]], t: Thresholds
 ) -> list[dict[str, Any]]:
+    """Failure rates of requests per model, style, size and color, and of images per model and
+    size. A segment's image rate is judged only when it holds requests of several images (else
+    it is its request rate). Both kinds are one family for the Bonferroni correction, so weeks
+    of one-image requests are judged as before. An image anomaly of a segment whose request
+    rate is anomalous too is the same cause (incidents put it under the request anomaly)."""
     candidates = []
     for dim in RATE_DIMENSIONS:
         for key, bucket in sorted(current.get(dim, {}).items()):
-            n = bucket.get("completed", 0) + bucket.get("failed", 0)
-            if n < t.rate_min_requests:
-                continue
-            past_failed = sum(h.get(dim, {}).get(key, {}).get("failed", 0) for h in history)
-            past_n = sum(
-                h.get(dim, {}).get(key, {}).get("completed", 0)
-                + h.get(dim, {}).get(key, {}).get("failed", 0)
-                for h in history
-            )
-            # Shrunk towards the prior so that a short, failure-free history is no 0% baseline.
-            base = (past_failed + t.prior_weight * t.default_failure_rate) / (
-                past_n + t.prior_weight
-            )
-            candidates.append((dim, key, bucket.get("failed", 0), n, base))
+            tally = Tally.of(bucket)
+            metrics = [FAILURE_RATE]
+            if dim in IMAGE_DIMENSIONS and tally.settled_images > tally.settled:
+                metrics.append(IMAGE_FAILURE_RATE)
+            for metric in metrics:
+                if tally.judged(metric, t):
+                    base = rate_baseline(metric, dim, key, history, t)
+                    candidates.append((metric, dim, key, tally, base))
     if not candidates:
         return []
     alpha = t.rate_alpha / len(candidates)  # Bonferroni over the segments tested
     found = []
-    for dim, key, failed, n, base in candidates:
-        rate = failed / n
-        p = stats.binom_sf(failed, n, max(base, 1e-6))
-        if p < alpha and rate - base >= t.rate_min_increase:
-            found.append(
-                {
-                    "metric": "failureRate",
-                    "dimension": dim,
-                    "key": key,
-                    "current": round(100 * rate, 2),
-                    "baseline": round(100 * base, 2),
-                    "test": "binomial",
-                    "pValue": _p_value(p),
-                    "alpha": _p_value(alpha),
-                    "settledRequests": n,
-                    "severity": _severity(p, None, alpha, t),
-                    "message": (
-                        f"{key} failure rate {100 * rate:.1f}% vs baseline {100 * base:.1f}% "
-                        f"(n={n}, {_p(p)})"
-                    ),
-                }
-            )
+    for metric, dim, key, tally, base in candidates:
+        anomalous, p = rate_anomalous(metric, tally, base, alpha, t)
+        if anomalous:
+            found.append(_rate_anomaly(metric, dim, key, tally, base, p, alpha, t))
     return found
+
+
+def _rate_anomaly(
+    metric: str,
+    dim: str,
+    key: str,
+    tally: Tally,
+    base: float,
+    p: float,
+    alpha: float,
+    t: Thresholds,
+) -> dict[str, Any]:
+    rate, n = tally.rate(metric), tally.settled
+    if metric == FAILURE_RATE:
+        what, sample = "failure rate", f"n={n}"
+    else:
+        what, sample = "image failure rate", f"{tally.settled_images} images of {n} requests"
+    return {
+        "metric": metric,
+        "dimension": dim,
+        "key": key,
+        "current": round(100 * rate, 2),
+        "baseline": round(100 * base, 2),
+        "test": "binomial",
+        "pValue": _p_value(p),
+        "alpha": _p_value(alpha),
+        "settledRequests": n,
+        **({"settledImages": tally.settled_images} if metric == IMAGE_FAILURE_RATE else {}),
+        "severity": _severity(p, None, alpha, t),
+        "message": (
+            f"{key} {what} {100 * rate:.1f}% vs baseline {100 * base:.1f}% ({sample}, {_p(p)})"
+        ),
+    }
 
 
 INCIDENT_LOG_EVENT = "weekly-report-incident"
