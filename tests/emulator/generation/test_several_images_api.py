@@ -109,7 +109,7 @@ def test_bad_num_images_is_refused_and_charges_nothing(api, db, new_user, value)
 
 def test_an_idempotent_retry_replays_the_images_and_another_count_is_refused(api, db, new_user):
     uid = new_user(10)
-    key = {"Idempotency-Key": f"several-{uid}"}
+    key = {"Idempotency-Key": f"several-{uid}", "X-Simulate-Outcome": "success"}
     body = {
         "userId": uid,
         "model": "model-a",
