@@ -97,6 +97,32 @@ def normal_week(
     return docs
 
 
+def with_baseline(
+    db: Any, week: str, seed: int, models: dict[str, tuple[int, int]]
+) -> random.Random:
+    """Eight ordinary weeks of `models` (see `normal_week`) before `week`, stored as their
+    reports (the baseline), and no request in `week` yet (a rerun against the same emulator
+    starts clean). Returns the random source to draw the week itself from."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from imagegen.core.weeks import weeks_before
+    from imagegen.reporting.report_rules import WeekAggregate
+
+    start, end = week_bounds(week)
+    query = (
+        db.collection("generationRequests")
+        .where(filter=FieldFilter("createdAt", ">=", start))
+        .where(filter=FieldFilter("createdAt", "<", end))
+    )
+    for snap in query.stream():
+        snap.reference.delete()
+    rng = random.Random(seed)
+    for past in weeks_before(week, 8):
+        totals = WeekAggregate().add_all(normal_week(past, rng, models)).totals()
+        db.collection("reports").document(past).set({"weekId": past, **totals})
+    return rng
+
+
 def delete_written() -> None:
     """Delete the request documents `write` stored (see WRITTEN)."""
     while WRITTEN:

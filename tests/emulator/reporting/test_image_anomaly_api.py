@@ -3,37 +3,14 @@ their images failed is an incident on both ways of computing a week's report."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from google.cloud.firestore_v1.base_query import FieldFilter
-from reportdata import normal_week, write
+from reportdata import normal_week, with_baseline, write
 
-from imagegen.core.weeks import week_bounds, weeks_before
 from imagegen.records.request_record import outcome_fields
-from imagegen.reporting.report_rules import WeekAggregate
 
 pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
 
 NORMAL = {"model-a": (150, 7), "model-b": (150, 8)}
-
-
-def with_baseline(db, week: str, seed: int) -> random.Random:
-    """Eight ordinary weeks of one-image requests before `week`, stored as their reports, and
-    no request in `week` yet (a rerun against the same emulator starts clean)."""
-    start, end = week_bounds(week)
-    query = (
-        db.collection("generationRequests")
-        .where(filter=FieldFilter("createdAt", ">=", start))
-        .where(filter=FieldFilter("createdAt", "<", end))
-    )
-    for snap in query.stream():
-        snap.reference.delete()
-    rng = random.Random(seed)
-    for past in weeks_before(week, 8):
-        totals = WeekAggregate().add_all(normal_week(past, rng, NORMAL)).totals()
-        db.collection("reports").document(past).set({"weekId": past, **totals})
-    return rng
 
 
 def half_failed(doc: dict, num_images: int = 4) -> dict:
@@ -55,7 +32,7 @@ def test_a_model_failing_half_its_images_is_an_incident_on_both_paths(api, db, a
     from imagegen.reporting.report_queries import build_report
 
     week = "2014-W30"
-    rng = with_baseline(db, week, 30)
+    rng = with_baseline(db, week, 30, NORMAL)
     docs = normal_week(week, rng, {"model-a": (150, 7), "model-b": (150, 0)})
     write(db, [half_failed(d) if d["model"] == "model-b" else d for d in docs])
     resp = api.post("generateWeeklyReport", params={"week": week}, headers=admin_headers)

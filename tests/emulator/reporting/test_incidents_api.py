@@ -3,37 +3,14 @@ that explains them (stored baseline reports, one week of request documents each)
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from google.cloud.firestore_v1.base_query import FieldFilter
-from reportdata import normal_week, write
+from reportdata import normal_week, with_baseline, write
 
-from imagegen.core.weeks import week_bounds, weeks_before
 from imagegen.reporting.outcomes import mirrors
-from imagegen.reporting.report_rules import WeekAggregate
 
 pytestmark = [pytest.mark.emulator, pytest.mark.bulk_data]
 
 NORMAL = {"model-a": (150, 7), "model-b": (150, 8)}
-
-
-def with_baseline(db, week: str, seed: int) -> random.Random:
-    """Eight ordinary weeks before `week`, stored as their reports (the baseline), and no
-    request in `week` yet (a rerun against the same emulator starts clean)."""
-    start, end = week_bounds(week)
-    query = (
-        db.collection("generationRequests")
-        .where(filter=FieldFilter("createdAt", ">=", start))
-        .where(filter=FieldFilter("createdAt", "<", end))
-    )
-    for snap in query.stream():
-        snap.reference.delete()
-    rng = random.Random(seed)
-    for past in weeks_before(week, 8):
-        totals = WeekAggregate().add_all(normal_week(past, rng, NORMAL)).totals()
-        db.collection("reports").document(past).set({"weekId": past, **totals})
-    return rng
 
 
 def fail(docs, rng, share, **match):
@@ -61,7 +38,7 @@ def explained(incident):
 
 def test_a_failing_model_is_one_incident_explaining_its_symptoms(api, db, admin_headers):
     week = "2012-W20"
-    rng = with_baseline(db, week, 1)
+    rng = with_baseline(db, week, 1, NORMAL)
     write(db, normal_week(week, rng, {"model-a": (150, 7), "model-b": (150, 60)}))
     report = build(api, admin_headers, week)
     assert causes(report) == [("failureRate", "byModel", "model-b")]
@@ -77,7 +54,7 @@ def test_a_failing_model_is_one_incident_explaining_its_symptoms(api, db, admin_
 
 def test_a_failing_style_on_both_models_is_the_style(api, db, admin_headers):
     week = "2012-W40"
-    rng = with_baseline(db, week, 2)
+    rng = with_baseline(db, week, 2, NORMAL)
     write(db, fail(normal_week(week, rng, NORMAL), rng, 0.5, style="anime"))
     report = build(api, admin_headers, week)
     assert causes(report) == [("failureRate", "byStyle", "anime")]
@@ -90,7 +67,7 @@ def test_a_failing_style_on_both_models_is_the_style(api, db, admin_headers):
 
 def test_an_even_surge_is_one_volume_incident(api, db, admin_headers):
     week = "2013-W10"
-    rng = with_baseline(db, week, 3)
+    rng = with_baseline(db, week, 3, NORMAL)
     write(db, normal_week(week, rng, {"model-a": (600, 28), "model-b": (600, 32)}, users=80))
     report = build(api, admin_headers, week)
     assert causes(report) == [("totalRequests", None, None)]
@@ -101,7 +78,7 @@ def test_an_even_surge_is_one_volume_incident(api, db, admin_headers):
 
 def test_two_independent_causes_are_two_incidents(api, db, admin_headers):
     week = "2013-W30"
-    rng = with_baseline(db, week, 4)
+    rng = with_baseline(db, week, 4, NORMAL)
     docs = normal_week(week, rng, {"model-a": (150, 7), "model-b": (150, 60)})
     write(db, fail(docs, rng, 0.6, color="neon", model="model-a"))
     report = build(api, admin_headers, week)
@@ -113,7 +90,7 @@ def test_two_independent_causes_are_two_incidents(api, db, admin_headers):
 
 def test_a_quiet_week_has_no_incident(api, db, admin_headers):
     week = "2013-W45"
-    rng = with_baseline(db, week, 5)
+    rng = with_baseline(db, week, 5, NORMAL)
     write(db, normal_week(week, rng, NORMAL))
     report = build(api, admin_headers, week)
     assert report["anomalies"] == [] and report["incidents"] == []
@@ -121,7 +98,7 @@ def test_a_quiet_week_has_no_incident(api, db, admin_headers):
 
 def test_a_small_week_raises_no_failure_rate_alarm(api, db, admin_headers):
     week = "2011-W30"
-    rng = with_baseline(db, week, 6)
+    rng = with_baseline(db, week, 6, NORMAL)
     write(db, normal_week(week, rng, {"model-a": (10, 3), "model-b": (10, 2)}))
     report = build(api, admin_headers, week)
     assert not [i for i in report["incidents"] if i["metric"] == "failureRate"]
