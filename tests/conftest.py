@@ -259,6 +259,17 @@ def call(name: str, token: str, data: Any) -> requests.Response:
     )
 
 
+def wait_until_settled(api: Any, rid: str, timeout: float = 60.0) -> dict[str, Any]:
+    """A request read over HTTP until it is completed, failed or canceled (its JSON)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get("getGenerationRequest", params={"id": rid}).json()
+        if body["status"] in ("completed", "failed", "canceled"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"request {rid} still {body['status']} after {timeout} s")
+
+
 def spend(api: Any, uid: str, times: int) -> None:
     """Spend 4 credits `times` over (1024x1792 images that succeed), as a user would."""
     for _ in range(times):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from books import balance, check_books, ledger, request_doc
-from conftest import assert_cancel_refused_while_processing
+from conftest import assert_cancel_refused_while_processing, wait_until_settled
 
 pytestmark = pytest.mark.emulator
 
@@ -23,16 +22,6 @@ def submit(api, uid, outcome="success", **headers):
         json={"userId": uid, **BODY},
         headers={**ASYNC, "X-Simulate-Outcome": outcome, **headers},
     )
-
-
-def wait_until_settled(api, rid, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get("getGenerationRequest", params={"id": rid}).json()
-        if body["status"] in ("completed", "failed", "canceled"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"request {rid} still {body['status']} after {timeout} s")
 
 
 def refunds(db, uid, rid):

@@ -5,11 +5,11 @@ concurrent requests that cannot overdraw."""
 from __future__ import annotations
 
 import io
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from books import balance, check_books, ledger, request_doc, stored_paths
+from conftest import wait_until_settled
 from PIL import Image
 
 pytestmark = pytest.mark.emulator
@@ -208,16 +208,6 @@ def test_twenty_simultaneous_four_image_requests_on_credits_for_nine_images(
     assert balance(db, uid) == 9 - 8 + refunded
     assert check_books(db, [uid]) == []
     assert audit_of(api, admin_headers, uid)["clean"]
-
-
-def wait_until_settled(api, rid, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get("getGenerationRequest", params={"id": rid}).json()
-        if body["status"] in ("completed", "failed", "canceled"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"request {rid} still {body['status']} after {timeout} s")
 
 
 def test_a_queued_request_of_several_images_settles_each_image(api, db, new_user):
