@@ -9,130 +9,32 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { deleteApp, initializeApp } from "firebase/app";
 import {
   applyActionCode,
-  connectAuthEmulator,
   createUserWithEmailAndPassword,
-  getAuth,
   sendEmailVerification,
   signInWithEmailAndPassword,
   signOut,
 } from "firebase/auth";
-import {
-  collection,
-  connectFirestoreEmulator,
-  doc,
-  getDocs,
-  getFirestore,
-  onSnapshot,
-  terminate,
-} from "firebase/firestore";
-import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
+import { collection, doc, getDocs, onSnapshot } from "firebase/firestore";
 
-const PROJECT = process.env.GCLOUD_PROJECT || "demo-imagegen";
-const FUNCTIONS = `http://127.0.0.1:5001/${PROJECT}/us-central1`;
+import {
+  PROJECT,
+  booksBalance,
+  client,
+  closeAll,
+  failure,
+  grant,
+  ledger,
+  newUser,
+  signInAdmin,
+  until,
+} from "./support.mjs";
+
 const ORDER = { model: "model-a", style: "anime", color: "neon", size: "512x512", prompt: "a cat" };
 
-const apps = [];
-
-/** A Firebase app of its own (one signed-in user each), wired to the emulators. */
-function client() {
-  const app = initializeApp({ projectId: PROJECT, apiKey: "demo-key" }, `client-${randomUUID()}`);
-  const auth = getAuth(app);
-  connectAuthEmulator(auth, "http://127.0.0.1:9099", { disableWarnings: true });
-  const functions = getFunctions(app, "us-central1");
-  connectFunctionsEmulator(functions, "127.0.0.1", 5001);
-  const db = getFirestore(app);
-  connectFirestoreEmulator(db, "127.0.0.1", 8080);
-  const call = (name, data) => httpsCallable(functions, name)(data).then((r) => r.data);
-  const session = { app, auth, db, call };
-  apps.push(session);
-  return session;
-}
-
-// Test users are `js+<tag>@...` addresses left unverified, so they get no signup bonus (it
-// needs a verified email): they start at 0 credits and hold exactly what a test grants them.
-const BASE_EMAIL = "js@tests.example.com";
-
-/** A new email/password user, signed in, holding `credits` granted by the seeded admin. */
-async function newUser(credits) {
-  const session = client();
-  const email = BASE_EMAIL.replace("@", `+${randomUUID().slice(0, 12)}@`);
-  const { user } = await createUserWithEmailAndPassword(session.auth, email, "password");
-  if (credits) await grant(user.uid, credits);
-  return { ...session, uid: user.uid };
-}
-
-let adminToken;
-async function grant(uid, credits) {
-  const resp = await fetch(`${FUNCTIONS}/grantCredits`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ userId: uid, credits, reason: "js client tests" }),
-  });
-  assert.equal(resp.status, 200, await resp.text());
-}
-
-/** The callable's HttpsError: its code ("functions/<canonical>") and details. */
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail("the call succeeded");
-}
-
-/** Resolves with the first snapshot value that `ready` accepts; rejects on a listener error. */
-function until(ref, ready, timeoutMs = 30000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no matching snapshot of ${ref.path} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const stop = onSnapshot(
-      ref,
-      (snap) => {
-        const value = snap.exists() ? snap.data() : undefined;
-        if (ready(value)) {
-          clearTimeout(timer);
-          stop();
-          resolve(value);
-        }
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
-async function ledger(session) {
-  const snaps = await getDocs(collection(session.db, "users", session.uid, "transactions"));
-  return snaps.docs.map((d) => ({ id: d.id, ...d.data() }));
-}
-
-/** Invariant 1, from the owner's own view of the ledger. */
-function booksBalance(entries, credits) {
-  const sum = (type) => entries.filter((e) => e.type === type).reduce((a, e) => a + e.credits, 0);
-  const credited = sum("grant") + sum("purchase") + sum("refund") + sum("reinstatement");
-  assert.equal(credits, credited - sum("deduction") - sum("reversal") - sum("forfeit"));
-}
-
-before(async () => {
-  const admin = client();
-  const { user } = await signInWithEmailAndPassword(admin.auth, "admin@example.com", "password");
-  adminToken = await user.getIdToken();
-});
-
-after(async () => {
-  for (const session of apps) {
-    await terminate(session.db);
-    await deleteApp(session.app);
-  }
-});
+before(signInAdmin);
+after(closeAll);
 
 describe("callables", () => {
   test("generateImage charges, completes and returns the HTTP endpoint's JSON", async () => {

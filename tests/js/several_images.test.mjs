@@ -7,110 +7,23 @@
 // Run by ./run-tests.sh inside the emulators (node --test tests/js).
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { deleteApp, initializeApp } from "firebase/app";
-import {
-  connectAuthEmulator,
-  createUserWithEmailAndPassword,
-  getAuth,
-  signInWithEmailAndPassword,
-} from "firebase/auth";
-import {
-  collection,
-  connectFirestoreEmulator,
-  doc,
-  getDocs,
-  getFirestore,
-  onSnapshot,
-  terminate,
-} from "firebase/firestore";
-import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
+import { doc } from "firebase/firestore";
 
-const PROJECT = process.env.GCLOUD_PROJECT || "demo-imagegen";
-const FUNCTIONS = `http://127.0.0.1:5001/${PROJECT}/us-central1`;
+import {
+  booksBalance,
+  closeAll,
+  failure,
+  ledger,
+  newUser,
+  signInAdmin,
+  until,
+} from "./support.mjs";
+
 // model-a at 1024x1024 costs 3 credits an image in the seeded catalog.
 const UNIT = 3;
 const ORDER = { model: "model-a", style: "anime", color: "neon", size: "1024x1024", prompt: "kites" };
-
-const apps = [];
-
-/** A Firebase app of its own (one signed-in user each), wired to the emulators. */
-function client() {
-  const app = initializeApp({ projectId: PROJECT, apiKey: "demo-key" }, `multi-${randomUUID()}`);
-  const auth = getAuth(app);
-  connectAuthEmulator(auth, "http://127.0.0.1:9099", { disableWarnings: true });
-  const functions = getFunctions(app, "us-central1");
-  connectFunctionsEmulator(functions, "127.0.0.1", 5001);
-  const db = getFirestore(app);
-  connectFirestoreEmulator(db, "127.0.0.1", 8080);
-  const call = (name, data) => httpsCallable(functions, name)(data).then((r) => r.data);
-  const session = { app, auth, db, call };
-  apps.push(session);
-  return session;
-}
-
-let adminToken;
-
-/** A new unverified email/password user (no signup bonus), holding `credits` granted by the admin. */
-async function newUser(credits) {
-  const session = client();
-  const email = `js+multi-${randomUUID().slice(0, 12)}@tests.example.com`;
-  const { user } = await createUserWithEmailAndPassword(session.auth, email, "password");
-  const resp = await fetch(`${FUNCTIONS}/grantCredits`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ userId: user.uid, credits, reason: "js several-images tests" }),
-  });
-  assert.equal(resp.status, 200, await resp.text());
-  return { ...session, uid: user.uid };
-}
-
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail("the call succeeded");
-}
-
-/** Resolves with the first snapshot value that `ready` accepts; rejects on a listener error. */
-function until(ref, ready, timeoutMs = 30000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no matching snapshot of ${ref.path} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const stop = onSnapshot(
-      ref,
-      (snap) => {
-        const value = snap.exists() ? snap.data() : undefined;
-        if (ready(value)) {
-          clearTimeout(timer);
-          stop();
-          resolve(value);
-        }
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
-async function ledger(session) {
-  const snaps = await getDocs(collection(session.db, "users", session.uid, "transactions"));
-  return snaps.docs.map((d) => ({ id: d.id, ...d.data() }));
-}
-
-/** The ledger's sum equals the balance (grants and refunds in, deductions out). */
-function booksBalance(entries, credits) {
-  const sum = (type) => entries.filter((e) => e.type === type).reduce((a, e) => a + e.credits, 0);
-  assert.equal(credits, sum("grant") + sum("refund") - sum("deduction"));
-}
 
 /** The answer's image URLs each serve a PNG to their owner. */
 async function assertServed(session, urls) {
@@ -123,18 +36,8 @@ async function assertServed(session, urls) {
   }
 }
 
-before(async () => {
-  const admin = client();
-  const { user } = await signInWithEmailAndPassword(admin.auth, "admin@example.com", "password");
-  adminToken = await user.getIdToken();
-});
-
-after(async () => {
-  for (const session of apps) {
-    await terminate(session.db);
-    await deleteApp(session.app);
-  }
-});
+before(signInAdmin);
+after(closeAll);
 
 describe("several images", () => {
   test("numImages 2: one deduction of 2x the price, both images stored and served", async () => {

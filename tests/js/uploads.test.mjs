@@ -6,60 +6,17 @@
 // Run by ./run-tests.sh inside the emulators (node --test tests/js).
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { after, describe, test } from "node:test";
 
-import { deleteApp, initializeApp } from "firebase/app";
-import { connectAuthEmulator, createUserWithEmailAndPassword, getAuth } from "firebase/auth";
-import {
-  collection,
-  connectFirestoreEmulator,
-  doc,
-  getDoc,
-  getDocs,
-  getFirestore,
-  terminate,
-} from "firebase/firestore";
-import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
+import { collection, doc, getDoc, getDocs } from "firebase/firestore";
 
-const PROJECT = process.env.GCLOUD_PROJECT || "demo-imagegen";
+import { closeAll, failure, newUser } from "./support.mjs";
+
 // A 12x8 green PNG.
 const PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAwAAAAICAIAAABChommAAAAFUlEQVR4nGPkOqHBQAgwEVQx7BUBACl1AQqMU6E+AAAAAElFTkSuQmCC";
 
-const apps = [];
-
-/** A new email/password user (no credits: uploads are free), signed in on an app of its own. */
-async function newUser() {
-  const app = initializeApp({ projectId: PROJECT, apiKey: "demo-key" }, `up-${randomUUID()}`);
-  const auth = getAuth(app);
-  connectAuthEmulator(auth, "http://127.0.0.1:9099", { disableWarnings: true });
-  const functions = getFunctions(app, "us-central1");
-  connectFunctionsEmulator(functions, "127.0.0.1", 5001);
-  const db = getFirestore(app);
-  connectFirestoreEmulator(db, "127.0.0.1", 8080);
-  apps.push({ app, db });
-  const email = `js+up-${randomUUID().slice(0, 12)}@tests.example.com`;
-  const { user } = await createUserWithEmailAndPassword(auth, email, "password");
-  const call = (name, data) => httpsCallable(functions, name)(data).then((r) => r.data);
-  return { uid: user.uid, db, call };
-}
-
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail("the call should have failed");
-}
-
-after(async () => {
-  for (const { app, db } of apps) {
-    await terminate(db);
-    await deleteApp(app);
-  }
-});
+after(closeAll);
 
 describe("uploads", () => {
   test("uploadReferenceImage stores a PNG its owner reads back through the rules", async () => {
