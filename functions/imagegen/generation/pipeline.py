@@ -272,19 +272,6 @@ def _clean_up(studio: Studio, outcomes: list[ImageOutcome], settlement: moves.Se
             studio.images.delete(written)
 
 
-def complete_with_image(
-    client: firestore.Client,
-    studio: Studio,
-    request_id: str,
-    path: str,
-    charged: moves.ChargeResult | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> moves.Settlement:
-    """Mark a one-image request completed with its stored image (see `settle_images`)."""
-    outcome = ImageOutcome(0, path, studio.url_for(request_id, None))
-    return settle_images(client, studio, request_id, [outcome], charged, details)
-
-
 def enqueue(
     client: firestore.Client,
     order: GenerationInput,

@@ -275,15 +275,6 @@ class Settlement:
 
 
 @dataclass(frozen=True)
-class StoredImage:
-    """Where a completed one-image request's image is: its object and the URL serving it."""
-
-    path: str
-    url: str
-    details: Mapping[str, Any] = field(default_factory=dict)  # what the provider reported
-
-
-@dataclass(frozen=True)
 class Failure:
     """Why a charged request (or each of its images without an outcome) ends without an
     image: its final status, a classified kind (model-error, timeout, canceled,
@@ -316,17 +307,6 @@ def settle(
     an outcome failed as `failure` says. `details` (what the provider reported) are recorded
     on the request. No effect on a settled request."""
     return _settle(client, request_id, tuple(outcomes), failure, charged, details)
-
-
-def complete(
-    client: firestore.Client,
-    request_id: str,
-    image: StoredImage,
-    charged: ChargeResult | None = None,
-) -> Settlement:
-    """Mark an unsettled one-image request completed with its (already stored) image."""
-    outcome = ImageOutcome(0, image.path, image.url)
-    return _settle(client, request_id, (outcome,), None, charged, image.details)
 
 
 def refund(

@@ -48,12 +48,9 @@ def images_json(data: Mapping[str, Any]) -> dict[str, Any]:
         one = {"index": 0, "status": "completed" if status == RequestStatus.COMPLETED else state}
         one.update({out: data[k] for k, out in _ONE_IMAGE.items() if data.get(k) is not None})
         images = [one]
-    urls = data.get("imageUrls")
-    if not isinstance(urls, list):
-        urls = [data["imageUrl"]] if data.get("imageUrl") else []
     out: dict[str, Any] = {
         "numImages": num_images_of(data),
-        "imageUrls": urls,
+        "imageUrls": _image_urls(data),
         "images": [image_json(i) for i in images if isinstance(i, Mapping)],
     }
     if data.get("status") in SETTLED:

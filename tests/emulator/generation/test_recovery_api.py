@@ -66,16 +66,18 @@ def test_crash_leaves_pending_and_the_sweeper_refunds_once(api, db, new_user, ad
 def test_sweeper_races_a_late_settlement(api, db, new_user, admin_headers):
     """The sweeper and a late worker (storing the image, then completing) run at once: exactly
     one settlement wins each time, and only a completed request keeps an image."""
-    from imagegen.generation.pipeline import complete_with_image
+    from imagegen.generation.pipeline import settle_images
     from imagegen.operations.wiring import studio
     from imagegen.providers.image_store import object_path
+    from imagegen.records.request_record import ImageOutcome
 
     uid = new_user(60)
 
     def late_worker(rid):
         path = object_path(uid, rid)
         studio().images.put(path, b"\x89PNG late", "image/png")
-        return complete_with_image(db, studio(), rid, path)
+        stored = ImageOutcome(0, path, studio().url_for(rid, None))
+        return settle_images(db, studio(), rid, [stored])
 
     for _ in range(4):
         rid = crash(api, uid)

@@ -26,7 +26,7 @@ from imagegen.ledger.audit import check_user
 from imagegen.ledger.limits import ChargePolicy, Limits
 from imagegen.operations.wiring import images
 from imagegen.providers.image_store import object_path
-from imagegen.records.request_record import GenerationRequest
+from imagegen.records.request_record import GenerationRequest, ImageOutcome
 
 pytestmark = pytest.mark.emulator
 
@@ -107,7 +107,7 @@ class LedgerMachine(RuleBasedStateMachine):
         rid = self._pick(data)
         path = object_path(self.uid, rid)
         images().put(path, PNG, "image/png")  # stored before completing, as generation does
-        assert moves.complete(self.client, rid, moves.StoredImage(path, f"/img/{rid}")).settled_now
+        assert moves.settle(self.client, rid, [ImageOutcome(0, path, f"/img/{rid}")]).settled_now
         del self.unsettled[rid]
         self.settled[rid] = RequestStatus.COMPLETED
 
@@ -145,7 +145,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if refund:
             settlement = moves.refund(self.client, rid, "late")
         else:
-            settlement = moves.complete(self.client, rid, moves.StoredImage("x", "y"))
+            settlement = moves.settle(self.client, rid, [ImageOutcome(0, "x", "y")])
         assert not settlement.settled_now and settlement.status == self.settled[rid]
 
     @precondition(lambda self: not self.unsettled and not self.deleted)
