@@ -159,6 +159,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def against_floor(floor: list[float], create: list[float]) -> dict[str, float]:
+    """p50 and p95 of a path's samples and of its floor, measured in the same loop."""
+    return {
+        "floor_p50": statistics.median(floor),
+        "floor_p95": pct(floor, 0.95),
+        "create_p50": statistics.median(create),
+        "create_p95": pct(create, 0.95),
+    }
+
+
 def ok(resp: requests.Response | None, *codes: int) -> requests.Response:
     if resp is None:
         raise RuntimeError("connection reset")
@@ -226,10 +236,7 @@ def sequential(db, n: int, model: str = "model-a", limits: dict | None = None) -
     return {
         "health_p50": statistics.median(health),
         "direct_p50": statistics.median(direct),
-        "floor_p50": statistics.median(floor),
-        "floor_p95": pct(floor, 0.95),
-        "create_p50": statistics.median(create),
-        "create_p95": pct(create, 0.95),
+        **against_floor(floor, create),
     }
 
 
@@ -458,12 +465,7 @@ def through_provider(db, n: int) -> dict[str, float]:
                 + timed(lambda: direct_charge_and_settle(db, floor_uid, image))
             )
             create.append(timed(lambda: ok(client.create(uid, BENCH_MODEL))))
-        return {
-            "floor_p50": statistics.median(floor),
-            "floor_p95": pct(floor, 0.95),
-            "create_p50": statistics.median(create),
-            "create_p95": pct(create, 0.95),
-        }
+        return against_floor(floor, create)
     finally:
         ref.delete()
 
@@ -511,10 +513,7 @@ def through_provider_multi(db, n: int, count: int = 4) -> dict[str, float]:
             floor.append(health[-1] + calls[-1] + stores[-1])
             multi.append(timed(create))
         return {
-            "floor_p50": statistics.median(floor),
-            "floor_p95": pct(floor, 0.95),
-            "create_p50": statistics.median(multi),
-            "create_p95": pct(multi, 0.95),
+            **against_floor(floor, multi),
             "health_p50": statistics.median(health),
             "call_p50": statistics.median(calls),
             "store_p50": statistics.median(stores),
@@ -584,12 +583,7 @@ def through_provider_edit(db, n: int) -> dict[str, float]:
                 + timed(lambda: direct_charge_and_settle(db, floor_uid, image))
             )
             create.append(timed(edit))
-        return {
-            "floor_p50": statistics.median(floor),
-            "floor_p95": pct(floor, 0.95),
-            "create_p50": statistics.median(create),
-            "create_p95": pct(create, 0.95),
-        }
+        return against_floor(floor, create)
     finally:
         ref.delete()
 
