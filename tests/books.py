@@ -15,6 +15,12 @@ def ledger(db: Any, uid: str) -> list[dict[str, Any]]:
     return [{"id": d.id, **d.to_dict()} for d in docs]
 
 
+def entries_for(db: Any, uid: str, rid: str, kind: str = "refund") -> list[dict[str, Any]]:
+    """The ledger entries of `kind` that name request `rid`, by id."""
+    found = (e for e in ledger(db, uid) if e["type"] == kind and e["generationRequestId"] == rid)
+    return sorted(found, key=lambda e: e["id"])
+
+
 def requests_of(db: Any, uid: str) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1.base_query import FieldFilter
 

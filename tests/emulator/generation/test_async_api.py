@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from books import balance, check_books, ledger, request_doc
+from books import balance, check_books, entries_for, ledger, request_doc
 from conftest import assert_cancel_refused_while_processing, wait_until_settled
 
 pytestmark = pytest.mark.emulator
@@ -24,10 +24,6 @@ def submit(api, uid, outcome="success", **headers):
     )
 
 
-def refunds(db, uid, rid):
-    return [e for e in ledger(db, uid) if e["type"] == "refund" and e["generationRequestId"] == rid]
-
-
 def test_async_happy_path_goes_through_every_stage(api, db, new_user):
     uid = new_user(10)
     resp = submit(api, uid)
@@ -42,7 +38,7 @@ def test_async_happy_path_goes_through_every_stage(api, db, new_user):
     assert done["mode"] == "async"
     assert done["queuedAt"] <= done["processingAt"] <= done["completedAt"]
     assert balance(db, uid) == 7
-    assert refunds(db, uid, done["generationRequestId"]) == []
+    assert entries_for(db, uid, done["generationRequestId"]) == []
 
 
 def test_async_failure_is_refunded_once_with_its_stage_and_kind(api, db, new_user):
@@ -52,7 +48,7 @@ def test_async_failure_is_refunded_once_with_its_stage_and_kind(api, db, new_use
     assert done["status"] == "failed"
     assert done["failureKind"] == "model-error" and done["failureStage"] == "processing"
     assert balance(db, uid) == 10
-    assert len(refunds(db, uid, rid)) == 1
+    assert len(entries_for(db, uid, rid)) == 1
 
 
 def test_async_with_idempotency_key_queues_once(api, db, new_user):
@@ -97,13 +93,13 @@ def test_cancel_a_queued_request_refunds_once(api, db, new_user):
     doc = request_doc(db, rid)
     assert doc["status"] == "canceled" and doc["failureKind"] == "canceled"
     assert doc["failureStage"] == "queued" and doc["canceledAt"] is not None
-    assert balance(db, uid) == 10 and len(refunds(db, uid, rid)) == 1
+    assert balance(db, uid) == 10 and len(entries_for(db, uid, rid)) == 1
 
     again = api.post("cancelGenerationRequest", params={"id": rid})
     assert again.status_code == 409 and again.json()["error"]["code"] == "not-cancelable"
     assert pipeline.process_queued(db, rid, studio()) is None  # a late task does nothing
     assert request_doc(db, rid)["status"] == "canceled"
-    assert balance(db, uid) == 10 and len(refunds(db, uid, rid)) == 1
+    assert balance(db, uid) == 10 and len(entries_for(db, uid, rid)) == 1
 
 
 @pytest.mark.parametrize(("outcome", "status"), [("success", "completed"), ("failure", "failed")])
@@ -121,14 +117,14 @@ def test_a_processing_request_cannot_be_canceled_and_settles_once(
     assert pipeline.start_processing(db, rid) is not None  # the task's first step
     assert_cancel_refused_while_processing(api, token_for(uid), rid)
     assert request_doc(db, rid)["status"] == "processing"
-    assert balance(db, uid) == 7 and refunds(db, uid, rid) == []
+    assert balance(db, uid) == 7 and entries_for(db, uid, rid) == []
 
     settlement = pipeline.process_queued(db, rid, studio())  # the task carries on
     assert settlement is not None and settlement.status == status
     assert request_doc(db, rid)["status"] == status
     deductions = [e for e in ledger(db, uid) if e["type"] == "deduction"]
     assert [e["generationRequestId"] for e in deductions] == [rid]
-    assert len(refunds(db, uid, rid)) == (1 if status == "failed" else 0)
+    assert len(entries_for(db, uid, rid)) == (1 if status == "failed" else 0)
     assert balance(db, uid) == (10 if status == "failed" else 7)
     assert check_books(db, [uid]) == []
 
@@ -159,13 +155,13 @@ def test_cancel_and_the_move_to_processing_exclude_each_other(api, db, new_user)
             assert started_request is None
             assert pipeline.process_queued(db, rid, studio()) is None  # no model call
             assert request_doc(db, rid)["status"] == "canceled"
-            assert len(refunds(db, uid, rid)) == 1
+            assert len(entries_for(db, uid, rid)) == 1
         else:
             assert answer.status_code == 409, answer.text
             assert answer.json()["error"]["code"] == "request-in-progress"
             assert started_request is not None
             assert pipeline.process_queued(db, rid, studio()).status == "completed"
-            assert refunds(db, uid, rid) == []
+            assert entries_for(db, uid, rid) == []
     assert check_books(db, [uid]) == []
 
 
@@ -178,10 +174,10 @@ def test_cancel_races_completion(api, db, new_user):
         cancel = api.post("cancelGenerationRequest", params={"id": rid})
         done = wait_until_settled(api, rid)
         if cancel.status_code == 200:
-            assert done["status"] == "canceled" and len(refunds(db, uid, rid)) == 1
+            assert done["status"] == "canceled" and len(entries_for(db, uid, rid)) == 1
         else:
             assert cancel.status_code == 409
-            assert done["status"] == "completed" and refunds(db, uid, rid) == []
+            assert done["status"] == "completed" and entries_for(db, uid, rid) == []
         outcomes.add(done["status"])
     completed = sum(1 for e in ledger(db, uid) if e["type"] == "deduction") - sum(
         1 for e in ledger(db, uid) if e["type"] == "refund"
@@ -214,7 +210,7 @@ def test_sweeper_refunds_a_request_stuck_in_the_queue(api, db, new_user, admin_h
     doc = request_doc(db, rid)
     assert doc["status"] == "failed" and doc["failureKind"] == "timeout"
     assert doc["failureStage"] == "queued"
-    assert balance(db, uid) == 10 and len(refunds(db, uid, rid)) == 1
+    assert balance(db, uid) == 10 and len(entries_for(db, uid, rid)) == 1
 
 
 def test_list_filters_by_the_new_statuses(api, db, new_user):

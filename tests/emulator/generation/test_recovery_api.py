@@ -6,7 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from books import balance, ledger, request_doc, stored_images
+from books import balance, entries_for, request_doc, stored_images
 
 pytestmark = [pytest.mark.emulator, pytest.mark.serial]  # the sweeps settle every user's requests
 
@@ -39,10 +39,6 @@ def sweep(api, admin_headers, older_than=0):
     return resp.json()
 
 
-def refunds_for(db, uid, rid):
-    return [e for e in ledger(db, uid) if e["type"] == "refund" and e["generationRequestId"] == rid]
-
-
 def test_crash_leaves_pending_and_the_sweeper_refunds_once(api, db, new_user, admin_headers):
     uid = new_user(20)
     rid = crash(api, uid)
@@ -57,10 +53,10 @@ def test_crash_leaves_pending_and_the_sweeper_refunds_once(api, db, new_user, ad
     assert request_doc(db, rid)["status"] == "failed"
     assert "sweeper" in request_doc(db, rid)["failureReason"]
     assert balance(db, uid) == 20
-    assert len(refunds_for(db, uid, rid)) == 1
+    assert len(entries_for(db, uid, rid)) == 1
 
     assert rid not in sweep(api, admin_headers)["refunded"]
-    assert balance(db, uid) == 20 and len(refunds_for(db, uid, rid)) == 1
+    assert balance(db, uid) == 20 and len(entries_for(db, uid, rid)) == 1
 
 
 def test_sweeper_races_a_late_settlement(api, db, new_user, admin_headers):
@@ -86,7 +82,7 @@ def test_sweeper_races_a_late_settlement(api, db, new_user, admin_headers):
             swept = pool.submit(sweep, api, admin_headers)
             late_result, sweep_result = late.result(), swept.result()
         doc = request_doc(db, rid)
-        refunds = refunds_for(db, uid, rid)
+        refunds = entries_for(db, uid, rid)
         if doc["status"] == "completed":
             assert refunds == [] and rid not in sweep_result["refunded"]
             # the worker's commit or the sweeper's (which found the image): exactly one
@@ -110,7 +106,7 @@ def test_retry_with_the_same_key_after_a_crash(api, db, new_user, admin_headers)
     assert again.json()["error"]["generationRequestId"] == rid
     sweep(api, admin_headers)
     assert balance(db, uid) == 10
-    assert len(refunds_for(db, uid, rid)) == 1
+    assert len(entries_for(db, uid, rid)) == 1
     replay = api.post("createGenerationRequest", json=body, headers={"Idempotency-Key": key})
     assert replay.status_code == 500, replay.text  # the settled outcome, nothing charged
     assert replay.json()["error"]["code"] == "generation-failed"

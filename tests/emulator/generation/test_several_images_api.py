@@ -8,20 +8,13 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from books import balance, check_books, ledger, request_doc, stored_paths
+from books import balance, check_books, entries_for, ledger, request_doc, stored_paths
 from conftest import wait_until_settled
 from PIL import Image
 
 pytestmark = pytest.mark.emulator
 
 ASYNC = {"Prefer": "respond-async"}
-
-
-def entries_for(db, uid, rid, kind):
-    return sorted(
-        (e for e in ledger(db, uid) if e["type"] == kind and e["generationRequestId"] == rid),
-        key=lambda e: e["id"],
-    )
 
 
 def audit_of(api, admin_headers, uid):
